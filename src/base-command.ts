@@ -1,0 +1,93 @@
+import {Command, Flags, type Interfaces} from '@oclif/core'
+
+import {loadConfig} from './lib/config/load.js'
+import type {Config} from './lib/config/schema.js'
+import {BugError, CclError, EXIT_CODES, type ExitCode} from './lib/errors.js'
+
+export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
+
+export const SCHEMA_VERSION = 1
+
+/**
+ * What every ccl command shares: `--config`, `--json`, loading the config, and the mapping of
+ * typed errors to exit codes — which holds under `--json` too, where oclif would otherwise exit 1.
+ */
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static override baseFlags = {
+    config: Flags.string({
+      description: 'config file (default: $CCL_CONFIG, then ./ccl.yaml, then ~/.config/ccl/config.yaml)',
+      helpGroup: 'GLOBAL',
+    }),
+  }
+
+  static override enableJsonFlag = true
+
+  protected flags!: CommandFlags<T>
+  protected args!: CommandArgs<T>
+  private loadedConfig?: Config
+
+  override async init(): Promise<void> {
+    await super.init()
+    const {args, flags} = await this.parse({
+      flags: this.ctor.flags,
+      baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
+      enableJsonFlag: this.ctor.enableJsonFlag,
+      args: this.ctor.args,
+      strict: this.ctor.strict,
+    })
+    this.flags = flags as CommandFlags<T>
+    this.args = args as CommandArgs<T>
+  }
+
+  /** The ccl config, loaded once per run (SPEC §2 search order). */
+  protected cclConfig(): Config {
+    this.loadedConfig ??= loadConfig({flag: this.flags.config, env: process.env, cwd: process.cwd()})
+    return this.loadedConfig
+  }
+
+  /** Sets the exit code of a run that still returns a result (e.g. "invalid", "needs an operator"). */
+  protected setExitCode(code: ExitCode): void {
+    process.exitCode = code
+  }
+
+  /** A progress or warning line: stderr, so stdout stays results only. */
+  protected note(message: string): void {
+    process.stderr.write(message.endsWith('\n') ? message : message + '\n')
+  }
+
+  protected override toSuccessJson(result: unknown): unknown {
+    return result && typeof result === 'object' && !('schemaVersion' in result)
+      ? {schemaVersion: SCHEMA_VERSION, ...result}
+      : result
+  }
+
+  override async catch(error: Error & {oclif?: {exit?: number}; code?: string}): Promise<void> {
+    // `this.exit(n)` and `--help` throw ExitError: nothing to report.
+    if (error.code === 'EEXIT') {
+      process.exitCode = error.oclif?.exit ?? 0
+      return
+    }
+
+    let described: {code: string; exitCode: number; message: string; hint?: string}
+    if (error instanceof CclError) {
+      described = {code: error.code, exitCode: error.exitCode, message: error.message, ...(error.hint ? {hint: error.hint} : {})}
+    } else if (typeof error.oclif?.exit === 'number') {
+      // oclif's own parse errors: unknown flag, missing argument.
+      described = {
+        code: 'usage',
+        exitCode: error.oclif.exit,
+        message: error.message.split('\n')[0] ?? error.message,
+        hint: `see: ccl ${this.id?.replaceAll(':', ' ') ?? ''} --help`,
+      }
+    } else {
+      const bug = new BugError(`internal error: ${error.message}`, {cause: error})
+      described = {code: bug.code, exitCode: EXIT_CODES.failure, message: bug.message}
+      if (process.env.DEBUG) this.note(error.stack ?? '')
+    }
+
+    this.note(`ccl: ${described.message}${described.hint ? `\n  hint: ${described.hint}` : ''}`)
+    if (this.jsonEnabled()) this.logJson({schemaVersion: SCHEMA_VERSION, error: described})
+    process.exitCode = described.exitCode
+  }
+}

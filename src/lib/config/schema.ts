@@ -1,0 +1,154 @@
+import os from 'node:os'
+import path from 'node:path'
+import {z} from 'zod'
+
+import {parseDuration} from './duration.js'
+
+const NAME = /^[a-z0-9][a-z0-9-]*$/
+
+const absolutePath = z
+  .string({error: 'expected an absolute path'})
+  .min(1, {error: 'expected an absolute path'})
+  .refine((value) => path.isAbsolute(value), {error: (issue) => `expected an absolute path, got "${String(issue.input)}"`})
+  .transform((value) => path.normalize(value))
+
+/** A duration such as `45m`, held as milliseconds. */
+const duration = z
+  .string({error: 'expected a duration such as 300ms, 30s, 45m, 6h or 1d'})
+  .transform((value, ctx) => {
+    const ms = parseDuration(value)
+    if (ms === undefined) {
+      ctx.addIssue({code: 'custom', message: `expected a duration such as 300ms, 30s, 45m, 6h or 1d, got "${value}"`})
+      return z.NEVER
+    }
+
+    return ms
+  })
+
+const positiveInt = z.number({error: 'expected a whole number'}).int({error: 'expected a whole number'})
+
+const providerName = z
+  .string({error: 'expected a provider name'})
+  .regex(NAME, {error: 'expected a provider name of a-z, 0-9 and -'})
+  .refine((value) => value !== 'claude-code', {error: '"claude-code" is local, not a remote provider'})
+
+const accountSchema = z.strictObject({
+  name: z.string({error: 'expected an account name'}).regex(NAME, {
+    error: (issue) => `expected a name of a-z, 0-9 and - that starts with a letter or digit, got "${String(issue.input)}"`,
+  }),
+  home: absolutePath,
+  session: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, {error: 'expected a tmux session name of letters, digits, _ and -'})
+    .optional(),
+  command: z.string().min(1).default('claude'),
+  cwd: absolutePath.optional(),
+})
+
+const delegationSchema = z
+  .strictObject({
+    base_url: z.url({protocol: /^https?$/, error: 'expected an http(s) URL'}).transform((value) => value.replace(/\/+$/, '')),
+    api_key_env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {error: 'expected the NAME of an environment variable, not the key itself'})
+      .default('SECUTOOLS_API_KEY'),
+    providers: z.array(providerName).min(1).default(['gpu', 'gemini', 'claude-api']),
+    complexity_map: z
+      .strictObject({low: providerName, medium: providerName, high: providerName})
+      .default({low: 'gemini', medium: 'gemini', high: 'claude-api'}),
+    default_provider: providerName.default('gemini'),
+    timeout: duration.default(30_000),
+    retries: positiveInt.min(0).max(20).default(5),
+    concurrency: positiveInt.min(1).max(256).default(8),
+    job_timeout: duration.default(6 * 3_600_000),
+  })
+  .superRefine((value, ctx) => {
+    for (const level of ['low', 'medium', 'high'] as const) {
+      if (!value.providers.includes(value.complexity_map[level])) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['complexity_map', level],
+          message: `"${value.complexity_map[level]}" is not in providers [${value.providers.join(', ')}]`,
+        })
+      }
+    }
+
+    if (!value.providers.includes(value.default_provider)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['default_provider'],
+        message: `"${value.default_provider}" is not in providers [${value.providers.join(', ')}]`,
+      })
+    }
+  })
+
+export const DEFAULT_PROMPT =
+  'Read the task in {task} and do it. When it is finished, move that file into {done}/.'
+
+export const configSchema = z
+  .strictObject({
+    queue: absolutePath,
+    state: absolutePath.optional(),
+    shared: z.strictObject({
+      root: absolutePath,
+      dirs: z
+        .array(z.string().regex(/^[A-Za-z0-9._-]+$/, {error: 'expected a folder name without /'}))
+        .min(1)
+        .default(['projects', 'file-history', 'session-env']),
+    }),
+    tmux: z.strictObject({socket: z.string().regex(/^[A-Za-z0-9._-]+$/).optional()}).default({}),
+    accounts: z.array(accountSchema, {error: 'expected a list of accounts'}).min(1, {error: 'expected at least one account'}),
+    watchdog: z
+      .strictObject({
+        stale_after: duration.default(45 * 60_000),
+        crash_limit: positiveInt.min(1).default(5),
+        crash_window: duration.default(30 * 60_000),
+      })
+      .default({stale_after: 45 * 60_000, crash_limit: 5, crash_window: 30 * 60_000}),
+    assign: z
+      .strictObject({
+        prompt: z.string().min(1).default(DEFAULT_PROMPT),
+        enter_delay: duration.default(300),
+      })
+      .default({prompt: DEFAULT_PROMPT, enter_delay: 300}),
+    delegation: delegationSchema.optional(),
+  })
+  .superRefine((value, ctx) => {
+    const seen = new Map<string, number>()
+    for (const [index, account] of value.accounts.entries()) {
+      const first = seen.get(account.name)
+      if (first === undefined) seen.set(account.name, index)
+      else {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['accounts', index, 'name'],
+          message: `duplicate account name "${account.name}" (also accounts[${first}].name)`,
+        })
+      }
+    }
+  })
+
+type RawConfig = z.output<typeof configSchema>
+export type Account = Required<Pick<RawConfig['accounts'][number], 'name' | 'home' | 'session' | 'command' | 'cwd'>>
+export type Delegation = NonNullable<RawConfig['delegation']>
+
+/** The validated config with every default filled in; durations are milliseconds. */
+export interface Config extends Omit<RawConfig, 'accounts' | 'state'> {
+  /** The file it was read from. */
+  file: string
+  state: string
+  accounts: Account[]
+}
+
+export function completeConfig(raw: RawConfig, file: string): Config {
+  return {
+    ...raw,
+    file,
+    state: raw.state ?? path.join(raw.queue, '.ccl'),
+    accounts: raw.accounts.map((account) => ({
+      ...account,
+      session: account.session ?? `ccl-${account.name}`,
+      cwd: account.cwd ?? os.homedir(),
+    })),
+  }
+}

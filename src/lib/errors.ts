@@ -1,0 +1,113 @@
+// Every error a user can meet, each with the exit code it maps to.
+// The README's exit-code table is checked against EXIT_CODES by a test.
+
+export const EXIT_CODES = {
+  ok: 0,
+  failure: 1,
+  taskFile: 2,
+  config: 3,
+  refused: 4,
+  api: 5,
+  timeout: 124,
+} as const
+
+export type ExitCode = (typeof EXIT_CODES)[keyof typeof EXIT_CODES]
+
+/** What each exit code means, in the words of the README table. */
+export const EXIT_CODE_MEANINGS: Record<ExitCode, string> = {
+  0: 'success; for `validate-symlinks` and `status`, nothing needs an operator',
+  1: 'something could not be done or needs an operator (invalid links, a failed job, a delivery that failed, an internal error)',
+  2: 'usage error (unknown flag, missing argument) or a task file missing or unreadable',
+  3: 'configuration error, or delegation is off',
+  4: 'refused: already delegated, kept local by the router, no free account, or lost a race',
+  5: 'the secutools API failed (after retries) or answered with something malformed',
+  124: 'timed out waiting (`delegate result --wait --timeout`)',
+}
+
+export abstract class CclError extends Error {
+  abstract readonly exitCode: ExitCode
+  /** Short machine-readable name, used in `--json` error output. */
+  abstract readonly code: string
+  readonly hint?: string
+
+  constructor(message: string, options: {cause?: unknown; hint?: string} = {}) {
+    super(message, options.cause === undefined ? undefined : {cause: options.cause})
+    this.name = new.target.name
+    if (options.hint !== undefined) this.hint = options.hint
+  }
+}
+
+/** A plain mistake or an expected refusal, with the exit code chosen by the caller. */
+export class UserError extends CclError {
+  readonly code = 'user'
+  readonly exitCode: ExitCode
+
+  constructor(message: string, exitCode: ExitCode = EXIT_CODES.failure, options: {cause?: unknown; hint?: string} = {}) {
+    super(message, options)
+    this.exitCode = exitCode
+  }
+}
+
+/** The config file is missing, unreadable or invalid; the message names the file and key path. */
+export class ConfigError extends CclError {
+  readonly code = 'config'
+  readonly exitCode = EXIT_CODES.config
+}
+
+/** Delegation was asked for but is off (no `delegation` block, or its key variable unset). */
+export class DelegationOffError extends CclError {
+  readonly code = 'delegation_off'
+  readonly exitCode = EXIT_CODES.config
+}
+
+/** A task file is missing, unreadable or not a regular file. */
+export class TaskFileError extends CclError {
+  readonly code = 'task_file'
+  readonly exitCode = EXIT_CODES.taskFile
+}
+
+/** The command understood the request and declines it (already delegated, no free account, lost a race). */
+export class RefusedError extends CclError {
+  readonly code = 'refused'
+  readonly exitCode = EXIT_CODES.refused
+}
+
+/** The remote API failed; `kind` says how, so callers can tell a bad key from an outage. */
+export class ApiError extends CclError {
+  readonly code = 'api'
+  readonly exitCode = EXIT_CODES.api
+  readonly kind: 'bad_request' | 'unauthorized' | 'not_found' | 'unavailable' | 'malformed'
+  readonly status?: number
+
+  constructor(
+    kind: ApiError['kind'],
+    message: string,
+    options: {cause?: unknown; hint?: string; status?: number} = {},
+  ) {
+    super(message, options)
+    this.kind = kind
+    if (options.status !== undefined) this.status = options.status
+  }
+}
+
+/** Waiting ran past its deadline. */
+export class TimeoutError extends CclError {
+  readonly code = 'timeout'
+  readonly exitCode = EXIT_CODES.timeout
+}
+
+/** An outside program (tmux) failed; the message names the command that failed. */
+export class ExternalError extends CclError {
+  readonly code = 'external'
+  readonly exitCode = EXIT_CODES.failure
+}
+
+/** Something that should never happen: a bug in ccl. */
+export class BugError extends CclError {
+  readonly code = 'bug'
+  readonly exitCode = EXIT_CODES.failure
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}

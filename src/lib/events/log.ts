@@ -1,0 +1,74 @@
+import {appendFile, mkdir, readFile} from 'node:fs/promises'
+import path from 'node:path'
+
+export const EVENT_NAMES = [
+  'delegation.claimed',
+  'delegation.submitted',
+  'delegation.completed',
+  'delegation.failed',
+  'delegation.timed_out',
+  'session.created',
+  'session.crashed',
+  'session.held',
+  'session.released',
+  'task.assigned',
+  'task.requeued',
+  'symlinks.invalid',
+] as const
+
+export type EventName = (typeof EVENT_NAMES)[number]
+
+export interface CclEvent {
+  ts: string
+  event: EventName
+  task?: string
+  account?: string
+  [field: string]: unknown
+}
+
+/**
+ * Appends one event as one line. The line goes out in a single O_APPEND write,
+ * so concurrent writers never interleave within a line.
+ */
+export async function appendEvent(
+  file: string,
+  event: EventName,
+  fields: Record<string, unknown> = {},
+  now: Date = new Date(),
+): Promise<CclEvent> {
+  const record: CclEvent = {ts: now.toISOString(), event, ...fields}
+  const line = JSON.stringify(record) + '\n'
+  try {
+    await appendFile(file, line, {flag: 'a'})
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    await mkdir(path.dirname(file), {recursive: true})
+    await appendFile(file, line, {flag: 'a'})
+  }
+
+  return record
+}
+
+/** Reads the log; a missing log is empty, and a torn or foreign line is skipped, not fatal. */
+export async function readEvents(file: string): Promise<CclEvent[]> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw error
+  }
+
+  const events: CclEvent[] = []
+  for (const line of text.split('\n')) {
+    if (!line) continue
+    try {
+      const value = JSON.parse(line) as CclEvent
+      if (value && typeof value === 'object' && typeof value.event === 'string' && typeof value.ts === 'string') events.push(value)
+    } catch {
+      // a line torn by a crash mid-write: the next line is still good
+    }
+  }
+
+  return events
+}

@@ -1,0 +1,12 @@
+import {defineConfig} from 'vitest/config'
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // Tests spawn the real binary and a real tmux server; two cores do not take more at once.
+    maxWorkers: 2,
+    reporters: ['default'],
+  },
+})
