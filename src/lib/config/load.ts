@@ -50,12 +50,12 @@ export function loadConfig(source: ConfigSource): Config {
 
 /** Parses and validates config text; every error names the file, the key path and what was expected. */
 export function parseConfig(text: string, file: string): Config {
-  const doc = parseDocument(text, {prettyErrors: false, uniqueKeys: true})
+  const doc = parseDocument(text, {prettyErrors: true, uniqueKeys: true})
   if (doc.errors.length > 0) {
     const first = doc.errors[0]!
     const where = first.linePos?.[0]
     const at = where ? `line ${where.line}, column ${where.col}` : 'unknown position'
-    throw new ConfigError(`${file}: YAML syntax error at ${at}: ${first.message.split('\n')[0]}`)
+    throw new ConfigError(`${file}: YAML syntax error at ${at}: ${first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`)
   }
 
   const data: unknown = doc.toJS()
@@ -63,7 +63,7 @@ export function parseConfig(text: string, file: string): Config {
     throw new ConfigError(`${file}: expected a YAML mapping with at least "queue", "shared" and "accounts"`)
   }
 
-  const result = configSchema.safeParse(data)
+  const result = configSchema.safeParse(data, {reportInput: true})
   if (!result.success) throw new ConfigError(describeIssues(file, result.error.issues))
   return completeConfig(result.data, file)
 }

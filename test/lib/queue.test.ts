@@ -1,0 +1,162 @@
+import {spawn} from 'node:child_process'
+import {mkdir, readdir, readFile, utimes, writeFile} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+
+import {appendEvent, readEvents} from '../../src/lib/events/log.js'
+import {createExclusive, freeName, moveTask, removeIfExists, writeFileAtomic} from '../../src/lib/queue/files.js'
+import {ensureLayout, isTaskName, listTasks, markerPath, queueLayout} from '../../src/lib/queue/layout.js'
+import {tryLock} from '../../src/lib/queue/lock.js'
+import {REPO} from '../support/sandbox.js'
+
+let dir: string
+beforeEach(async () => {
+  const {mkdtemp} = await import('node:fs/promises')
+  dir = await mkdtemp(path.join(os.tmpdir(), 'ccl-queue-'))
+})
+afterEach(async () => {
+  const {rm} = await import('node:fs/promises')
+  await rm(dir, {recursive: true, force: true})
+})
+
+describe('layout', () => {
+  it('places every folder of SPEC §3', async () => {
+    const layout = queueLayout({queue: '/q', state: '/q/.ccl'})
+    expect(layout).toMatchObject({pending: '/q/pending', active: '/q/active', done: '/q/done', failed: '/q/failed'})
+    expect(layout.events).toBe('/q/.ccl/events.jsonl')
+    expect(markerPath(layout, 'a.md')).toBe('/q/pending/a.md.delegated')
+  })
+
+  it('accepts only task names of SPEC §3', () => {
+    expect(isTaskName('fix login.md')).toBe(true)
+    for (const bad of ['.hidden.md', 'a.md.delegated', 'notes.txt', '.md', 'a/b.md', 'a\0.md']) expect(isTaskName(bad)).toBe(false)
+  })
+
+  it('lists tasks oldest first by mtime, then name, skipping markers and temp files', async () => {
+    const layout = queueLayout({queue: dir, state: path.join(dir, '.ccl')})
+    await ensureLayout(layout, ['alpha'])
+    const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s))
+    for (const [name, s] of [['c.md', 1], ['b.md', 2], ['a.md', 2]] as const) {
+      await writeFile(path.join(layout.pending, name), name)
+      await utimes(path.join(layout.pending, name), at(s), at(s))
+    }
+
+    await writeFile(path.join(layout.pending, 'c.md.delegated'), '{}')
+    await writeFile(path.join(layout.pending, '.tmp-x.md'), '')
+    await mkdir(path.join(layout.pending, 'dir.md'))
+    expect((await listTasks(layout.pending)).map((t) => t.name)).toEqual(['c.md', 'a.md', 'b.md'])
+    expect(await listTasks(path.join(dir, 'missing'))).toEqual([])
+  })
+})
+
+describe('files', () => {
+  it('writes atomically and leaves no temp file behind', async () => {
+    const file = path.join(dir, 'x.json')
+    await writeFileAtomic(file, 'one')
+    await writeFileAtomic(file, 'two')
+    expect(await readFile(file, 'utf8')).toBe('two')
+    expect(await readdir(dir)).toEqual(['x.json'])
+  })
+
+  it('creates exclusively: the second claim loses', async () => {
+    const file = path.join(dir, 'claim')
+    expect(await createExclusive(file, 'first')).toBe(true)
+    expect(await createExclusive(file, 'second')).toBe(false)
+    expect(await readFile(file, 'utf8')).toBe('first')
+  })
+
+  it('of many concurrent claimers exactly one wins', async () => {
+    const file = path.join(dir, 'claim')
+    const results = await Promise.all(Array.from({length: 50}, (_, i) => createExclusive(file, String(i))))
+    expect(results.filter(Boolean)).toHaveLength(1)
+  })
+
+  it('moves by rename and never over an existing task', async () => {
+    await mkdir(path.join(dir, 'from'))
+    await mkdir(path.join(dir, 'to'))
+    await writeFile(path.join(dir, 'to', 'a.md'), 'old')
+    await writeFile(path.join(dir, 'to', 'a.2.md'), 'older')
+    await writeFile(path.join(dir, 'from', 'a.md'), 'new')
+    const moved = await moveTask(path.join(dir, 'from', 'a.md'), path.join(dir, 'to'))
+    expect(moved).toEqual({path: path.join(dir, 'to', 'a.3.md'), name: 'a.3.md', renamed: true})
+    expect(await readFile(path.join(dir, 'to', 'a.md'), 'utf8')).toBe('old')
+    expect(await readFile(moved.path, 'utf8')).toBe('new')
+    expect(await readdir(path.join(dir, 'from'))).toEqual([])
+    await expect(moveTask(path.join(dir, 'from', 'a.md'), path.join(dir, 'to'))).rejects.toMatchObject({code: 'ENOENT'})
+    expect(await freeName(path.join(dir, 'to'), 'b.md')).toBe('b.md')
+  })
+
+  it('removes a file once; a second removal is not an error', async () => {
+    await writeFile(path.join(dir, 'f'), '')
+    expect(await removeIfExists(path.join(dir, 'f'))).toBe(true)
+    expect(await removeIfExists(path.join(dir, 'f'))).toBe(false)
+  })
+})
+
+describe('events', () => {
+  it('appends one JSON line per event and reads them back', async () => {
+    const file = path.join(dir, 'state', 'events.jsonl')
+    const now = new Date('2026-11-25T10:00:00.000Z')
+    await appendEvent(file, 'task.requeued', {task: 'a.md', account: 'alpha'}, now)
+    await appendEvent(file, 'session.created', {account: 'alpha'}, now)
+    expect(await readFile(file, 'utf8')).toBe(
+      '{"ts":"2026-11-25T10:00:00.000Z","event":"task.requeued","task":"a.md","account":"alpha"}\n' +
+        '{"ts":"2026-11-25T10:00:00.000Z","event":"session.created","account":"alpha"}\n',
+    )
+    expect((await readEvents(file)).map((e) => e.event)).toEqual(['task.requeued', 'session.created'])
+  })
+
+  it('keeps lines whole with concurrent writers in several processes', async () => {
+    const file = path.join(dir, 'events.jsonl')
+    const script = `
+      const {appendEvent} = await import(${JSON.stringify(path.join(REPO, 'dist/lib/events/log.js'))});
+      const pad = 'x'.repeat(2000);
+      await Promise.all(Array.from({length: 200}, (_, i) => appendEvent(${JSON.stringify(file)}, 'task.requeued', {task: process.argv[1] + '-' + i + '.md', pad})));`
+    const run = (tag: string) =>
+      new Promise<void>((resolve, reject) => {
+        const child = spawn(process.execPath, ['--input-type=module', '-e', script, tag], {stdio: 'inherit'})
+        child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`writer exited ${code}`))))
+      })
+    await Promise.all(['a', 'b', 'c', 'd'].map((tag) => run(tag)))
+    const lines = (await readFile(file, 'utf8')).split('\n').filter(Boolean)
+    expect(lines).toHaveLength(800)
+    for (const line of lines) expect(() => JSON.parse(line)).not.toThrow()
+  })
+
+  it('skips a torn last line instead of failing', async () => {
+    const file = path.join(dir, 'events.jsonl')
+    await writeFile(file, '{"ts":"2026-01-01T00:00:00Z","event":"session.created"}\n{"ts":"2026-01-01T0')
+    expect(await readEvents(file)).toHaveLength(1)
+  })
+})
+
+describe('lock', () => {
+  it('has one holder at a time and is free again after release', async () => {
+    const first = await tryLock(dir, 'reap')
+    expect(first).toBeDefined()
+    expect(await tryLock(dir, 'reap')).toBeUndefined()
+    expect(await tryLock(dir, 'other')).toBeDefined()
+    await first!.release()
+    const again = await tryLock(dir, 'reap')
+    expect(again).toBeDefined()
+    await again!.release()
+  })
+
+  it('is taken over once the holder was killed', async () => {
+    const script = `
+      const {tryLock} = await import(${JSON.stringify(path.join(REPO, 'dist/lib/queue/lock.js'))});
+      const lock = await tryLock(${JSON.stringify(dir)}, 'reap', {staleMs: 2000});
+      process.stdout.write(lock ? 'held\\n' : 'busy\\n');
+      setInterval(() => {}, 1000);`
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {stdio: ['ignore', 'pipe', 'inherit']})
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()))
+    expect(await tryLock(dir, 'reap', {staleMs: 2000})).toBeUndefined()
+    child.kill('SIGKILL')
+    await new Promise((resolve) => child.once('exit', resolve))
+    await new Promise((resolve) => setTimeout(resolve, 2300))
+    const taken = await tryLock(dir, 'reap', {staleMs: 2000})
+    expect(taken).toBeDefined()
+    await taken!.release()
+  })
+})
