@@ -1,0 +1,153 @@
+// The one way ccl talks to tmux: execa with argument arrays (never a shell string), `-L <socket>` when configured.
+import {ExternalError} from '../errors.js'
+
+export interface TmuxOptions {
+  /** `tmux -L NAME`; the default server when absent. */
+  socket?: string
+  /** The tmux program; default `tmux`, found on PATH. */
+  bin?: string
+  /** Environment for tmux itself (PATH is how `bin` is found); default process.env. */
+  env?: NodeJS.ProcessEnv
+}
+
+export type SessionState = 'alive' | 'dead' | 'absent'
+
+export interface NewSession {
+  name: string
+  cwd: string
+  /** Run by tmux through the default shell, as a config file writes it (`claude --resume`). */
+  command: string
+  env: Record<string, string>
+}
+
+export interface Tmux {
+  /** Exact name match; `dead` when every pane of the session is a dead pane kept by remain-on-exit. */
+  sessionState(name: string): Promise<SessionState>
+  newSession(options: NewSession): Promise<void>
+  /** Kills the session; one already gone is fine. */
+  killSession(name: string): Promise<void>
+  /** Session names; [] when no server is running. */
+  listSessions(): Promise<string[]>
+  /** `load-buffer -b NAME -`: the text goes through stdin, never the command line. */
+  loadBuffer(buffer: string, text: string): Promise<void>
+  /** `paste-buffer -p -d -b NAME -t =session:` (bracketed paste; the buffer is deleted after). */
+  pasteBuffer(buffer: string, session: string): Promise<void>
+  /** `send-keys -t =session: KEY...` — for keys such as Enter, never for text. */
+  sendKeys(session: string, keys: string[]): Promise<void>
+}
+
+interface RunResult {
+  stdout: string
+  stderr: string
+  exitCode: number
+}
+
+/** What tmux says when there is no server on the socket: for a lookup that means "nothing there". */
+const NO_SERVER = /no server running|error connecting to .*\((?:No such file or directory|Connection refused)\)/
+const NO_SESSION = /can't find session|session not found/
+
+export async function createTmux(options: TmuxOptions = {}): Promise<Tmux> {
+  const {execa} = await import('execa')
+  const bin = options.bin ?? 'tmux'
+  const prefix = options.socket ? ['-L', options.socket] : []
+  // Inside a tmux pane $TMUX would point tmux at that pane's server for some commands; ours is named by -L only.
+  const env = {...(options.env ?? process.env)}
+  delete env.TMUX
+  delete env.TMUX_PANE
+
+  const describe = (args: string[]) => [bin, ...prefix, ...args].join(' ')
+
+  async function run(args: string[], input?: string): Promise<RunResult> {
+    let result
+    try {
+      result = await execa(bin, [...prefix, ...args], {
+        env,
+        extendEnv: false,
+        reject: false,
+        stripFinalNewline: false,
+        timeout: 15_000,
+        ...(input === undefined ? {stdin: 'ignore' as const} : {input}),
+      })
+    } catch (error) {
+      throw new ExternalError(`\`${describe(args)}\` could not run: ${(error as Error).message}`, {cause: error})
+    }
+
+    if (result.failed && result.exitCode === undefined) {
+      const code = (result as {code?: string}).code
+      if (code === 'ENOENT') {
+        throw new ExternalError(`\`${describe(args)}\` failed: tmux is not installed or not on PATH (${bin} not found)`, {
+          hint: 'install tmux (e.g. apt-get install tmux) or put it on the PATH cron uses',
+        })
+      }
+
+      const why = result.timedOut ? 'timed out after 15s' : (result.shortMessage ?? 'did not run')
+      throw new ExternalError(`\`${describe(args)}\` failed: ${why}`)
+    }
+
+    return {stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? '').trim(), exitCode: result.exitCode ?? 1}
+  }
+
+  function fail(args: string[], result: RunResult): never {
+    const said = result.stderr.split('\n')[0] || `exit code ${result.exitCode}`
+    throw new ExternalError(`\`${describe(args)}\` failed: ${said}`)
+  }
+
+  async function lines(args: string[]): Promise<string[]> {
+    const result = await run(args)
+    if (result.exitCode !== 0) {
+      if (NO_SERVER.test(result.stderr)) return []
+      fail(args, result)
+    }
+
+    return result.stdout.split('\n').filter((line) => line !== '')
+  }
+
+  const paneTarget = (session: string) => `=${session}:`
+
+  return {
+    async sessionState(name) {
+      // One listing of every pane, matched by exact name here: tmux's own `-t =name` is a prefix
+      // match for some commands (measured: `list-panes -s -t =a` finds session "ab" on tmux 3.3a).
+      const panes = await lines(['list-panes', '-a', '-F', '#{session_name}\t#{pane_dead}'])
+      const mine = panes.map((line) => line.split('\t')).filter(([session]) => session === name)
+      if (mine.length === 0) return 'absent'
+      return mine.every(([, dead]) => dead === '1') ? 'dead' : 'alive'
+    },
+
+    async newSession({name, cwd, command, env: sessionEnv}) {
+      const args = ['new-session', '-d', '-s', name, '-c', cwd]
+      for (const [key, value] of Object.entries(sessionEnv)) args.push('-e', `${key}=${value}`)
+      args.push(command)
+      const result = await run(args)
+      if (result.exitCode !== 0) fail(args, result)
+    },
+
+    async killSession(name) {
+      const args = ['kill-session', '-t', `=${name}`]
+      const result = await run(args)
+      if (result.exitCode !== 0 && !NO_SERVER.test(result.stderr) && !NO_SESSION.test(result.stderr)) fail(args, result)
+    },
+
+    async listSessions() {
+      return lines(['list-sessions', '-F', '#{session_name}'])
+    },
+
+    async loadBuffer(buffer, text) {
+      const args = ['load-buffer', '-b', buffer, '-']
+      const result = await run(args, text)
+      if (result.exitCode !== 0) fail(args, result)
+    },
+
+    async pasteBuffer(buffer, session) {
+      const args = ['paste-buffer', '-p', '-d', '-b', buffer, '-t', paneTarget(session)]
+      const result = await run(args)
+      if (result.exitCode !== 0) fail(args, result)
+    },
+
+    async sendKeys(session, keys) {
+      const args = ['send-keys', '-t', paneTarget(session), ...keys]
+      const result = await run(args)
+      if (result.exitCode !== 0) fail(args, result)
+    },
+  }
+}
