@@ -44,7 +44,8 @@ interface RunResult {
 
 /** What tmux says when there is no server on the socket: for a lookup that means "nothing there". */
 const NO_SERVER = /no server running|error connecting to .*\((?:No such file or directory|Connection refused)\)/
-const NO_SESSION = /can't find session|session not found/
+// "no current target": the server has no session at all (tmux 3.3a says that rather than naming ours).
+const NO_SESSION = /can't find session|session not found|no current target/
 
 export async function createTmux(options: TmuxOptions = {}): Promise<Tmux> {
   const {execa} = await import('execa')
@@ -92,10 +93,10 @@ export async function createTmux(options: TmuxOptions = {}): Promise<Tmux> {
     throw new ExternalError(`\`${describe(args)}\` failed: ${said}`)
   }
 
-  async function lines(args: string[]): Promise<string[]> {
+  async function lines(args: string[], empty: RegExp = NO_SERVER): Promise<string[]> {
     const result = await run(args)
     if (result.exitCode !== 0) {
-      if (NO_SERVER.test(result.stderr)) return []
+      if (NO_SERVER.test(result.stderr) || empty.test(result.stderr)) return []
       fail(args, result)
     }
 
@@ -108,7 +109,8 @@ export async function createTmux(options: TmuxOptions = {}): Promise<Tmux> {
     async sessionState(name) {
       // One listing of every pane, matched by exact name here: tmux's own `-t =name` is a prefix
       // match for some commands (measured: `list-panes -s -t =a` finds session "ab" on tmux 3.3a).
-      const panes = await lines(['list-panes', '-a', '-F', '#{session_name}\t#{pane_dead}'])
+      // A server with no session at all answers `list-panes -a` with "no current target" (tmux 3.3a).
+      const panes = await lines(['list-panes', '-a', '-F', '#{session_name}\t#{pane_dead}'], /no current target/)
       const mine = panes.map((line) => line.split('\t')).filter(([session]) => session === name)
       if (mine.length === 0) return 'absent'
       return mine.every(([, dead]) => dead === '1') ? 'dead' : 'alive'
