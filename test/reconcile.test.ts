@@ -1,4 +1,4 @@
-import {readdir, readFile, writeFile} from 'node:fs/promises'
+import {readdir, readFile, utimes, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
 
@@ -183,5 +183,59 @@ describe('ccl reconcile on a real tmux server', () => {
     expect(run.stderr).toContain('--release gamma: no such account in')
     expect(run.stderr).toContain('hint: accounts: alpha')
     expect(await machine.sessions()).toEqual([])
+  })
+})
+
+describe('ccl reconcile killed mid-pass', () => {
+  it('the next run finishes the work: one live session per account, every task exactly once', async () => {
+    const {spawn} = await import('node:child_process')
+    const {BIN} = await import('./support/sandbox.js')
+    machine = await makeMachine({accounts: ['alpha', 'beta']})
+    const m = machine
+    expect((await m.ccl(['reconcile'])).code).toBe(0)
+    // Kills land at different points of the pass: during start-up, the lookups, the moves, the tmux calls.
+    for (const [round, delay] of [400, 600, 800].entries()) {
+      await m.server.tmux('kill-session', '-t', '=ccl-alpha')
+      await m.server.tmux('kill-session', '-t', '=ccl-beta')
+      await m.active('alpha', `a${round}.md`, `alpha task ${round}\n`)
+      await m.active('beta', `b${round}.md`, `beta task ${round}\n`)
+      const child = spawn(process.execPath, [BIN, 'reconcile', '--config', m.sandbox.configFile], {
+        cwd: m.sandbox.dir,
+        env: {PATH: process.env.PATH, HOME: m.sandbox.dir, LANG: 'C.UTF-8'},
+        stdio: 'ignore',
+      })
+      await new Promise((resolve) => setTimeout(resolve, delay))
+      child.kill('SIGKILL')
+      await new Promise((resolve) => child.once('exit', resolve))
+      // At every instant each task is in exactly one place.
+      for (const [account, name] of [['alpha', `a${round}.md`], ['beta', `b${round}.md`]] as const) {
+        const places = [
+          ...(await ls(path.join(m.sandbox.queue, 'active', account))).filter((n) => n === name),
+          ...(await ls(path.join(m.sandbox.queue, 'pending'))).filter((n) => n === name),
+        ]
+        expect(places).toHaveLength(1)
+      }
+
+      // The killed run's lock stops being refreshed; let the 10 s it takes to go stale pass.
+      const lockDir = path.join(m.sandbox.queue, '.ccl', 'locks', 'reconcile.lock')
+      const past = new Date(Date.now() - 60_000)
+      await utimes(lockDir, past, past).catch(() => {})
+
+      const next = await m.ccl(['reconcile'])
+      expect(next.code).toBe(0)
+      expect(await m.panes()).toEqual(['ccl-alpha 0', 'ccl-beta 0'])
+      expect(await ls(path.join(m.sandbox.queue, 'active', 'alpha'))).toEqual([])
+      expect(await ls(path.join(m.sandbox.queue, 'active', 'beta'))).toEqual([])
+      const pending = await ls(path.join(m.sandbox.queue, 'pending'))
+      expect(pending).toHaveLength(2 * (round + 1))
+      for (const name of pending) {
+        expect(await readFile(path.join(m.sandbox.queue, 'pending', name), 'utf8')).toMatch(new RegExp(`^${name[0] === 'a' ? 'alpha' : 'beta'} task ${name.slice(1, -3)}\\n$`))
+      }
+
+      // a crash is counted at most once per death
+      expect((await m.record('alpha')).crashes.length).toBeLessThanOrEqual(round + 1)
+    }
+
+    expect((await m.ccl(['reconcile'])).stdout).toBe('')
   })
 })

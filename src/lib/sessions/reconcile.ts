@@ -109,7 +109,8 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
 
   if (!dryRun) await ensureLayout(layout, config.accounts.map((a) => a.name))
   // Dry-run changes nothing, so it needs no lock; a real pass that finds the lock taken leaves it to the holder.
-  const lock = dryRun ? undefined : await tryLock(layout.locks, 'reconcile', {staleMs: 30_000})
+  // A killed holder stops refreshing it and is taken over after 10 s, well before cron's next minute.
+  const lock = dryRun ? undefined : await tryLock(layout.locks, 'reconcile', {staleMs: 10_000})
   if (!dryRun && !lock) {
     result.skipped = 'another reconcile is running'
     return result

@@ -1,4 +1,4 @@
-import {readFile} from 'node:fs/promises'
+import {mkdir, readFile} from 'node:fs/promises'
 import {z} from 'zod'
 
 import {UserError} from '../errors.js'
@@ -64,6 +64,8 @@ export async function readSessionRecord(layout: QueueLayout, account: string): P
   return parsed.data
 }
 
+/** Written atomically (temp + fsync + rename); the sessions folder is made when missing. */
 export async function writeSessionRecord(layout: QueueLayout, account: string, record: SessionRecord): Promise<void> {
+  await mkdir(layout.sessions, {recursive: true})
   await writeFileAtomic(sessionStatePath(layout, account), JSON.stringify(record, null, 2) + '\n')
 }
