@@ -142,7 +142,7 @@ describe('ccl reconcile on a real tmux server', () => {
     expect(await machine.record('alpha')).toMatchObject({held: false, crashes: [], failed_at: null})
     expect(await machine.panes()).toEqual(['ccl-alpha 0'])
     expect((await machine.events()).map((e) => e.event).slice(-2)).toEqual(['session.released', 'session.created'])
-  })
+  }, 60_000)
 
   it('refuses with invalid links: exit 1, every problem named, nothing created, nothing moved', async () => {
     machine = await makeMachine({accounts: ['alpha'], links: false})
@@ -161,7 +161,7 @@ describe('ccl reconcile on a real tmux server', () => {
     const run = await machine.ccl(['reconcile'], {PATH: '/nonexistent'})
     expect(run.code).toBe(1)
     expect(run.stdout).toBe('')
-    expect(run.stderr).toMatch(/^ccl: `tmux -L ccl-test-\S+ list-sessions -F #\{session_name\}` failed: tmux is not installed or not on PATH \(tmux not found\)\n {2}hint: install tmux/)
+    expect(run.stderr).toMatch(/^ccl: `tmux -L ccl-test-\S+ list-panes -a -F "#\{session_name\}\\t#\{pane_dead\}"` failed: tmux is not installed or not on PATH \(tmux not found\)\n {2}hint: install tmux/)
     expect(run.stderr).not.toMatch(/\n\s+at /) // no stack trace
   })
 
@@ -237,5 +237,5 @@ describe('ccl reconcile killed mid-pass', () => {
     }
 
     expect((await m.ccl(['reconcile'])).stdout).toBe('')
-  })
+  }, 90_000)
 })

@@ -117,8 +117,8 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
   }
 
   try {
-    // Fails once, clearly, when tmux is missing, instead of once per account.
-    await tmux.listSessions()
+    // One tmux call for every account's state; it also fails once, clearly, when tmux is missing.
+    const states = await tmux.sessionStates()
 
     if (release !== null) {
       if (!dryRun) {
@@ -133,7 +133,7 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
       account: account.name,
       session: account.session,
       run: (progress: (line: string) => void) =>
-        reconcileAccount({...options, layout, account, dryRun, released: release === account.name, progress}),
+        reconcileAccount({...options, layout, account, dryRun, released: release === account.name, found: states.get(account.session) ?? 'absent', progress}),
     }))
     result.accounts = await (options.runAccounts ?? sequential)(jobs)
   } finally {
@@ -150,11 +150,14 @@ interface AccountContext extends ReconcileOptions {
   dryRun: boolean
   /** Released in this pass: under dry-run the record on disk still shows the hold. */
   released: boolean
+  /** The session's state when this pass looked. */
+  found: SessionState
   progress: (line: string) => void
 }
 
 async function reconcileAccount(ctx: AccountContext): Promise<AccountOutcome> {
-  const {account, layout, tmux, now, dryRun, progress} = ctx
+  const {account, layout, tmux, now, dryRun} = ctx
+  const progress = (line: string) => ctx.progress(dryRun ? `(dry run, not done) ${line}` : line)
   const limit = ctx.config.watchdog.crash_limit
   const windowMs = ctx.config.watchdog.crash_window
   const outcome: AccountOutcome = {
@@ -178,7 +181,7 @@ async function reconcileAccount(ctx: AccountContext): Promise<AccountOutcome> {
     const since = now.getTime() - windowMs
     const recent = stored.crashes.filter((ts) => Date.parse(ts) > since)
     outcome.crashesInWindow = recent.length
-    outcome.found = await tmux.sessionState(account.session)
+    outcome.found = ctx.found
 
     if (outcome.found === 'alive') {
       outcome.held = stored.held

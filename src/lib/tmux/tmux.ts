@@ -23,6 +23,8 @@ export interface NewSession {
 export interface Tmux {
   /** Exact name match; `dead` when every pane of the session is a dead pane kept by remain-on-exit. */
   sessionState(name: string): Promise<SessionState>
+  /** The state of every session there is, from one tmux call; a name not in the map is absent. */
+  sessionStates(): Promise<Map<string, Exclude<SessionState, 'absent'>>>
   newSession(options: NewSession): Promise<void>
   /** Kills the session; one already gone is fine. */
   killSession(name: string): Promise<void>
@@ -56,7 +58,9 @@ export async function createTmux(options: TmuxOptions = {}): Promise<Tmux> {
   delete env.TMUX
   delete env.TMUX_PANE
 
-  const describe = (args: string[]) => [bin, ...prefix, ...args].join(' ')
+  // As an operator would retype it: an argument with blanks or quotes in it is shown quoted.
+  const describe = (args: string[]) =>
+    [bin, ...prefix, ...args].map((arg) => (/[\s'"\\]/.test(arg) || arg === '' ? JSON.stringify(arg) : arg)).join(' ')
 
   async function run(args: string[], input?: string): Promise<RunResult> {
     let result
@@ -103,18 +107,31 @@ export async function createTmux(options: TmuxOptions = {}): Promise<Tmux> {
     return result.stdout.split('\n').filter((line) => line !== '')
   }
 
+  async function sessionStates(): Promise<Map<string, 'alive' | 'dead'>> {
+    // One listing of every pane, matched by exact name here: tmux's own `-t =name` is a prefix
+    // match for some commands (measured: `list-panes -s -t =a` finds session "ab" on tmux 3.3a).
+    // A server with no session at all answers `list-panes -a` with "no current target" (tmux 3.3a).
+    const panes = await lines(['list-panes', '-a', '-F', '#{session_name}\t#{pane_dead}'], /no current target/)
+    const states = new Map<string, 'alive' | 'dead'>()
+    for (const line of panes) {
+      const tab = line.lastIndexOf('\t')
+      const session = line.slice(0, tab)
+      // alive as soon as one pane lives; dead only when every pane is dead
+      if (line.slice(tab + 1) !== '1') states.set(session, 'alive')
+      else if (!states.has(session)) states.set(session, 'dead')
+    }
+
+    return states
+  }
+
   const paneTarget = (session: string) => `=${session}:`
 
   return {
     async sessionState(name) {
-      // One listing of every pane, matched by exact name here: tmux's own `-t =name` is a prefix
-      // match for some commands (measured: `list-panes -s -t =a` finds session "ab" on tmux 3.3a).
-      // A server with no session at all answers `list-panes -a` with "no current target" (tmux 3.3a).
-      const panes = await lines(['list-panes', '-a', '-F', '#{session_name}\t#{pane_dead}'], /no current target/)
-      const mine = panes.map((line) => line.split('\t')).filter(([session]) => session === name)
-      if (mine.length === 0) return 'absent'
-      return mine.every(([, dead]) => dead === '1') ? 'dead' : 'alive'
+      return (await sessionStates()).get(name) ?? 'absent'
     },
+
+    sessionStates,
 
     async newSession({name, cwd, command, env: sessionEnv}) {
       const args = ['new-session', '-d', '-s', name, '-c', cwd]
