@@ -214,9 +214,14 @@ async function reconcileAccount(ctx: AccountContext): Promise<AccountOutcome> {
     outcome.held = record.held
     // A held account keeps its dead pane for the operator to read; any other dead pane goes, or tmux
     // would refuse the name and assign could paste into a corpse.
+    let killFailed: unknown
     if (outcome.found === 'dead' && !record.held) {
-      if (!dryRun) await tmux.killSession(account.session)
-      outcome.killedDead = true
+      try {
+        if (!dryRun) await tmux.killSession(account.session)
+        outcome.killedDead = true
+      } catch (error) {
+        killFailed = error // the task still goes back to pending/ below; the session is not recreated
+      }
     }
 
     outcome.requeued = await requeueActive(layout, account.name, dryRun)
@@ -229,6 +234,7 @@ async function reconcileAccount(ctx: AccountContext): Promise<AccountOutcome> {
       )
     }
 
+    if (killFailed !== undefined) throw killFailed
     if (record.held) return outcome
 
     if (!dryRun) {

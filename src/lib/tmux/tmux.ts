@@ -50,7 +50,8 @@ const NO_SERVER = /no server running|error connecting to .*\((?:No such file or 
 const NO_SESSION = /can't find session|session not found|no current target/
 
 export async function createTmux(options: TmuxOptions = {}): Promise<Tmux> {
-  const {execa} = await import('execa')
+  const [{execa}, {default: createDebug}] = await Promise.all([import('execa'), import('debug')])
+  const debug = createDebug('ccl:tmux')
   const bin = options.bin ?? 'tmux'
   const prefix = options.socket ? ['-L', options.socket] : []
   // Inside a tmux pane $TMUX would point tmux at that pane's server for some commands; ours is named by -L only.
@@ -89,6 +90,7 @@ export async function createTmux(options: TmuxOptions = {}): Promise<Tmux> {
       throw new ExternalError(`\`${describe(args)}\` failed: ${why}`)
     }
 
+    debug('%s → exit %d %s', describe(args), result.exitCode, String(result.stderr ?? '').trim())
     return {stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? '').trim(), exitCode: result.exitCode ?? 1}
   }
 
