@@ -101,6 +101,21 @@ describe('reconcile: safety', () => {
     expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({held: false, crashes: []})
   })
 
+  it('a tmux failure fails that account only, naming the tmux command; its task is still requeued', async () => {
+    machine = await makeMachine({accounts: ['alpha', 'beta']})
+    // Two accounts configured with one session name: tmux refuses the second.
+    const config = machine.sandbox.config as {accounts: {session?: string}[]}
+    for (const account of config.accounts) account.session = 'ccl-same'
+    await machine.sandbox.writeConfig(config)
+    await machine.active('beta', 'b.md', 'beta work\n')
+    const {result} = await pass(machine)
+    expect(result.ok).toBe(false)
+    expect(result.accounts[0]!.created).toBe(true)
+    expect(result.accounts[1]!.error).toMatch(/^`tmux -L ccl-test-\S+ new-session -d -s ccl-same -c \S+ -e CLAUDE_CONFIG_DIR=\S+\/\.claude-beta "sleep 3600"` failed: duplicate session: ccl-same$/)
+    expect(result.accounts[1]!.requeued).toEqual([{task: 'b.md', as: 'b.md', renamed: false}])
+    expect(await readdir(path.join(machine.sandbox.queue, 'pending'))).toEqual(['b.md'])
+  })
+
   it('a requeued task never lands beside a stale delegation marker of the same name', async () => {
     machine = await makeMachine({accounts: ['alpha']})
     const pending = path.join(machine.sandbox.queue, 'pending')

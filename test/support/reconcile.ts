@@ -53,7 +53,7 @@ export async function makeMachine(options: {accounts?: string[]; command?: strin
       return path.join(dir, name)
     },
     async waitUntil(check, what) {
-      const deadline = Date.now() + 5000
+      const deadline = Date.now() + 10_000
       while (!(await check())) {
         if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
         await new Promise((resolve) => setTimeout(resolve, 25))
