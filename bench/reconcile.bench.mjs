@@ -57,5 +57,7 @@ export default async function reconcileBench() {
     }
 
     rmSync(dir, {recursive: true, force: true})
+    // tmux 3.3a leaves the socket file behind after kill-server
+    rmSync(path.join('/tmp', `tmux-${process.getuid()}`, socket), {force: true})
   }
 }

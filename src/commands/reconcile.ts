@@ -11,13 +11,15 @@ import {runWithProgress} from '../progress.js'
 
 export default class Reconcile extends BaseCommand<typeof Reconcile> {
   static override summary = 'One pass of the lifecycle manager: keep one live tmux session per account.'
-  static override description = `Safe to run at boot and every minute (cron, systemd timer). First the symlinks are validated; when they are invalid nothing is done (exit 1). Then, for each account:
-  alive             nothing
-  dead or gone      a crash is recorded if ccl created that session, the task in active/<account>/ goes back
-                    to pending/ (under NAME.2.md if pending/ already has NAME.md), the session is created again
-  over crash_limit  crashes within crash_window: the account is held (not recreated) until --release
-Sessions run the account's command in its cwd with CLAUDE_CONFIG_DIR=<home>. Only one reconcile runs at a time; an overlapping one exits 0 at once.
-Prints only what it did or what is wrong, so a cron job mails only when something happened.`
+  static override description = `Safe to run at boot and every minute (cron, systemd timer).
+First the symlinks are validated: when they are invalid nothing is done (exit 1).
+Then, for each account:
+  alive: nothing.
+  dead or gone: a crash is recorded if ccl created that session; the task in active/<account>/ goes back to pending/ (as NAME.2.md if the name is taken); the session is created again.
+  crash loop (more than crash_limit crashes within crash_window): held, not recreated, until --release NAME.
+Sessions run the account's command in its cwd with CLAUDE_CONFIG_DIR=<home>.
+One reconcile runs at a time; an overlapping one exits 0 at once.
+Prints only what it did or what is wrong: cron mails only when something happened.`
 
   static override examples = [
     {description: 'One pass (what cron runs every minute)', command: '<%= config.bin %> <%= command.id %>'},
