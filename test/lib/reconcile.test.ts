@@ -75,6 +75,20 @@ describe('reconcile: safety', () => {
     expect(result.accounts[0]!.created).toBe(true)
   })
 
+  it('a pass with every session alive reads only: it needs no lock and writes nothing', async () => {
+    machine = await makeMachine({accounts: ['alpha']})
+    await pass(machine)
+    const lock = await tryLock(path.join(machine.sandbox.queue, '.ccl', 'locks'), 'reconcile', {staleMs: 30_000})
+    try {
+      const {result} = await pass(machine)
+      expect(result).toMatchObject({skipped: null, ok: true, accounts: [{found: 'alive', created: false}]})
+    } finally {
+      await lock?.release()
+    }
+
+    expect((await machine.events()).map((e) => e.event)).toEqual(['session.created'])
+  })
+
   it('two overlapping passes create each session once', async () => {
     machine = await makeMachine({accounts: ['alpha', 'beta']})
     const [a, b] = await Promise.all([pass(machine), pass(machine)])

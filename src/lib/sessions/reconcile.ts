@@ -107,6 +107,25 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
     return result
   }
 
+  const jobsFor = (states: Map<string, SessionState>) =>
+    config.accounts.map((account) => ({
+      account: account.name,
+      session: account.session,
+      run: (progress: (line: string) => void) =>
+        reconcileAccount({...options, layout, account, dryRun, released: release === account.name, found: states.get(account.session) ?? 'absent', progress}),
+    }))
+
+  // The pass cron pays for every minute: every session alive, nothing to write, so no lock and no
+  // mkdir; the lookup is read-only and an alive account's job only reads its record.
+  if (!dryRun && release === null) {
+    const states = await tmux.sessionStates()
+    if (config.accounts.every((account) => states.get(account.session) === 'alive')) {
+      result.accounts = await (options.runAccounts ?? sequential)(jobsFor(states))
+      result.ok = result.accounts.every((a) => a.error === null && !a.held)
+      return result
+    }
+  }
+
   if (!dryRun) await ensureLayout(layout, config.accounts.map((a) => a.name))
   // Dry-run changes nothing, so it needs no lock; a real pass that finds the lock taken leaves it to the holder.
   // A killed holder stops refreshing it and is taken over after 10 s, well before cron's next minute.
@@ -117,7 +136,7 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
   }
 
   try {
-    // One tmux call for every account's state; it also fails once, clearly, when tmux is missing.
+    // One tmux call for every account's state, under the lock; it also fails once, clearly, when tmux is missing.
     const states = await tmux.sessionStates()
 
     if (release !== null) {
@@ -129,13 +148,7 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
       result.released = release
     }
 
-    const jobs = config.accounts.map((account) => ({
-      account: account.name,
-      session: account.session,
-      run: (progress: (line: string) => void) =>
-        reconcileAccount({...options, layout, account, dryRun, released: release === account.name, found: states.get(account.session) ?? 'absent', progress}),
-    }))
-    result.accounts = await (options.runAccounts ?? sequential)(jobs)
+    result.accounts = await (options.runAccounts ?? sequential)(jobsFor(states))
   } finally {
     await lock?.release()
   }
