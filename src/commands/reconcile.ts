@@ -1,0 +1,67 @@
+import os from 'node:os'
+
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../base-command.js'
+import {EXIT_CODES} from '../lib/errors.js'
+import {describeOutcome, renderReconcile} from '../lib/render/reconcile.js'
+import {type AccountOutcome, type ReconcileResult, reconcile} from '../lib/sessions/reconcile.js'
+import {createTmux} from '../lib/tmux/tmux.js'
+import {runWithProgress} from '../progress.js'
+
+export default class Reconcile extends BaseCommand<typeof Reconcile> {
+  static override summary = 'One pass of the lifecycle manager: keep one live tmux session per account.'
+  static override description = `Safe to run at boot and every minute (cron, systemd timer).
+First the symlinks are validated: when they are invalid nothing is done (exit 1).
+Then, for each account:
+  alive: nothing.
+  dead or gone: a crash is recorded if ccl created that session; the task in active/<account>/ goes back to pending/ (as NAME.2.md if the name is taken); the session is created again.
+  crash loop (more than crash_limit crashes within crash_window): held, not recreated, until --release NAME.
+Sessions run the account's command in its cwd with CLAUDE_CONFIG_DIR=<home>.
+One reconcile runs at a time; an overlapping one exits 0 at once.
+Prints only what it did or what is wrong: cron mails only when something happened.`
+
+  static override examples = [
+    {description: 'One pass (what cron runs every minute)', command: '<%= config.bin %> <%= command.id %>'},
+    {description: 'Show the plan, change nothing', command: '<%= config.bin %> <%= command.id %> --dry-run'},
+    {description: 'Let a held account run again', command: '<%= config.bin %> <%= command.id %> --release alpha'},
+  ]
+
+  static override flags = {
+    'dry-run': Flags.boolean({description: 'print what would be done; change nothing'}),
+    release: Flags.string({description: "clear this account's hold and crash record, then reconcile", helpValue: 'NAME'}),
+  }
+
+  async run(): Promise<ReconcileResult> {
+    const config = this.cclConfig()
+    const tmux = await createTmux({socket: config.tmux.socket})
+    const dryRun = this.flags['dry-run']
+    const render = {crashLimit: config.watchdog.crash_limit, crashWindowMs: config.watchdog.crash_window}
+    const tty = Boolean(process.stderr.isTTY) && !this.jsonEnabled()
+    const result = await reconcile({
+      config,
+      tmux,
+      now: new Date(),
+      bootTime: new Date(Date.now() - os.uptime() * 1000),
+      dryRun,
+      release: this.flags.release,
+      runAccounts: (jobs) =>
+        runWithProgress(
+          jobs.map((job) => ({
+            title: `${job.account} (${job.session})`,
+            run: job.run,
+            done: (outcome: AccountOutcome) => {
+              const line = describeOutcome(outcome, dryRun, {...render, sayNothing: false})
+              return line?.slice(`${job.account} (${job.session}): `.length) ?? 'alive'
+            },
+          })),
+          {tty, prefix: 'reconcile: '},
+        ),
+    })
+
+    const text = renderReconcile(result, {...render, sayNothing: Boolean(process.stdout.isTTY)})
+    if (text) this.log(text)
+    if (!result.ok) this.setExitCode(EXIT_CODES.failure)
+    return result
+  }
+}

@@ -1,0 +1,66 @@
+import {formatDuration} from '../config/duration.js'
+import type {AccountOutcome, ReconcileResult} from '../sessions/reconcile.js'
+
+export interface RenderOptions {
+  crashLimit: number
+  crashWindowMs: number
+  /** Say "nothing to do" when nothing happened; off for cron, whose mail is sent for any output. */
+  sayNothing: boolean
+}
+
+/** One line for an account where something happened or is wrong; undefined for a healthy, untouched one. */
+export function describeOutcome(outcome: AccountOutcome, dryRun: boolean, options: RenderOptions): string | undefined {
+  const who = `${outcome.account} (${outcome.session})`
+  if (outcome.error !== null) return `${who}: FAILED: ${outcome.error}`
+  const crashes = `${outcome.crashesInWindow} crash${outcome.crashesInWindow === 1 ? '' : 'es'} within ${formatDuration(options.crashWindowMs)}`
+  const release = `release with: ccl reconcile --release ${outcome.account}`
+  if (outcome.found === 'alive') {
+    return outcome.held ? `${who}: alive but HELD (${crashes}); assign skips it; ${release}` : undefined
+  }
+
+  const would = dryRun ? 'would ' : ''
+  const steps: string[] = []
+  if (outcome.crashRecorded) steps.push(`${would}record a crash (${crashes}, limit ${options.crashLimit})`)
+  if (outcome.killedDead) steps.push(`${would}kill the dead pane`)
+  for (const task of outcome.requeued) {
+    steps.push(
+      task.renamed
+        ? `${would}requeue ${task.task} as pending/${task.as} (pending/ already has a ${task.task}; both kept)`
+        : `${would}requeue ${task.task} to pending/`,
+    )
+  }
+
+  if (outcome.held) {
+    steps.push(
+      outcome.heldNow
+        ? `${dryRun ? 'would put it' : 'put'} on HOLD: not recreated; ${release}`
+        : `HELD (${crashes}): not recreated; ${release}`,
+    )
+  } else if (outcome.created) {
+    steps.push(`${dryRun ? 'would create' : 'created'} the session`)
+  }
+
+  const found = outcome.crashRecorded ? 'crashed' : outcome.found ?? 'unknown'
+  return `${who}: ${found}: ${steps.join('; ')}`
+}
+
+export function renderReconcile(result: ReconcileResult, options: RenderOptions): string {
+  const lines: string[] = []
+  if (result.dryRun) lines.push('dry run: nothing is changed')
+  if (result.skipped) return [...lines, `reconcile skipped: ${result.skipped}`].join('\n')
+  if (!result.symlinks.valid) {
+    lines.push(...result.symlinks.problems)
+    lines.push(`refused: symlinks INVALID (${result.symlinks.problems.length} problem${result.symlinks.problems.length === 1 ? '' : 's'}); no session created, no task moved. See: ccl validate-symlinks`)
+    return lines.join('\n')
+  }
+
+  const said = lines.length
+  if (result.released) lines.push(`${result.dryRun ? 'would release' : 'released'} ${result.released}: hold and crash record cleared`)
+  for (const outcome of result.accounts) {
+    const line = describeOutcome(outcome, result.dryRun, options)
+    if (line) lines.push(line)
+  }
+
+  if (lines.length === said && options.sayNothing) lines.push(`nothing to do: all ${result.accounts.length} sessions alive`)
+  return lines.join('\n')
+}

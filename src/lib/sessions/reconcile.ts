@@ -1,0 +1,310 @@
+import path from 'node:path'
+
+import type {Account, Config} from '../config/schema.js'
+import {UserError, EXIT_CODES, errorMessage} from '../errors.js'
+import {appendEvent} from '../events/log.js'
+import {exists, moveTask} from '../queue/files.js'
+import {activeDir, ensureLayout, listTasks, MARKER_SUFFIX, type QueueLayout, queueLayout} from '../queue/layout.js'
+import {tryLock} from '../queue/lock.js'
+import {formatProblem, validateSymlinks} from '../symlinks/validate.js'
+import type {SessionState, Tmux} from '../tmux/tmux.js'
+import {emptyRecord, readSessionRecord, type SessionRecord, writeSessionRecord} from './record.js'
+
+export interface RequeuedTask {
+  /** The name it had in active/<account>/. */
+  task: string
+  /** The name it has in pending/ now (differs when that name was taken). */
+  as: string
+  renamed: boolean
+}
+
+export interface AccountOutcome {
+  account: string
+  session: string
+  /** What this pass found; null when it could not look (an error before the lookup). */
+  found: SessionState | null
+  /** A crash was recorded: ccl had created this session and it is dead or gone. */
+  crashRecorded: boolean
+  /** Crashes within `crash_window`, this one included. */
+  crashesInWindow: number
+  /** A dead pane (remain-on-exit) was killed before the session was recreated. */
+  killedDead: boolean
+  requeued: RequeuedTask[]
+  created: boolean
+  /** On hold after this pass (not recreated). */
+  held: boolean
+  /** Put on hold by this pass. */
+  heldNow: boolean
+  /** What could not be done, or null. */
+  error: string | null
+}
+
+export interface AccountJob {
+  account: string
+  session: string
+  /** Does (or under dry-run, plans) the account's work; never throws: a failure is `outcome.error`. */
+  run(progress: (line: string) => void): Promise<AccountOutcome>
+}
+
+/** Runs the per-account jobs in order; the command supplies one that shows progress (listr2 or plain lines). */
+export type AccountRunner = (jobs: AccountJob[]) => Promise<AccountOutcome[]>
+
+export interface ReconcileOptions {
+  config: Config
+  tmux: Tmux
+  /** The instant of this pass: crash times and the crash window are measured from it. */
+  now: Date
+  dryRun?: boolean
+  /** Clear this account's hold and crash record before the pass. */
+  release?: string
+  /** When the machine booted: a session created before that died with the machine, which is not a crash. */
+  bootTime?: Date
+  runAccounts?: AccountRunner
+}
+
+export interface ReconcileResult {
+  dryRun: boolean
+  /** Why the pass did nothing at all (another reconcile holds the lock), or null. */
+  skipped: string | null
+  symlinks: {valid: boolean; problems: string[]}
+  released: string | null
+  accounts: AccountOutcome[]
+  /** Nothing left that needs an operator: links valid, no account failed or held. */
+  ok: boolean
+}
+
+const sequential: AccountRunner = async (jobs) => {
+  const outcomes: AccountOutcome[] = []
+  for (const job of jobs) outcomes.push(await job.run(() => {}))
+  return outcomes
+}
+
+/**
+ * One pass of the lifecycle manager (SPEC §4 `ccl reconcile`). Validates the symlinks first and
+ * refuses the whole pass when they are invalid; then for each account: alive → nothing; dead or
+ * gone → count a crash if ccl created it, requeue its active task, recreate it, or hold it when it
+ * crashed more than `crash_limit` times within `crash_window`.
+ * Runs under the `reconcile` lock, so two overlapping passes never create the same session twice.
+ */
+export async function reconcile(options: ReconcileOptions): Promise<ReconcileResult> {
+  const {config, tmux, now} = options
+  const dryRun = Boolean(options.dryRun)
+  const layout = queueLayout(config)
+  const release = options.release ?? null
+  if (release !== null && !config.accounts.some((a) => a.name === release)) {
+    throw new UserError(`--release ${release}: no such account in ${config.file}`, EXIT_CODES.taskFile, {
+      hint: `accounts: ${config.accounts.map((a) => a.name).join(', ')}`,
+    })
+  }
+
+  const result: ReconcileResult = {dryRun, skipped: null, symlinks: {valid: true, problems: []}, released: null, accounts: [], ok: true}
+
+  const report = await validateSymlinks(config)
+  result.symlinks = {valid: report.valid, problems: report.problems.map((p) => formatProblem(p))}
+  if (!report.valid) {
+    if (!dryRun) await appendEvent(layout.events, 'symlinks.invalid', {problems: result.symlinks.problems}, now)
+    result.ok = false
+    return result
+  }
+
+  const jobsFor = (states: Map<string, SessionState>) =>
+    config.accounts.map((account) => ({
+      account: account.name,
+      session: account.session,
+      run: (progress: (line: string) => void) =>
+        reconcileAccount({...options, layout, account, dryRun, released: release === account.name, found: states.get(account.session) ?? 'absent', progress}),
+    }))
+
+  // The pass cron pays for every minute: every session alive, nothing to write, so no lock and no
+  // mkdir; the lookup is read-only and an alive account's job only reads its record.
+  if (!dryRun && release === null) {
+    const states = await tmux.sessionStates()
+    if (config.accounts.every((account) => states.get(account.session) === 'alive')) {
+      result.accounts = await (options.runAccounts ?? sequential)(jobsFor(states))
+      result.ok = result.accounts.every((a) => a.error === null && !a.held)
+      return result
+    }
+  }
+
+  if (!dryRun) await ensureLayout(layout, config.accounts.map((a) => a.name))
+  // Dry-run changes nothing, so it needs no lock; a real pass that finds the lock taken leaves it to the holder.
+  // A killed holder stops refreshing it and is taken over after 10 s, well before cron's next minute.
+  const lock = dryRun ? undefined : await tryLock(layout.locks, 'reconcile', {staleMs: 10_000})
+  if (!dryRun && !lock) {
+    result.skipped = 'another reconcile is running'
+    return result
+  }
+
+  try {
+    // One tmux call for every account's state, under the lock; it also fails once, clearly, when tmux is missing.
+    const states = await tmux.sessionStates()
+
+    if (release !== null) {
+      if (!dryRun) {
+        await writeSessionRecord(layout, release, emptyRecord())
+        await appendEvent(layout.events, 'session.released', {account: release}, now)
+      }
+
+      result.released = release
+    }
+
+    result.accounts = await (options.runAccounts ?? sequential)(jobsFor(states))
+  } finally {
+    await lock?.release()
+  }
+
+  result.ok = result.accounts.every((a) => a.error === null && !a.held)
+  return result
+}
+
+interface AccountContext extends ReconcileOptions {
+  layout: QueueLayout
+  account: Account
+  dryRun: boolean
+  /** Released in this pass: under dry-run the record on disk still shows the hold. */
+  released: boolean
+  /** The session's state when this pass looked. */
+  found: SessionState
+  progress: (line: string) => void
+}
+
+async function reconcileAccount(ctx: AccountContext): Promise<AccountOutcome> {
+  const {account, layout, tmux, now, dryRun} = ctx
+  const progress = (line: string) => ctx.progress(dryRun ? `(dry run, not done) ${line}` : line)
+  const limit = ctx.config.watchdog.crash_limit
+  const windowMs = ctx.config.watchdog.crash_window
+  const outcome: AccountOutcome = {
+    account: account.name,
+    session: account.session,
+    found: null,
+    crashRecorded: false,
+    crashesInWindow: 0,
+    killedDead: false,
+    requeued: [],
+    created: false,
+    held: false,
+    heldNow: false,
+    error: null,
+  }
+  const event = (name: Parameters<typeof appendEvent>[1], fields: Record<string, unknown> = {}) =>
+    dryRun ? Promise.resolve() : appendEvent(layout.events, name, {account: account.name, session: account.session, ...fields}, now)
+
+  try {
+    const stored = ctx.released ? emptyRecord() : await readSessionRecord(layout, account.name)
+    const since = now.getTime() - windowMs
+    const recent = stored.crashes.filter((ts) => Date.parse(ts) > since)
+    outcome.crashesInWindow = recent.length
+    outcome.found = ctx.found
+
+    if (outcome.found === 'alive') {
+      outcome.held = stored.held
+      return outcome
+    }
+
+    progress(`session ${account.session} ${outcome.found}`)
+    let record: SessionRecord = {...stored, crashes: recent}
+    const diedWithMachine = ctx.bootTime !== undefined && stored.created_at !== null && Date.parse(stored.created_at) < ctx.bootTime.getTime()
+    if (stored.created_at !== null && !stored.held && !diedWithMachine) {
+      outcome.crashRecorded = true
+      outcome.crashesInWindow = recent.length + 1
+      const heldNow = outcome.crashesInWindow > limit
+      record = {crashes: [...recent, now.toISOString()], failed_at: now.toISOString(), created_at: null, held: heldNow}
+      outcome.heldNow = heldNow
+      if (!dryRun) await writeSessionRecord(layout, account.name, record)
+      await event('session.crashed', {state: outcome.found, crashes_in_window: outcome.crashesInWindow, crash_window_ms: windowMs})
+      progress(`crash recorded (${outcome.crashesInWindow} within the crash window, limit ${limit})`)
+      if (heldNow) {
+        await event('session.held', {crashes_in_window: outcome.crashesInWindow, crash_limit: limit})
+        progress(`held: over the crash limit; release with: ccl reconcile --release ${account.name}`)
+      }
+    } else if (stored.created_at !== null && diedWithMachine) {
+      // Gone because the machine restarted since ccl created it: nothing crashed.
+      record = {...record, created_at: null}
+      if (!dryRun) await writeSessionRecord(layout, account.name, record)
+      progress('created before the last boot: not counted as a crash')
+    }
+
+    outcome.held = record.held
+    // A held account keeps its dead pane for the operator to read; any other dead pane goes, or tmux
+    // would refuse the name and assign could paste into a corpse.
+    let killFailed: unknown
+    if (outcome.found === 'dead' && !record.held) {
+      try {
+        if (!dryRun) await tmux.killSession(account.session)
+        outcome.killedDead = true
+      } catch (error) {
+        killFailed = error // the task still goes back to pending/ below; the session is not recreated
+      }
+    }
+
+    outcome.requeued = await requeueActive(layout, account.name, dryRun)
+    for (const task of outcome.requeued) {
+      await event('task.requeued', {task: task.task, as: task.as, renamed: task.renamed, from: `active/${account.name}`})
+      progress(
+        task.renamed
+          ? `requeued ${task.task} as pending/${task.as}: pending/ already held a ${task.task}; both kept`
+          : `requeued ${task.task} to pending/`,
+      )
+    }
+
+    if (killFailed !== undefined) throw killFailed
+    if (record.held) return outcome
+
+    if (!dryRun) {
+      await tmux.newSession({
+        name: account.session,
+        cwd: account.cwd,
+        command: account.command,
+        env: {CLAUDE_CONFIG_DIR: account.home},
+      })
+      // Written after tmux made it: a run killed in between misses one crash count rather than inventing one.
+      await writeSessionRecord(layout, account.name, {...record, created_at: now.toISOString()})
+    }
+
+    outcome.created = true
+    await event('session.created', {cwd: account.cwd, command: account.command, after: outcome.found})
+    progress(`created session ${account.session}`)
+  } catch (error) {
+    outcome.error = errorMessage(error)
+    progress(`failed: ${outcome.error}`)
+  }
+
+  return outcome
+}
+
+/**
+ * Moves every task in active/<account>/ back to pending/ by rename. A name already taken in pending/
+ * (or carrying a delegation marker there, which would make the task look delegated) gets the next
+ * free `NAME.N.md`, so both tasks are kept.
+ */
+async function requeueActive(layout: QueueLayout, account: string, dryRun: boolean): Promise<RequeuedTask[]> {
+  const requeued: RequeuedTask[] = []
+  for (const task of await listTasks(activeDir(layout, account))) {
+    const target = await requeueName(layout.pending, task.name)
+    if (dryRun) {
+      requeued.push({task: task.name, as: target, renamed: target !== task.name})
+      continue
+    }
+
+    try {
+      const moved = await moveTask(task.path, layout.pending, target)
+      requeued.push({task: task.name, as: moved.name, renamed: moved.name !== task.name})
+    } catch (error) {
+      // Gone meanwhile: someone else (an operator, a finishing session) moved it; it is not lost.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    }
+  }
+
+  return requeued
+}
+
+async function requeueName(dir: string, name: string): Promise<string> {
+  const taken = async (candidate: string) =>
+    (await exists(path.join(dir, candidate))) || (await exists(path.join(dir, candidate + MARKER_SUFFIX)))
+  if (!(await taken(name))) return name
+  const stem = name.slice(0, -'.md'.length)
+  for (let n = 2; ; n++) {
+    const candidate = `${stem}.${n}.md`
+    if (!(await taken(candidate))) return candidate
+  }
+}

@@ -1,0 +1,71 @@
+import {mkdir, readFile} from 'node:fs/promises'
+import {z} from 'zod'
+
+import {UserError} from '../errors.js'
+import {writeFileAtomic} from '../queue/files.js'
+import {type QueueLayout, sessionStatePath} from '../queue/layout.js'
+
+/**
+ * `<state>/sessions/<account>.json` (SPEC §3).
+ * - crashes: when reconcile found a session it had created dead or gone (ISO, oldest first; only the window is kept)
+ * - failed_at: the last of those, null when none since the last release
+ * - created_at: when reconcile created the session that should be running now; null when none is expected
+ *   (never created, or its death was already counted)
+ * - held: over the crash limit; reconcile leaves the account alone until `--release`
+ */
+export interface SessionRecord {
+  crashes: string[]
+  failed_at: string | null
+  created_at: string | null
+  held: boolean
+}
+
+const iso = z.iso.datetime({offset: true})
+
+const recordSchema = z.object({
+  crashes: z.array(iso).default([]),
+  failed_at: iso.nullable().default(null),
+  created_at: iso.nullable().default(null),
+  held: z.boolean().default(false),
+})
+
+export function emptyRecord(): SessionRecord {
+  return {crashes: [], failed_at: null, created_at: null, held: false}
+}
+
+/** The record, or an empty one when the account has none yet. A file that is not a record is an error naming it. */
+export async function readSessionRecord(layout: QueueLayout, account: string): Promise<SessionRecord> {
+  const file = sessionStatePath(layout, account)
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyRecord()
+    throw new UserError(`${file}: cannot read session record: ${(error as Error).message}`)
+  }
+
+  let data: unknown
+  try {
+    data = JSON.parse(text)
+  } catch (error) {
+    throw new UserError(`${file}: not a session record: ${(error as Error).message}`, undefined, {
+      hint: `fix it, or clear it with: ccl reconcile --release ${account}`,
+    })
+  }
+
+  const parsed = recordSchema.safeParse(data)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!
+    throw new UserError(`${file}: not a session record: ${issue.path.join('.') || '(top level)'}: ${issue.message}`, undefined, {
+      hint: `fix it, or clear it with: ccl reconcile --release ${account}`,
+    })
+  }
+
+  return parsed.data
+}
+
+/** Written atomically (temp + fsync + rename); the sessions folder is made when missing. */
+export async function writeSessionRecord(layout: QueueLayout, account: string, record: SessionRecord): Promise<void> {
+  await mkdir(layout.sessions, {recursive: true})
+  await writeFileAtomic(sessionStatePath(layout, account), JSON.stringify(record, null, 2) + '\n')
+}

@@ -1,0 +1,174 @@
+// The one way ccl talks to tmux: execa with argument arrays (never a shell string), `-L <socket>` when configured.
+import {ExternalError} from '../errors.js'
+
+export interface TmuxOptions {
+  /** `tmux -L NAME`; the default server when absent. */
+  socket?: string
+  /** The tmux program; default `tmux`, found on PATH. */
+  bin?: string
+  /** Environment for tmux itself (PATH is how `bin` is found); default process.env. */
+  env?: NodeJS.ProcessEnv
+}
+
+export type SessionState = 'alive' | 'dead' | 'absent'
+
+export interface NewSession {
+  name: string
+  cwd: string
+  /** Run by tmux through the default shell, as a config file writes it (`claude --resume`). */
+  command: string
+  env: Record<string, string>
+}
+
+export interface Tmux {
+  /** Exact name match; `dead` when every pane of the session is a dead pane kept by remain-on-exit. */
+  sessionState(name: string): Promise<SessionState>
+  /** The state of every session there is, from one tmux call; a name not in the map is absent. */
+  sessionStates(): Promise<Map<string, Exclude<SessionState, 'absent'>>>
+  newSession(options: NewSession): Promise<void>
+  /** Kills the session; one already gone is fine. */
+  killSession(name: string): Promise<void>
+  /** Session names; [] when no server is running. */
+  listSessions(): Promise<string[]>
+  /** `load-buffer -b NAME -`: the text goes through stdin, never the command line. */
+  loadBuffer(buffer: string, text: string): Promise<void>
+  /** `paste-buffer -p -d -b NAME -t =session:` (bracketed paste; the buffer is deleted after). */
+  pasteBuffer(buffer: string, session: string): Promise<void>
+  /** `send-keys -t =session: KEY...` — for keys such as Enter, never for text. */
+  sendKeys(session: string, keys: string[]): Promise<void>
+}
+
+interface RunResult {
+  stdout: string
+  stderr: string
+  exitCode: number
+}
+
+/** What tmux says when there is no server on the socket: for a lookup that means "nothing there". */
+const NO_SERVER = /no server running|error connecting to .*\((?:No such file or directory|Connection refused)\)/
+// "no current target": the server has no session at all (tmux 3.3a says that rather than naming ours).
+const NO_SESSION = /can't find session|session not found|no current target/
+
+export async function createTmux(options: TmuxOptions = {}): Promise<Tmux> {
+  const [{execa}, {default: createDebug}] = await Promise.all([import('execa'), import('debug')])
+  const debug = createDebug('ccl:tmux')
+  const bin = options.bin ?? 'tmux'
+  const prefix = options.socket ? ['-L', options.socket] : []
+  // Inside a tmux pane $TMUX would point tmux at that pane's server for some commands; ours is named by -L only.
+  const env = {...(options.env ?? process.env)}
+  delete env.TMUX
+  delete env.TMUX_PANE
+
+  // As an operator would retype it: an argument with blanks or quotes in it is shown quoted.
+  const describe = (args: string[]) =>
+    [bin, ...prefix, ...args].map((arg) => (/[\s'"\\]/.test(arg) || arg === '' ? JSON.stringify(arg) : arg)).join(' ')
+
+  async function run(args: string[], input?: string): Promise<RunResult> {
+    let result
+    try {
+      result = await execa(bin, [...prefix, ...args], {
+        env,
+        extendEnv: false,
+        reject: false,
+        stripFinalNewline: false,
+        timeout: 15_000,
+        ...(input === undefined ? {stdin: 'ignore' as const} : {input}),
+      })
+    } catch (error) {
+      throw new ExternalError(`\`${describe(args)}\` could not run: ${(error as Error).message}`, {cause: error})
+    }
+
+    if (result.failed && result.exitCode === undefined) {
+      const code = (result as {code?: string}).code
+      if (code === 'ENOENT') {
+        throw new ExternalError(`\`${describe(args)}\` failed: tmux is not installed or not on PATH (${bin} not found)`, {
+          hint: 'install tmux (e.g. apt-get install tmux) or put it on the PATH cron uses',
+        })
+      }
+
+      const why = result.timedOut ? 'timed out after 15s' : (result.shortMessage ?? 'did not run')
+      throw new ExternalError(`\`${describe(args)}\` failed: ${why}`)
+    }
+
+    debug('%s → exit %d %s', describe(args), result.exitCode, String(result.stderr ?? '').trim())
+    return {stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? '').trim(), exitCode: result.exitCode ?? 1}
+  }
+
+  function fail(args: string[], result: RunResult): never {
+    const said = result.stderr.split('\n')[0] || `exit code ${result.exitCode}`
+    throw new ExternalError(`\`${describe(args)}\` failed: ${said}`)
+  }
+
+  async function lines(args: string[], empty: RegExp = NO_SERVER): Promise<string[]> {
+    const result = await run(args)
+    if (result.exitCode !== 0) {
+      if (NO_SERVER.test(result.stderr) || empty.test(result.stderr)) return []
+      fail(args, result)
+    }
+
+    return result.stdout.split('\n').filter((line) => line !== '')
+  }
+
+  async function sessionStates(): Promise<Map<string, 'alive' | 'dead'>> {
+    // One listing of every pane, matched by exact name here: tmux's own `-t =name` is a prefix
+    // match for some commands (measured: `list-panes -s -t =a` finds session "ab" on tmux 3.3a).
+    // A server with no session at all answers `list-panes -a` with "no current target" (tmux 3.3a).
+    const panes = await lines(['list-panes', '-a', '-F', '#{session_name}\t#{pane_dead}'], /no current target/)
+    const states = new Map<string, 'alive' | 'dead'>()
+    for (const line of panes) {
+      const tab = line.lastIndexOf('\t')
+      const session = line.slice(0, tab)
+      // alive as soon as one pane lives; dead only when every pane is dead
+      if (line.slice(tab + 1) !== '1') states.set(session, 'alive')
+      else if (!states.has(session)) states.set(session, 'dead')
+    }
+
+    return states
+  }
+
+  const paneTarget = (session: string) => `=${session}:`
+
+  return {
+    async sessionState(name) {
+      return (await sessionStates()).get(name) ?? 'absent'
+    },
+
+    sessionStates,
+
+    async newSession({name, cwd, command, env: sessionEnv}) {
+      const args = ['new-session', '-d', '-s', name, '-c', cwd]
+      for (const [key, value] of Object.entries(sessionEnv)) args.push('-e', `${key}=${value}`)
+      args.push(command)
+      const result = await run(args)
+      if (result.exitCode !== 0) fail(args, result)
+    },
+
+    async killSession(name) {
+      const args = ['kill-session', '-t', `=${name}`]
+      const result = await run(args)
+      if (result.exitCode !== 0 && !NO_SERVER.test(result.stderr) && !NO_SESSION.test(result.stderr)) fail(args, result)
+    },
+
+    async listSessions() {
+      return lines(['list-sessions', '-F', '#{session_name}'])
+    },
+
+    async loadBuffer(buffer, text) {
+      const args = ['load-buffer', '-b', buffer, '-']
+      const result = await run(args, text)
+      if (result.exitCode !== 0) fail(args, result)
+    },
+
+    async pasteBuffer(buffer, session) {
+      const args = ['paste-buffer', '-p', '-d', '-b', buffer, '-t', paneTarget(session)]
+      const result = await run(args)
+      if (result.exitCode !== 0) fail(args, result)
+    },
+
+    async sendKeys(session, keys) {
+      const args = ['send-keys', '-t', paneTarget(session), ...keys]
+      const result = await run(args)
+      if (result.exitCode !== 0) fail(args, result)
+    },
+  }
+}

@@ -1,0 +1,241 @@
+import {readdir, readFile, utimes, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+import {afterEach, describe, expect, it} from 'vitest'
+
+import {makeMachine, type Machine} from './support/reconcile.js'
+
+let machine: Machine | undefined
+afterEach(async () => {
+  await machine?.cleanup()
+  machine = undefined
+})
+
+const ls = async (dir: string) => (await readdir(dir).catch(() => [] as string[])).sort()
+
+describe('ccl reconcile on a real tmux server', () => {
+  it('at boot (no tmux server yet) creates every session; a second run right after does nothing', async () => {
+    machine = await makeMachine({start: false})
+    const first = await machine.ccl(['reconcile'])
+    // not a TTY: plain progress lines on stderr, as cron mail shows them
+    expect(first.stderr).toBe(
+      [
+        'reconcile: alpha (ccl-alpha): session ccl-alpha absent',
+        'reconcile: alpha (ccl-alpha): created session ccl-alpha',
+        'reconcile: beta (ccl-beta): session ccl-beta absent',
+        'reconcile: beta (ccl-beta): created session ccl-beta',
+        '',
+      ].join('\n'),
+    )
+    expect(first.code).toBe(0)
+    expect(first.stdout).toBe(
+      'alpha (ccl-alpha): absent: created the session\nbeta (ccl-beta): absent: created the session\n',
+    )
+    expect(await machine.panes()).toEqual(['ccl-alpha 0', 'ccl-beta 0'])
+    const events = await machine.events()
+    expect(events.map((e) => `${e.event} ${e.account}`)).toEqual(['session.created alpha', 'session.created beta'])
+    expect((await machine.record('alpha')).created_at).toBe(events[0]!.ts)
+    expect((await machine.record('alpha')).crashes).toEqual([])
+
+    const second = await machine.ccl(['reconcile'])
+    expect(second).toEqual({code: 0, stdout: '', stderr: ''}) // cron mails nothing
+    expect(await machine.events()).toHaveLength(2)
+    expect(await machine.sessions()).toEqual(['ccl-alpha', 'ccl-beta'])
+  })
+
+  it('recreates an idle session that was killed and records the crash', async () => {
+    machine = await makeMachine({accounts: ['alpha']})
+    await machine.ccl(['reconcile'])
+    await machine.server.tmux('kill-session', '-t', '=ccl-alpha')
+    const run = await machine.ccl(['reconcile'])
+    expect(run.code).toBe(0)
+    expect(run.stdout).toBe('alpha (ccl-alpha): crashed: record a crash (1 crash within 30m, limit 5); created the session\n')
+    expect(await machine.panes()).toEqual(['ccl-alpha 0'])
+    const record = await machine.record('alpha')
+    expect(record.crashes).toHaveLength(1)
+    expect(record.failed_at).toBe(record.crashes[0])
+    expect((await machine.events()).map((e) => e.event)).toEqual(['session.created', 'session.crashed', 'session.created'])
+  })
+
+  it('moves the task of a killed working session back to pending/ with its content, and records the crash', async () => {
+    machine = await makeMachine({accounts: ['alpha']})
+    await machine.ccl(['reconcile'])
+    const content = '---\nneeds_claude_code: true\n---\nFix the login page.\n'
+    await machine.active('alpha', 'fix-login.md', content)
+    await machine.server.tmux('kill-session', '-t', '=ccl-alpha')
+
+    const run = await machine.ccl(['reconcile'])
+    expect(run.code).toBe(0)
+    expect(run.stdout).toContain('requeue fix-login.md to pending/')
+    expect(await ls(path.join(machine.sandbox.queue, 'active', 'alpha'))).toEqual([])
+    expect(await ls(path.join(machine.sandbox.queue, 'pending'))).toEqual(['fix-login.md'])
+    expect(await readFile(path.join(machine.sandbox.queue, 'pending', 'fix-login.md'), 'utf8')).toBe(content)
+    expect((await machine.record('alpha')).crashes).toHaveLength(1)
+    const requeued = (await machine.events()).filter((e) => e.event === 'task.requeued')
+    expect(requeued).toMatchObject([{task: 'fix-login.md', as: 'fix-login.md', renamed: false, account: 'alpha'}])
+    expect(await machine.sessions()).toEqual(['ccl-alpha'])
+  })
+
+  it('keeps both tasks when pending/ already holds the name, and says so', async () => {
+    machine = await makeMachine({accounts: ['alpha']})
+    await writeFile(path.join(machine.sandbox.queue, 'pending', 'task.md'), 'the newer one\n')
+    await machine.active('alpha', 'task.md', 'the one that was running\n')
+    const run = await machine.ccl(['reconcile'])
+    expect(run.code).toBe(0)
+    expect(run.stdout).toContain('requeue task.md as pending/task.2.md (pending/ already has a task.md; both kept)')
+    const pending = path.join(machine.sandbox.queue, 'pending')
+    expect(await ls(pending)).toEqual(['task.2.md', 'task.md'])
+    expect(await readFile(path.join(pending, 'task.md'), 'utf8')).toBe('the newer one\n')
+    expect(await readFile(path.join(pending, 'task.2.md'), 'utf8')).toBe('the one that was running\n')
+    // never created by ccl before: gone is not a crash
+    expect((await machine.record('alpha')).crashes).toEqual([])
+  })
+
+  it('kills a dead pane kept by remain-on-exit and starts the session again', async () => {
+    machine = await makeMachine({accounts: ['alpha']})
+    await machine.server.tmux('set-option', '-g', 'remain-on-exit', 'on')
+    await machine.ccl(['reconcile'])
+    const pid = Number((await machine.server.tmux('list-panes', '-t', '=ccl-alpha:', '-F', '#{pane_pid}')).trim())
+    process.kill(pid, 'SIGKILL')
+    await machine.waitUntil(async () => (await machine!.panes()).includes('ccl-alpha 1'), 'the pane is dead')
+
+    const run = await machine.ccl(['reconcile'])
+    expect(run.code).toBe(0)
+    expect(run.stdout).toBe(
+      'alpha (ccl-alpha): crashed: record a crash (1 crash within 30m, limit 5); kill the dead pane; created the session\n',
+    )
+    expect(await machine.panes()).toEqual(['ccl-alpha 0'])
+    const newPid = Number((await machine.server.tmux('list-panes', '-t', '=ccl-alpha:', '-F', '#{pane_pid}')).trim())
+    expect(newPid).not.toBe(pid)
+    expect((await machine.events()).find((e) => e.event === 'session.crashed')).toMatchObject({state: 'dead'})
+  })
+
+  it('holds an account that crashes more than crash_limit times, and --release lets it run again', async () => {
+    machine = await makeMachine({accounts: ['alpha'], command: 'true', config: {watchdog: {crash_limit: 1}}})
+    const gone = async () => !(await machine!.sessions()).includes('ccl-alpha')
+    expect((await machine.ccl(['reconcile'])).code).toBe(0)
+    await machine.waitUntil(gone, 'the session exits')
+    expect((await machine.ccl(['reconcile'])).stdout).toContain('record a crash (1 crash within 30m, limit 1); created')
+    await machine.waitUntil(gone, 'the session exits again')
+
+    const held = await machine.ccl(['reconcile'])
+    expect(held.code).toBe(1)
+    expect(held.stdout).toBe(
+      'alpha (ccl-alpha): crashed: record a crash (2 crashes within 30m, limit 1); put on HOLD: not recreated; release with: ccl reconcile --release alpha\n',
+    )
+    expect(await machine.sessions()).toEqual([])
+    expect(await machine.record('alpha')).toMatchObject({held: true, created_at: null})
+
+    const still = await machine.ccl(['reconcile', '--json'])
+    expect(still.code).toBe(1)
+    const json = JSON.parse(still.stdout)
+    expect(json).toMatchObject({schemaVersion: 1, ok: false, accounts: [{account: 'alpha', held: true, created: false, crashRecorded: false}]})
+    expect(await machine.sessions()).toEqual([])
+    expect((await machine.events()).filter((e) => e.event === 'session.held')).toHaveLength(1)
+
+    // the operator fixes the command, then releases
+    const config = machine.sandbox.config as {accounts: {command: string}[]}
+    config.accounts[0]!.command = 'sleep 3600'
+    await machine.sandbox.writeConfig(config)
+    const released = await machine.ccl(['reconcile', '--release', 'alpha'])
+    expect(released.code).toBe(0)
+    expect(released.stdout).toBe('released alpha: hold and crash record cleared\nalpha (ccl-alpha): absent: created the session\n')
+    expect(await machine.record('alpha')).toMatchObject({held: false, crashes: [], failed_at: null})
+    expect(await machine.panes()).toEqual(['ccl-alpha 0'])
+    expect((await machine.events()).map((e) => e.event).slice(-2)).toEqual(['session.released', 'session.created'])
+  }, 60_000)
+
+  it('refuses with invalid links: exit 1, every problem named, nothing created, nothing moved', async () => {
+    machine = await makeMachine({accounts: ['alpha'], links: false})
+    await machine.active('alpha', 'job.md', 'keep me\n')
+    const run = await machine.ccl(['reconcile'])
+    expect(run.code).toBe(1)
+    expect(run.stdout).toMatch(/^alpha projects: missing: .*\/\.claude-alpha\/projects does not exist/m)
+    expect(run.stdout).toContain('refused: symlinks INVALID')
+    expect(await machine.sessions()).toEqual([])
+    expect(await ls(path.join(machine.sandbox.queue, 'active', 'alpha'))).toEqual(['job.md'])
+    expect((await machine.events()).map((e) => e.event)).toEqual(['symlinks.invalid'])
+  })
+
+  it('fails clearly when tmux is not installed', async () => {
+    machine = await makeMachine({accounts: ['alpha']})
+    const run = await machine.ccl(['reconcile'], {PATH: '/nonexistent'})
+    expect(run.code).toBe(1)
+    expect(run.stdout).toBe('')
+    expect(run.stderr).toMatch(/^ccl: `tmux -L ccl-test-\S+ list-panes -a -F "#\{session_name\}\\t#\{pane_dead\}"` failed: tmux is not installed or not on PATH \(tmux not found\)\n {2}hint: install tmux/)
+    expect(run.stderr).not.toMatch(/\n\s+at /) // no stack trace
+  })
+
+  it('--dry-run prints the plan and changes nothing', async () => {
+    machine = await makeMachine({accounts: ['alpha']})
+    await machine.active('alpha', 'job.md', 'x\n')
+    const run = await machine.ccl(['reconcile', '--dry-run'])
+    expect(run.code).toBe(0)
+    expect(run.stdout).toBe('dry run: nothing is changed\nalpha (ccl-alpha): absent: would requeue job.md to pending/; would create the session\n')
+    expect(await machine.sessions()).toEqual([])
+    expect(await ls(path.join(machine.sandbox.queue, 'active', 'alpha'))).toEqual(['job.md'])
+    expect(await machine.events()).toEqual([])
+  })
+
+  it('--release of an unknown account is a usage error naming the accounts', async () => {
+    machine = await makeMachine({accounts: ['alpha']})
+    const run = await machine.ccl(['reconcile', '--release', 'gamma'])
+    expect(run.code).toBe(2)
+    expect(run.stderr).toContain('--release gamma: no such account in')
+    expect(run.stderr).toContain('hint: accounts: alpha')
+    expect(await machine.sessions()).toEqual([])
+  })
+})
+
+describe('ccl reconcile killed mid-pass', () => {
+  it('the next run finishes the work: one live session per account, every task exactly once', async () => {
+    const {spawn} = await import('node:child_process')
+    const {BIN} = await import('./support/sandbox.js')
+    machine = await makeMachine({accounts: ['alpha', 'beta']})
+    const m = machine
+    expect((await m.ccl(['reconcile'])).code).toBe(0)
+    // Kills land at different points of the pass: during start-up, the lookups, the moves, the tmux calls.
+    for (const [round, delay] of [400, 600, 800].entries()) {
+      await m.server.tmux('kill-session', '-t', '=ccl-alpha')
+      await m.server.tmux('kill-session', '-t', '=ccl-beta')
+      await m.active('alpha', `a${round}.md`, `alpha task ${round}\n`)
+      await m.active('beta', `b${round}.md`, `beta task ${round}\n`)
+      const child = spawn(process.execPath, [BIN, 'reconcile', '--config', m.sandbox.configFile], {
+        cwd: m.sandbox.dir,
+        env: {PATH: process.env.PATH, HOME: m.sandbox.dir, LANG: 'C.UTF-8'},
+        stdio: 'ignore',
+      })
+      await new Promise((resolve) => setTimeout(resolve, delay))
+      child.kill('SIGKILL')
+      await new Promise((resolve) => child.once('exit', resolve))
+      // At every instant each task is in exactly one place.
+      for (const [account, name] of [['alpha', `a${round}.md`], ['beta', `b${round}.md`]] as const) {
+        const places = [
+          ...(await ls(path.join(m.sandbox.queue, 'active', account))).filter((n) => n === name),
+          ...(await ls(path.join(m.sandbox.queue, 'pending'))).filter((n) => n === name),
+        ]
+        expect(places).toHaveLength(1)
+      }
+
+      // The killed run's lock stops being refreshed; let the 10 s it takes to go stale pass.
+      const lockDir = path.join(m.sandbox.queue, '.ccl', 'locks', 'reconcile.lock')
+      const past = new Date(Date.now() - 60_000)
+      await utimes(lockDir, past, past).catch(() => {})
+
+      const next = await m.ccl(['reconcile'])
+      expect(next.code).toBe(0)
+      expect(await m.panes()).toEqual(['ccl-alpha 0', 'ccl-beta 0'])
+      expect(await ls(path.join(m.sandbox.queue, 'active', 'alpha'))).toEqual([])
+      expect(await ls(path.join(m.sandbox.queue, 'active', 'beta'))).toEqual([])
+      const pending = await ls(path.join(m.sandbox.queue, 'pending'))
+      expect(pending).toHaveLength(2 * (round + 1))
+      for (const name of pending) {
+        expect(await readFile(path.join(m.sandbox.queue, 'pending', name), 'utf8')).toMatch(new RegExp(`^${name[0] === 'a' ? 'alpha' : 'beta'} task ${name.slice(1, -3)}\\n$`))
+      }
+
+      // a crash is counted at most once per death
+      expect((await m.record('alpha')).crashes.length).toBeLessThanOrEqual(round + 1)
+    }
+
+    expect((await m.ccl(['reconcile'])).stdout).toBe('')
+  }, 90_000)
+})
