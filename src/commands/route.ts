@@ -2,6 +2,7 @@ import path from 'node:path'
 
 import {Args, Flags} from '@oclif/core'
 
+import {splitOperands, valueFlagNames} from '../argv.js'
 import {BaseCommand} from '../base-command.js'
 import {delegationState} from '../lib/config/load.js'
 import {EXIT_CODES} from '../lib/errors.js'
@@ -44,9 +45,25 @@ One task prints the target alone; several print NAME<TAB>target<TAB>reason lines
     explain: Flags.boolean({description: 'print every rule and why it did or did not match'}),
   }
 
+  private files: string[] = []
+
+  override async init(): Promise<void> {
+    // oclif only sees the flags and the first file (for its missing-argument error): its parser
+    // is quadratic in the number of arguments, and the dispatcher may pass thousands.
+    const {flags, operands} = splitOperands(this.argv, valueFlagNames(Route.baseFlags, Route.flags))
+    this.files = operands
+    this.argv = operands.length > 0 ? [...flags, '--', operands[0]!] : flags
+    await super.init()
+  }
+
+  /** Plain JSON when piped: oclif's colouring tokenizer is quadratic in the document's size. */
+  override logJson(json: unknown): void {
+    if (process.stdout.isTTY) super.logJson(json)
+    else process.stdout.write(JSON.stringify(json, null, 2) + '\n')
+  }
+
   async run(): Promise<RouteResult> {
-    const {argv} = await this.parse(Route)
-    const files = argv as string[]
+    const {files} = this
     const delegation = delegationState(this.cclConfig(), process.env)
     const routed = await routeFiles(files, delegation, {explain: this.flags.explain})
     const result: RouteResult = {decisions: []}

@@ -158,8 +158,27 @@ describe('ccl route', () => {
     ])
   })
 
+  it('many files in one call, flags anywhere, -- ends the flags, --help still works', async () => {
+    const files = []
+    for (let i = 0; i < 300; i++) files.push(await task(`t${String(i).padStart(3, '0')}.md`, i % 2 ? '---\nallow_delegation: true\n---\n' : 'local\n'))
+    const result = await route([...files.slice(0, 150), '--json', ...files.slice(150), '--', '--explain'])
+    expect(result.code).toBe(2) // the operand after -- is a file named --explain, which does not exist
+    const out = JSON.parse(result.stdout)
+    expect(out.decisions.map((d: {task: string; target: string}) => `${d.task}:${d.target}`)).toEqual(
+      files.map((f, i) => `${path.basename(f)}:${i % 2 ? 'gemini' : 'claude-code'}`),
+    )
+    expect(out.errors).toEqual([{task: '--explain', file: '--explain', message: '--explain: task file not found'}])
+    const help = await runCcl(['route', '--help'])
+    expect(help.code).toBe(0)
+    expect(help.stdout).toContain('USAGE')
+    expect(help.stdout).toContain('--explain')
+  })
+
   it('usage and config errors keep their exit codes', async () => {
     expect((await runCcl(['route', '--config', sandbox.configFile])).code).toBe(2)
+    const bogus = await route(['--bogus', pending('x.md')])
+    expect(bogus.code).toBe(2)
+    expect(bogus.stderr).toContain('Nonexistent flag: --bogus')
     const noConfig = await runCcl(['route', pending('x.md')])
     expect(noConfig.code).toBe(3)
     expect(noConfig.stderr).toMatch(/^ccl: no config file found/)

@@ -225,3 +225,46 @@ describe('readTask', () => {
     )
   })
 })
+
+describe('parseSimpleYaml: the fast path agrees with the yaml package', () => {
+  it('on generated simple and not-so-simple frontmatter (property)', async () => {
+    const {parse} = await import('yaml')
+    const {parseSimpleYaml} = await import('../../src/lib/tasks/frontmatter.js')
+    const key = fc.oneof(fc.constantFrom('allow_delegation', 'preferred_ai', 'title', 'true', 'null', '__proto__', 'a-b', '_x', 'K9'), fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,6}$/))
+    const value = fc.oneof(
+      fc.constantFrom('', 'true', 'True', 'TRUE', 'tRUE', 'false', 'no', 'yes', 'null', 'NULL', '~', 'gemini', 'claude-api', 'a b', 'a  b  ', '.inf', '0x1f', '1e3', 'e3', 'x: y', 'x #c', "'q'", '"q"', '[a]', '{a: 1}', '- a', 'a/b.c', 'Infinity', 'NaN', 'on', 'off'),
+      fc.stringMatching(/^[A-Za-z0-9 ._/#:'"-]{0,10}$/),
+    )
+    const line = fc.oneof(
+      {weight: 6, arbitrary: fc.tuple(key, value).map(([k, v]) => (v === '' ? `${k}:` : `${k}: ${v}`))},
+      fc.constantFrom('', '   ', '# note', '  # indented note', '  continued', '- item', '\tkey: v', 'k:v', '...', '%YAML 1.2'),
+    )
+    fc.assert(
+      fc.property(fc.array(line, {maxLength: 8}), fc.boolean(), (lines, crlf) => {
+        const source = lines.join(crlf ? '\r\n' : '\n') + (lines.length > 0 ? '\n' : '')
+        const fast = parseSimpleYaml(source)
+        if (fast === undefined) return
+        let slow: unknown
+        try {
+          slow = parse(source, {uniqueKeys: true, logLevel: 'error'}) ?? {}
+        } catch {
+          throw new Error(`fast path accepted what yaml rejects: ${JSON.stringify(source)}`)
+        }
+
+        expect(fast).toEqual(slow)
+      }),
+      {numRuns: 3000},
+    )
+  })
+
+  it('takes the common case and leaves the rest to yaml', async () => {
+    const {parseSimpleYaml} = await import('../../src/lib/tasks/frontmatter.js')
+    expect(parseSimpleYaml('needs_claude_code: false\r\npreferred_ai: claude-api\n# c\n\nallow_delegation: no\ncomplexity_hint:\n')).toEqual({
+      needs_claude_code: false,
+      preferred_ai: 'claude-api',
+      allow_delegation: 'no',
+      complexity_hint: null,
+    })
+    for (const source of ['a: 1', 'a: "x"', 'a: [x]', 'a: x\na: y', 'a:\n  - x', 'a: x # c', 'a: x: y']) expect(parseSimpleYaml(source)).toBeUndefined()
+  })
+})

@@ -55,6 +55,8 @@ export type ParsedYaml = {ok: true; data: Record<string, unknown>} | {ok: false;
  * come back as a problem. `lineOffset` turns YAML line numbers into file line numbers.
  */
 export function parseFrontmatterYaml(source: string, lineOffset = 1): ParsedYaml {
+  const simple = parseSimpleYaml(source)
+  if (simple) return {ok: true, data: simple}
   try {
     // logLevel 'error': yaml's own warnings would reach stderr through process.emitWarning.
     const doc = parseDocument(source, {uniqueKeys: true, logLevel: 'error'})
@@ -75,6 +77,59 @@ export function parseFrontmatterYaml(source: string, lineOffset = 1): ParsedYaml
     return {ok: true, data: data as Record<string, unknown>}
   } catch (error) {
     return {ok: false, problem: `YAML error: ${(error as Error).message.split('\n')[0]}`}
+  }
+}
+
+const SIMPLE_LINE = /^([A-Za-z_][A-Za-z0-9_]*):(?: +([A-Za-z][\w./ -]*?))? *$/
+const SKIP_LINE = /^ *(#.*)?$/
+const NON_STRING_KEY = /^(?:true|True|TRUE|false|False|FALSE|null|Null|NULL|__proto__)$/
+
+/**
+ * The common frontmatter — top-level `key: word` lines, blanks and comments — read without the
+ * yaml parser, which is most of batch routing's cost. The accepted subset is chosen so the YAML 1.2
+ * core schema gives the same result (a value that starts with a letter and holds no `:`, `#` or
+ * quote is a boolean, a null or a string, never a number); anything else returns undefined and goes
+ * to the real parser. A test checks the two agree on generated input.
+ */
+export function parseSimpleYaml(source: string): Record<string, unknown> | undefined {
+  const data: Record<string, unknown> = {}
+  for (const raw of source.split('\n')) {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw
+    if (SKIP_LINE.test(line)) continue
+    const match = SIMPLE_LINE.exec(line)
+    if (!match) return undefined
+    const key = match[1]!
+    if (NON_STRING_KEY.test(key) || Object.hasOwn(data, key)) return undefined
+    data[key] = scalar(match[2])
+  }
+
+  return data
+}
+
+function scalar(text: string | undefined): unknown {
+  switch (text) {
+    case undefined:
+    case 'null':
+    case 'Null':
+    case 'NULL': {
+      return null
+    }
+
+    case 'true':
+    case 'True':
+    case 'TRUE': {
+      return true
+    }
+
+    case 'false':
+    case 'False':
+    case 'FALSE': {
+      return false
+    }
+
+    default: {
+      return text
+    }
   }
 }
 

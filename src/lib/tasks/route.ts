@@ -14,36 +14,25 @@ export interface RoutedTask {
 }
 
 /**
- * Reads and decides each file, in the order given. A missing or unreadable file becomes an error
+ * Reads and decides each file, one after the other, in the order given (readTask reads
+ * synchronously, so running several at once would gain nothing). A missing or unreadable file becomes an error
  * entry, never an exception, so one bad path does not hide the others' decisions.
  */
 export async function routeFiles(
   files: readonly string[],
   delegation: DelegationState,
-  options: {explain?: boolean; concurrency?: number} = {},
+  options: {explain?: boolean} = {},
 ): Promise<RoutedTask[]> {
-  const results: RoutedTask[] = Array.from({length: files.length})
-  let next = 0
-  const worker = async () => {
-    while (next < files.length) {
-      const index = next++
-      const file = files[index]!
-      try {
-        const task = await readTask(file)
-        results[index] = {
-          file,
-          decision: decide(task, delegation),
-          ...(options.explain ? {checks: checkRules(task, delegation)} : {}),
-        }
-      } catch (error) {
-        if (!(error instanceof TaskFileError)) throw error
-        results[index] = {file, error}
-      }
+  const results: RoutedTask[] = []
+  for (const file of files) {
+    try {
+      const task = await readTask(file)
+      results.push({file, decision: decide(task, delegation), ...(options.explain ? {checks: checkRules(task, delegation)} : {})})
+    } catch (error) {
+      if (!(error instanceof TaskFileError)) throw error
+      results.push({file, error})
     }
   }
 
-  // A few reads in flight hide file-system latency; more only costs memory.
-  const workers = Math.min(options.concurrency ?? 16, files.length)
-  await Promise.all(Array.from({length: workers}, worker))
   return results
 }

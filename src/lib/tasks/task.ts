@@ -1,6 +1,5 @@
 import {isUtf8} from 'node:buffer'
-import {constants} from 'node:fs'
-import {open} from 'node:fs/promises'
+import {closeSync, constants, fstatSync, openSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 import {z} from 'zod'
 
@@ -98,17 +97,19 @@ export async function readTask(file: string): Promise<Task> {
   const name = path.basename(absolute)
   let bytes: Buffer
   try {
+    // Synchronous on purpose: four thread-pool round trips per file made batch routing 10x slower
+    // (measured: 10,000 files 2.3-3.2 s async vs 0.24-0.6 s sync), and route does nothing meanwhile.
     // O_NONBLOCK: a FIFO passed by mistake must not hang the dispatcher.
-    const handle = await open(absolute, constants.O_RDONLY | constants.O_NONBLOCK)
+    const fd = openSync(absolute, constants.O_RDONLY | constants.O_NONBLOCK)
     try {
-      const info = await handle.stat()
+      const info = fstatSync(fd)
       if (!info.isFile()) {
         throw new TaskFileError(`${file}: ${info.isDirectory() ? 'is a directory' : 'is not a regular file'}, not a task file`)
       }
 
-      bytes = await handle.readFile()
+      bytes = readFileSync(fd)
     } finally {
-      await handle.close()
+      closeSync(fd)
     }
   } catch (error) {
     if (error instanceof TaskFileError) throw error
