@@ -16,7 +16,7 @@ function renderExplain({decision, checks = []}: RoutedTask): string {
   const d = decision!
   const lines = [`${d.task} -> ${d.target} (${d.reason})`]
   for (const check of checks) {
-    const status = check.rule === d.rule ? 'WINS' : check.matched ? (check.rule < d.rule ? 'no' : 'shadowed') : 'no'
+    const status = check.rule === d.rule ? 'WINS' : check.matched ? 'shadowed' : 'no'
     lines.push(`  rule ${check.rule}  ${status.padEnd(8)}  ${check.text}: ${check.why}`)
   }
 
