@@ -191,6 +191,13 @@ describe('readTask', () => {
     expect(task.warnings).toEqual([`unclosed.md: frontmatter: frontmatter is longer than 64 KiB; not parsed; ${FAIL_SAFE}`])
   })
 
+  it('a file whose size stat does not know (/proc) is still read to its end', async () => {
+    const {readFileSync} = await import('node:fs')
+    const task = await readTask('/proc/self/cmdline')
+    expect(task.content.length).toBeGreaterThan(10)
+    expect(task.content).toBe(readFileSync('/proc/self/cmdline', 'utf8'))
+  })
+
   it('a byte that is not UTF-8: warned about, read as U+FFFD, kept local', async () => {
     const file = await write('latin1.md', Buffer.concat([Buffer.from('---\npreferred_ai: gemini\nallow_delegation: true\n---\ncaf'), Buffer.from([0xe9]), Buffer.from('\n')]))
     const task = await readTask(file)

@@ -1,5 +1,5 @@
 import {isUtf8} from 'node:buffer'
-import {closeSync, constants, fstatSync, openSync, readFileSync} from 'node:fs'
+import {closeSync, constants, fstatSync, openSync, readSync} from 'node:fs'
 import path from 'node:path'
 import {z} from 'zod'
 
@@ -107,7 +107,7 @@ export async function readTask(file: string): Promise<Task> {
         throw new TaskFileError(`${file}: ${info.isDirectory() ? 'is a directory' : 'is not a regular file'}, not a task file`)
       }
 
-      bytes = readFileSync(fd)
+      bytes = readWhole(fd, info.size)
     } finally {
       closeSync(fd)
     }
@@ -126,6 +126,24 @@ export async function readTask(file: string): Promise<Task> {
   const parsed = parseTask(content, name)
   const fields = warnings.length > 0 ? {...parsed.fields, allow_delegation: false} : parsed.fields
   return {name, path: absolute, content, body: parsed.body, fields, warnings: [...warnings, ...parsed.warnings]}
+}
+
+/**
+ * Reads a regular file to its end in one read when its size did not change: four system calls a
+ * file instead of readFileSync's six (it stats again and reads once more to see the end).
+ * For a regular file a short read means end of file; a file that grew is read on.
+ */
+function readWhole(fd: number, size: number): Buffer {
+  let buffer = Buffer.allocUnsafe(size + 1)
+  let length = 0
+  for (;;) {
+    const read = readSync(fd, buffer, length, buffer.length - length, null)
+    length += read
+    if (read === 0 || length < buffer.length) return buffer.subarray(0, length)
+    const bigger = Buffer.allocUnsafe(buffer.length * 2)
+    buffer.copy(bigger, 0, 0, length)
+    buffer = bigger
+  }
 }
 
 function describeReadError(file: string, error: NodeJS.ErrnoException): string {
