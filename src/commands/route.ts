@@ -1,0 +1,86 @@
+import path from 'node:path'
+
+import {Args, Flags} from '@oclif/core'
+
+import {splitOperands, valueFlagNames} from '../argv.js'
+import {BaseCommand} from '../base-command.js'
+import {delegationState} from '../lib/config/load.js'
+import {EXIT_CODES} from '../lib/errors.js'
+import {renderRoute} from '../lib/render/route.js'
+import type {Decision, RuleCheck} from '../lib/tasks/decide.js'
+import {routeFiles} from '../lib/tasks/route.js'
+
+export interface RouteResult {
+  decisions: (Decision & {rules?: RuleCheck[]})[]
+  /** Present only when a file could not be read. */
+  errors?: {task: string; file: string; message: string}[]
+}
+
+export default class Route extends BaseCommand<typeof Route> {
+  static override summary = 'Decide where each task runs: claude-code or a remote provider.'
+  static override description = `Applies the routing rules to each task's frontmatter (needs_claude_code, preferred_ai, allow_delegation, complexity_hint); the first rule that matches wins:
+  1 needs_claude_code: true -> claude-code
+  2 preferred_ai: claude-code -> claude-code
+  3 allow_delegation: false -> claude-code
+  4 delegation off -> claude-code
+  5 preferred_ai is a configured provider -> that provider
+  6 preferred_ai set but unknown -> claude-code (warning)
+  7 allow_delegation: true -> complexity_map[complexity_hint], else default_provider
+  8 otherwise -> claude-code
+One task prints the target alone; several print NAME<TAB>target<TAB>reason lines. Malformed frontmatter or an invalid field keeps the task in claude-code, with a warning on stderr. A missing or unreadable file is reported on stderr and exits 2; the other files are still decided.`
+
+  static override examples = [
+    {description: 'Where does one task go?', command: '<%= config.bin %> <%= command.id %> pending/fix-login.md'},
+    {description: 'Every pending task, one line each', command: '<%= config.bin %> <%= command.id %> pending/*.md'},
+    {description: 'Why did it go there?', command: '<%= config.bin %> <%= command.id %> --explain pending/fix-login.md'},
+    {description: 'For scripts', command: '<%= config.bin %> <%= command.id %> --json pending/*.md'},
+  ]
+
+  static override strict = false
+  static override args = {
+    task: Args.string({required: true, description: 'task file(s) to decide'}),
+  }
+
+  static override flags = {
+    explain: Flags.boolean({description: 'print every rule and why it did or did not match'}),
+  }
+
+  private files: string[] = []
+
+  override async init(): Promise<void> {
+    // oclif only sees the flags and the first file (for its missing-argument error): its parser
+    // is quadratic in the number of arguments, and the dispatcher may pass thousands.
+    const {flags, operands} = splitOperands(this.argv, valueFlagNames(Route.baseFlags, Route.flags))
+    this.files = operands
+    this.argv = operands.length > 0 ? [...flags, '--', operands[0]!] : flags
+    await super.init()
+  }
+
+  /** Plain JSON when piped: oclif's colouring tokenizer is quadratic in the document's size. */
+  override logJson(json: unknown): void {
+    if (process.stdout.isTTY) super.logJson(json)
+    else process.stdout.write(JSON.stringify(json, null, 2) + '\n')
+  }
+
+  async run(): Promise<RouteResult> {
+    const {files} = this
+    const delegation = delegationState(this.cclConfig(), process.env)
+    const routed = await routeFiles(files, delegation, {explain: this.flags.explain})
+    const result: RouteResult = {decisions: []}
+    for (const item of routed) {
+      if (item.error) {
+        this.note(`ccl: ${item.error.message}`)
+        ;(result.errors ??= []).push({task: path.basename(item.file), file: item.file, message: item.error.message})
+        continue
+      }
+
+      for (const warning of item.decision!.warnings) this.note(`ccl: warning: ${warning}`)
+      result.decisions.push(item.checks ? {...item.decision!, rules: item.checks} : item.decision!)
+    }
+
+    const text = renderRoute(routed, {explain: this.flags.explain})
+    if (text) this.log(text)
+    if (result.errors) this.setExitCode(EXIT_CODES.taskFile)
+    return result
+  }
+}

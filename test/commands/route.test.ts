@@ -1,0 +1,208 @@
+import {execFile} from 'node:child_process'
+import {mkdir, readFile, readdir, stat, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+
+import {BIN, makeSandbox, runCcl, type Sandbox} from '../support/sandbox.js'
+
+let sandbox: Sandbox
+const KEY = {SECUTOOLS_API_KEY: 'test-key-123'}
+beforeEach(async () => {
+  sandbox = await makeSandbox({config: {delegation: {base_url: 'https://secutools.example/api/v1', complexity_map: {low: 'gemini', medium: 'gemini', high: 'claude-api'}}}})
+})
+afterEach(async () => {
+  await sandbox.cleanup()
+})
+
+const pending = (name: string) => path.join(sandbox.queue, 'pending', name)
+async function task(name: string, content: string | Buffer): Promise<string> {
+  await writeFile(pending(name), content)
+  return pending(name)
+}
+
+const route = (args: string[], env: NodeJS.ProcessEnv = KEY) => runCcl(['route', '--config', sandbox.configFile, ...args], {env})
+
+describe('ccl route', () => {
+  it('one task: prints the target alone, exit 0, nothing on stderr', async () => {
+    const file = await task('big-job.md', '---\nallow_delegation: true\ncomplexity_hint: high\n---\nDo it.\n')
+    const result = await route([file])
+    expect(result).toEqual({code: 0, stdout: 'claude-api\n', stderr: ''})
+  })
+
+  it('several tasks: NAME<TAB>target<TAB>reason in argument order; warnings on stderr; files untouched', async () => {
+    const files = [
+      await task('b-local.md', '---\nneeds_claude_code: true\npreferred_ai: gpu\n---\nx'),
+      await task('a-gpu.md', '---\npreferred_ai: gpu\n---\nx'),
+      await task('c-no.md', '---\npreferred_ai: gemini\nallow_delegation: no\n---\nx'),
+      await task('d-plain.md', 'just a prompt\n'),
+      await task('e-unknown.md', '---\npreferred_ai: llama\n---\nx'),
+    ]
+    const before = await Promise.all(files.map(async (f) => [await readFile(f, 'utf8'), (await stat(f)).mtimeMs]))
+    const result = await route(files)
+    expect(result.code).toBe(0)
+    expect(result.stdout).toBe(
+      [
+        'b-local.md\tclaude-code\trule 1: needs_claude_code=true',
+        'a-gpu.md\tgpu\trule 5: preferred_ai=gpu',
+        'c-no.md\tclaude-code\trule 3: allow_delegation=false',
+        'd-plain.md\tclaude-code\trule 8: no routing field sends the task elsewhere',
+        'e-unknown.md\tclaude-code\trule 6: preferred_ai=llama is not a configured provider',
+        '',
+      ].join('\n'),
+    )
+    expect(result.stderr.split('\n').filter(Boolean)).toEqual([
+      'ccl: warning: c-no.md: allow_delegation: expected true or false, got "no" (a string); kept local (fail-safe)',
+      'ccl: warning: e-unknown.md: preferred_ai: "llama" is not a configured provider (gpu, gemini, claude-api); kept local (fail-safe)',
+    ])
+    // Routing only reads: every task is still where it was, unchanged.
+    expect(await Promise.all(files.map(async (f) => [await readFile(f, 'utf8'), (await stat(f)).mtimeMs]))).toEqual(before)
+    expect((await readdir(path.join(sandbox.queue, 'pending'))).sort()).toEqual(files.map((f) => path.basename(f)).sort())
+  })
+
+  it('--json: exactly one document with schemaVersion and the decisions', async () => {
+    const files = [await task('one.md', '---\nallow_delegation: true\n---\n'), await task('two.md', '---\ncomplexity_hint: [high]\nallow_delegation: true\n---\n')]
+    const result = await route(['--json', ...files])
+    expect(result.code).toBe(0)
+    expect(JSON.parse(result.stdout)).toEqual({
+      schemaVersion: 1,
+      decisions: [
+        {task: 'one.md', target: 'gemini', remote: true, rule: 7, reason: 'rule 7: allow_delegation=true, no complexity_hint -> default_provider=gemini', warnings: []},
+        {
+          task: 'two.md',
+          target: 'claude-code',
+          remote: false,
+          rule: 3,
+          reason: 'rule 3: allow_delegation=false',
+          warnings: ['two.md: complexity_hint: expected low, medium or high, got a list; kept local (fail-safe)'],
+        },
+      ],
+    })
+    expect(result.stderr).toBe('ccl: warning: two.md: complexity_hint: expected low, medium or high, got a list; kept local (fail-safe)\n')
+  })
+
+  it('a missing file among others: error on stderr, exit 2, the others still decided and printed', async () => {
+    const good = await task('good.md', '---\npreferred_ai: gemini\n---\n')
+    const missing = pending('gone.md')
+    const dir = path.join(sandbox.dir, 'folder.md')
+    await mkdir(dir)
+    const human = await route([good, missing, dir])
+    expect(human.code).toBe(2)
+    expect(human.stdout).toBe('good.md\tgemini\trule 5: preferred_ai=gemini\n')
+    expect(human.stderr).toBe(`ccl: ${missing}: task file not found\nccl: ${dir}: is a directory, not a task file\n`)
+
+    const json = await route(['--json', missing, good])
+    expect(json.code).toBe(2)
+    expect(JSON.parse(json.stdout)).toEqual({
+      schemaVersion: 1,
+      decisions: [expect.objectContaining({task: 'good.md', target: 'gemini'})],
+      errors: [{task: 'gone.md', file: missing, message: `${missing}: task file not found`}],
+    })
+  })
+
+  it('one missing task: nothing on stdout, one clear line on stderr, exit 2', async () => {
+    const result = await route([pending('nope.md')])
+    expect(result).toEqual({code: 2, stdout: '', stderr: `ccl: ${pending('nope.md')}: task file not found\n`})
+  })
+
+  it('malformed frontmatter routes claude-code with a one-line warning, no stack trace', async () => {
+    const file = await task('broken.md', '---\npreferred_ai: gemini\nallow_delegation: [true\n---\nbody')
+    const result = await route([file])
+    expect(result.code).toBe(0)
+    expect(result.stdout).toBe('claude-code\n')
+    expect(result.stderr).toMatch(/^ccl: warning: broken\.md: frontmatter: YAML error at line \d+, column \d+: [^\n]+; kept local \(fail-safe\)\n$/)
+  })
+
+  it('a non-UTF-8 byte: kept local with a warning', async () => {
+    const file = await task('bytes.md', Buffer.concat([Buffer.from('---\npreferred_ai: gemini\n---\n'), Buffer.from([0xff, 0xfe, 0x0a])]))
+    const result = await route([file])
+    expect(result).toEqual({code: 0, stdout: 'claude-code\n', stderr: 'ccl: warning: bytes.md: encoding: the file is not valid UTF-8 (bad bytes read as U+FFFD); kept local (fail-safe)\n'})
+  })
+
+  it('delegation off routes everything to claude-code and says why (no block, key unset, key empty)', async () => {
+    const file = await task('remote.md', '---\npreferred_ai: gpu\nallow_delegation: true\n---\n')
+    const unset = await route(['--json', file], {})
+    expect(JSON.parse(unset.stdout).decisions[0]).toMatchObject({target: 'claude-code', rule: 4, reason: 'rule 4: delegation is off: $SECUTOOLS_API_KEY is not set or empty'})
+    const empty = await route([file, file], {SECUTOOLS_API_KEY: ''})
+    expect(empty.stdout).toBe('remote.md\tclaude-code\trule 4: delegation is off: $SECUTOOLS_API_KEY is not set or empty\n'.repeat(2))
+
+    const {delegation: _omit, ...noBlock} = sandbox.config
+    await sandbox.writeConfig(noBlock)
+    const off = await route([file])
+    expect(off).toEqual({code: 0, stdout: 'claude-code\n', stderr: ''})
+    const explained = await route(['--explain', file])
+    expect(explained.stdout.split('\n')[0]).toBe(`remote.md -> claude-code (rule 4: delegation is off: ${sandbox.configFile} has no "delegation" block)`)
+  })
+
+  it('--explain lists every rule, which one won and why the others did not', async () => {
+    const file = await task('why.md', '---\npreferred_ai: gpu\nallow_delegation: true\ncomplexity_hint: low\n---\n')
+    const result = await route(['--explain', file])
+    expect(result.code).toBe(0)
+    expect(result.stdout).toBe(
+      [
+        'why.md -> gpu (rule 5: preferred_ai=gpu)',
+        '  rule 1  no        needs_claude_code: true -> claude-code: needs_claude_code is not set',
+        '  rule 2  no        preferred_ai: claude-code -> claude-code: preferred_ai is gpu',
+        '  rule 3  no        allow_delegation: false -> claude-code: allow_delegation is true',
+        '  rule 4  no        delegation off -> claude-code: delegation is on',
+        '  rule 5  WINS      preferred_ai is a configured provider -> that provider: preferred_ai=gpu',
+        '  rule 6  no        preferred_ai set but unknown -> claude-code (fail-safe, warning): preferred_ai=gpu is known',
+        '  rule 7  shadowed  allow_delegation: true -> complexity_map[complexity_hint], else default_provider: allow_delegation=true, complexity_hint=low -> complexity_map.low=gemini',
+        '  rule 8  shadowed  otherwise -> claude-code: no routing field sends the task elsewhere',
+        '',
+      ].join('\n'),
+    )
+    const json = JSON.parse((await route(['--explain', '--json', file])).stdout)
+    expect(json.decisions[0].rules.map((r: {rule: number; matched: boolean}) => [r.rule, r.matched])).toEqual([
+      [1, false], [2, false], [3, false], [4, false], [5, true], [6, false], [7, true], [8, true],
+    ])
+  })
+
+  it('many files in one call, flags anywhere, -- ends the flags, --help still works', async () => {
+    const files = []
+    for (let i = 0; i < 300; i++) files.push(await task(`t${String(i).padStart(3, '0')}.md`, i % 2 ? '---\nallow_delegation: true\n---\n' : 'local\n'))
+    const result = await route([...files.slice(0, 150), '--json', ...files.slice(150), '--', '--explain'])
+    expect(result.code).toBe(2) // the operand after -- is a file named --explain, which does not exist
+    const out = JSON.parse(result.stdout)
+    expect(out.decisions.map((d: {task: string; target: string}) => `${d.task}:${d.target}`)).toEqual(
+      files.map((f, i) => `${path.basename(f)}:${i % 2 ? 'gemini' : 'claude-code'}`),
+    )
+    expect(out.errors).toEqual([{task: '--explain', file: '--explain', message: '--explain: task file not found'}])
+    const help = await runCcl(['route', '--help'])
+    expect(help.code).toBe(0)
+    expect(help.stdout).toContain('USAGE')
+    expect(help.stdout).toContain('--explain')
+  })
+
+  it('usage and config errors keep their exit codes', async () => {
+    expect((await runCcl(['route', '--config', sandbox.configFile])).code).toBe(2)
+    const bogus = await route(['--bogus', pending('x.md')])
+    expect(bogus.code).toBe(2)
+    expect(bogus.stderr).toContain('Nonexistent flag: --bogus')
+    const noConfig = await runCcl(['route', pending('x.md')])
+    expect(noConfig.code).toBe(3)
+    expect(noConfig.stderr).toMatch(/^ccl: no config file found/)
+  })
+
+  it('does not load got, listr2 or execa (and the recorder does see what it loads)', async () => {
+    const file = await task('fast.md', '---\nallow_delegation: true\n---\n')
+    const log = path.join(sandbox.dir, 'imports.log')
+    const hook = fileURLToPath(new URL('../support/record-imports.mjs', import.meta.url))
+    const stdout = await new Promise<string>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        ['--import', hook, BIN, 'route', '--config', sandbox.configFile, file],
+        {env: {PATH: process.env.PATH, HOME: sandbox.dir, CCL_IMPORT_LOG: log, ...KEY}},
+        (error, out) => (error ? reject(error) : resolve(out)),
+      )
+    })
+    expect(stdout).toBe('gemini\n')
+    const loaded = (await readFile(log, 'utf8')).split('\n')
+    // Positive control: the recorder sees the modules route does use.
+    expect(loaded.some((url) => url.includes('/node_modules/yaml/'))).toBe(true)
+    expect(loaded.some((url) => url.endsWith('/dist/commands/route.js'))).toBe(true)
+    for (const heavy of ['got', 'listr2', 'execa', 'gray-matter', 'js-yaml']) {
+      expect(loaded.filter((url) => url.includes(`/node_modules/${heavy}/`))).toEqual([])
+    }
+  })
+})
