@@ -56,6 +56,12 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     process.stderr.write(message.endsWith('\n') ? message : message + '\n')
   }
 
+  /** Plain JSON when piped: oclif's colouring tokenizer is quadratic in the document's size. */
+  override logJson(json: unknown): void {
+    if (process.stdout.isTTY) super.logJson(json)
+    else process.stdout.write(JSON.stringify(json, null, 2) + '\n')
+  }
+
   protected override toSuccessJson(result: unknown): unknown {
     return result && typeof result === 'object' && !('schemaVersion' in result)
       ? {schemaVersion: SCHEMA_VERSION, ...result}

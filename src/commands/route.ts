@@ -56,12 +56,6 @@ One task prints the target alone; several print NAME<TAB>target<TAB>reason lines
     await super.init()
   }
 
-  /** Plain JSON when piped: oclif's colouring tokenizer is quadratic in the document's size. */
-  override logJson(json: unknown): void {
-    if (process.stdout.isTTY) super.logJson(json)
-    else process.stdout.write(JSON.stringify(json, null, 2) + '\n')
-  }
-
   async run(): Promise<RouteResult> {
     const {files} = this
     const delegation = delegationState(this.cclConfig(), process.env)
