@@ -163,7 +163,8 @@ export async function createClient(options: ClientOptions): Promise<SecutoolsCli
           {
             attemptCount,
             limit: options.retries,
-            status: error.response?.statusCode,
+            // A 2xx whose body is not JSON counts as a network-level failure, not as its status.
+            status: error.code === 'ERR_BODY_PARSE_FAILURE' ? undefined : error.response?.statusCode,
             code: error.code,
             retryAfterMs: retryAfter,
           },
@@ -223,6 +224,7 @@ export async function createClient(options: ClientOptions): Promise<SecutoolsCli
 }
 
 function describeFailure(error: RequestError): string {
+  if (error.code === 'ERR_BODY_PARSE_FAILURE') return 'answer is not valid JSON'
   if (error.response) return `HTTP ${error.response.statusCode}`
   switch (error.code) {
     case 'ETIMEDOUT': {
@@ -235,10 +237,6 @@ function describeFailure(error: RequestError): string {
 
     case 'ECONNREFUSED': {
       return 'connection refused'
-    }
-
-    case 'ERR_BODY_PARSE_FAILURE': {
-      return 'answer is not valid JSON'
     }
 
     default: {
@@ -254,10 +252,14 @@ function toApiError(error: unknown, what: string, options: ClientOptions, redact
   if (requestError.name === 'AbortError' || requestError.name === 'CancelError') return requestError
   const attempts = (requestError.request?.retryCount ?? 0) + 1
   const after = attempts > 1 ? ` after ${attempts} attempts` : ''
+  if (requestError.code === 'ERR_BODY_PARSE_FAILURE') {
+    return new ApiError('malformed', `secutools answered ${what} with invalid JSON${after}`, {cause: safeCause(requestError, redact)})
+  }
+
   const status = requestError.response?.statusCode
   if (status !== undefined) {
     const detail = serverMessage(requestError.response?.body, redact)
-    const cause = {cause: error, status}
+    const cause = {cause: safeCause(requestError, redact), status}
     if (status === 401 || status === 403) {
       return new ApiError('unauthorized', `secutools refused the API key (HTTP ${status}) on ${what}`, {
         ...cause,
@@ -281,14 +283,21 @@ function toApiError(error: unknown, what: string, options: ClientOptions, redact
     })
   }
 
-  if (requestError.code === 'ERR_BODY_PARSE_FAILURE') {
-    return new ApiError('malformed', `secutools answered ${what} with invalid JSON${after}`, {cause: error})
-  }
-
   return new ApiError('unavailable', redact(`secutools unreachable${after}: ${what}: ${describeFailure(requestError as RequestError)}`), {
-    cause: error,
+    cause: safeCause(requestError, redact),
     hint: `is ${options.baseUrl} reachable?`,
   })
+}
+
+/**
+ * got's error carries the request options, Authorization header included: it must never become
+ * a `cause` that a debug printer or a test reporter could serialise. Keep only code and message.
+ */
+function safeCause(error: Partial<RequestError> & Error, redact: (text: string) => string): Error {
+  const cause = new Error(redact(error.message))
+  cause.name = error.name
+  if (error.code) Object.assign(cause, {code: error.code})
+  return cause
 }
 
 /** The server's own explanation, if it gave one, shortened to one line. */
