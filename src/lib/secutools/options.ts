@@ -1,5 +1,5 @@
 import type {DelegationState} from '../config/load.js'
-import type {ClientOptions, RetryInfo} from './client.js'
+import type {ClientOptions, RetryInfo, SecutoolsClient} from './client.js'
 
 type DelegationOn = Extract<DelegationState, {on: true}>
 
@@ -33,4 +33,19 @@ export function clientOptionsFor(
     ...(maxRetryAfterMs === undefined ? {} : {maxRetryAfterMs}),
     ...extra,
   }
+}
+
+/** The client for a command: got (and the client module) load only here, when a request is really made. */
+export async function connect(
+  delegation: DelegationOn,
+  env: NodeJS.ProcessEnv,
+  extra: {userAgent?: string; onRetry?: (info: RetryInfo) => void} = {},
+): Promise<SecutoolsClient> {
+  const {createClient} = await import('./client.js')
+  return createClient(clientOptionsFor(delegation, env, extra))
+}
+
+/** The stderr line a command prints before a retry wait. */
+export function describeRetry(info: RetryInfo): string {
+  return `secutools: ${info.reason}; retrying in ${(info.delayMs / 1000).toFixed(1)}s (attempt ${info.attempt + 1})`
 }
