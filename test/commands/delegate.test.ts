@@ -1,5 +1,7 @@
+import {execFile} from 'node:child_process'
 import {readdir, readFile, writeFile} from 'node:fs/promises'
 import path from 'node:path'
+import {fileURLToPath} from 'node:url'
 import {afterAll, afterEach, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 
 import {readMarker} from '../../src/lib/delegation/marker.js'
@@ -8,7 +10,7 @@ import {readEvents} from '../../src/lib/events/log.js'
 import {markerPath, queueLayout} from '../../src/lib/queue/layout.js'
 import {createClient} from '../../src/lib/secutools/client.js'
 import {type FakeSecutools, startFakeSecutools} from '../support/fake-secutools.js'
-import {makeSandbox, type RunResult, runCcl, type Sandbox} from '../support/sandbox.js'
+import {BIN, makeSandbox, type RunResult, runCcl, type Sandbox} from '../support/sandbox.js'
 
 const KEY = 'sk-live-0123456789abcdef-do-not-print'
 const REMOTE_TASK = '---\nallow_delegation: true\n---\nSummarise the nightly logs.\n'
@@ -121,6 +123,27 @@ describe('ccl delegate submit', () => {
     const forced = await ccl(['delegate', 'submit', 'local.md', '--force', '--provider', 'gpu'])
     expect(forced.code).toBe(0)
     expect(jobsFor('local.md')[0]?.provider).toBe('gpu')
+  })
+
+  it('does not load got for a task it refuses, and does for one it submits', async () => {
+    await task('local.md', LOCAL_TASK)
+    await task('remote.md')
+    const hook = fileURLToPath(new URL('../support/record-imports.mjs', import.meta.url))
+    const loaded = async (name: string) => {
+      const log = path.join(sandbox.dir, `imports-${name}.log`)
+      const result = await new Promise<{code: number | null}>((resolve) => {
+        execFile(
+          process.execPath,
+          ['--import', hook, BIN, 'delegate', 'submit', name, '--config', sandbox.configFile],
+          {cwd: sandbox.dir, env: {PATH: process.env.PATH, HOME: sandbox.dir, SECUTOOLS_API_KEY: KEY, CCL_IMPORT_LOG: log}},
+          (error) => resolve({code: error ? (typeof error.code === 'number' ? error.code : 1) : 0}),
+        )
+      })
+      return {code: result.code, got: (await readFile(log, 'utf8')).split('\n').some((url) => url.includes('/node_modules/got/'))}
+    }
+
+    expect(await loaded('local.md')).toEqual({code: 4, got: false})
+    expect(await loaded('remote.md')).toEqual({code: 0, got: true})
   })
 
   it('exits 3 saying why when delegation is off', async () => {
