@@ -123,6 +123,12 @@ describe('ccl delegate submit', () => {
     const forced = await ccl(['delegate', 'submit', 'local.md', '--force', '--provider', 'gpu'])
     expect(forced.code).toBe(0)
     expect(jobsFor('local.md')[0]?.provider).toBe('gpu')
+
+    await task('typo.md', '---\nallow_delegation: yes please\n---\nSummarise.\n')
+    const typo = await ccl(['delegate', 'submit', 'typo.md'])
+    expect(typo.code).toBe(4)
+    expect(typo.stderr).toContain('rule 3: allow_delegation=false')
+    expect(typo.stderr).toMatch(/hint: typo\.md: allow_delegation: expected true or false, got .*; pass --force/)
   })
 
   it('does not load got for a task it refuses, and does for one it submits', async () => {
@@ -251,7 +257,7 @@ describe('ccl delegate submit', () => {
     })
   })
 
-  it('ten processes submitting one task at once: one job, one marker, the other nine exit 4', async () => {
+  it('ten processes submitting one task at once: one job, one marker, the other nine exit 4', {timeout: 90_000}, async () => {
     await task('race.md')
     const results = await Promise.all(Array.from({length: 10}, () => ccl(['delegate', 'submit', 'race.md'])))
     const codes = results.map((r) => r.code).sort()

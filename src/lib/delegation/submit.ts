@@ -193,8 +193,10 @@ function chooseProvider(task: Task, options: SubmitOptions): string {
 
   const decision = decide(task, options.delegation)
   if (!decision.remote && !options.force) {
+    // A bad frontmatter field makes the router fail safe (rule 3): say which field, not just the rule.
+    const why = decision.warnings.length > 0 ? `${decision.warnings.join('; ')}; ` : ''
     throw new RefusedError(`${task.name}: the router keeps it local (${decision.reason}); not delegated`, {
-      hint: 'pass --force to delegate it anyway',
+      hint: `${why}pass --force to delegate it anyway`,
     })
   }
 
