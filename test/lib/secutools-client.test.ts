@@ -307,6 +307,6 @@ describe('secutools client against the fake', () => {
     const c = await client({baseUrl: 'http://127.0.0.1:9/api/v1', retries: 1})
     const error = await apiError(c.getJob('j-1'))
     expect(error.kind).toBe('unavailable')
-    expect(error.message).toContain('connection refused')
+    expect(error.message).toBe('secutools unreachable after 2 attempts: GET /jobs/j-1: connection refused')
   })
 })

@@ -94,6 +94,12 @@ export const RETRYABLE_ERROR_CODES: readonly string[] = [
   'ENETUNREACH',
   'EAI_AGAIN',
   'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETDOWN',
+  'ECONNABORTED',
+  // Node 24 reports a refused connection this way when it races address families (autoSelectFamily).
+  'ERR_SOCKET_CLOSED_BEFORE_CONNECTION',
+  'ERR_SOCKET_CONNECTION_TIMEOUT',
   'ERR_BODY_PARSE_FAILURE',
   'ERR_STREAM_PREMATURE_CLOSE',
   'HPE_INVALID_CONSTANT',
@@ -171,6 +177,8 @@ export async function createClient(options: ClientOptions): Promise<SecutoolsCli
           delays,
         )
         if (delay > 0) {
+          const attempts = (error.options.context as {attempts?: {retried: number}}).attempts
+          if (attempts) attempts.retried = attemptCount
           const reason = describeFailure(error)
           debug('attempt %d failed (%s); retrying in %d ms', attemptCount, reason, delay)
           options.onRetry?.({attempt: attemptCount, delayMs: delay, reason})
@@ -184,13 +192,15 @@ export async function createClient(options: ClientOptions): Promise<SecutoolsCli
   async function call<T>(
     what: string,
     schema: z.ZodType<T>,
-    request: () => Promise<{body: unknown; statusCode: number}>,
+    request: (context: {attempts: {retried: number}}) => Promise<{body: unknown; statusCode: number}>,
   ): Promise<T> {
+    // Counted here, not read from got's error: some network errors reach us without their request.
+    const attempts = {retried: 0}
     let response
     try {
-      response = await request()
+      response = await request({attempts})
     } catch (error) {
-      throw toApiError(error, what, options, redact)
+      throw toApiError(error, what, attempts.retried + 1, options, redact)
     }
 
     const parsed = schema.safeParse(response.body)
@@ -206,14 +216,14 @@ export async function createClient(options: ClientOptions): Promise<SecutoolsCli
 
   return {
     async submitJob(request, idempotencyKey) {
-      return call('POST /jobs', submittedSchema, () =>
-        http.post('jobs', {json: request, headers: {'idempotency-key': idempotencyKey}}),
+      return call('POST /jobs', submittedSchema, (context) =>
+        http.post('jobs', {json: request, headers: {'idempotency-key': idempotencyKey}, context}),
       )
     },
 
     async getJob(id, {signal} = {}) {
       if (!isJobId(id)) throw new ApiError('bad_request', `not a job id: ${JSON.stringify(id.slice(0, 80))} (expected ${JOB_ID_PATTERN})`)
-      const job = await call(`GET /jobs/${id}`, jobSchema, () => http.get(`jobs/${id}`, signal ? {signal} : {}))
+      const job = await call(`GET /jobs/${id}`, jobSchema, (context) => http.get(`jobs/${id}`, signal ? {signal, context} : {context}))
       if (job.id !== id) {
         throw new ApiError('malformed', `secutools answered GET /jobs/${id} with another job (${job.id})`)
       }
@@ -235,7 +245,8 @@ function describeFailure(error: RequestError): string {
       return 'connection reset'
     }
 
-    case 'ECONNREFUSED': {
+    case 'ECONNREFUSED':
+    case 'ERR_SOCKET_CLOSED_BEFORE_CONNECTION': {
       return 'connection refused'
     }
 
@@ -246,11 +257,10 @@ function describeFailure(error: RequestError): string {
 }
 
 /** Maps whatever got threw, after its retries, to one typed ApiError (exit 5). */
-function toApiError(error: unknown, what: string, options: ClientOptions, redact: (text: string) => string): Error {
+function toApiError(error: unknown, what: string, attempts: number, options: ClientOptions, redact: (text: string) => string): Error {
   const requestError = error as Partial<RequestError> & Error
   // An abort asked for by the caller is theirs to handle, not an API failure.
   if (requestError.name === 'AbortError' || requestError.name === 'CancelError') return requestError
-  const attempts = (requestError.request?.retryCount ?? 0) + 1
   const after = attempts > 1 ? ` after ${attempts} attempts` : ''
   if (requestError.code === 'ERR_BODY_PARSE_FAILURE') {
     return new ApiError('malformed', `secutools answered ${what} with invalid JSON${after}`, {cause: safeCause(requestError, redact)})
