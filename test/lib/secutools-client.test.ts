@@ -206,11 +206,12 @@ describe('secutools client against the fake', () => {
     const c = await client()
     for (const status of [400, 422]) {
       fake.requests.length = 0
-      fake.failNext(1, {status, body: {error: 'prompt too long'}})
+      fake.failNext(1, {status, body: {error: 'prompt too long\u001B[2J'}})
       const error = await apiError(c.submitJob(request, `key-bad-${status}`))
       expect(error.kind).toBe('bad_request')
       expect(error.status).toBe(status)
       expect(error.message).toContain('prompt too long')
+      expect(error.message).not.toContain('\u001B')
       expect(fake.requests).toHaveLength(1)
     }
   })

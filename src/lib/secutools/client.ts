@@ -321,6 +321,8 @@ function serverMessage(body: unknown, redact: (text: string) => string): string 
   }
 
   if (!text) return ''
-  const line = redact(text).replaceAll(/\s+/g, ' ').trim().slice(0, 200)
+  // Control characters (a hostile server's terminal escapes) become '?'.
+  // eslint-disable-next-line no-control-regex
+  const line = redact(text).replaceAll(/\s+/g, ' ').replaceAll(/[\u0000-\u001F\u007F-\u009F]/g, '?').trim().slice(0, 200)
   return line ? `: ${line}` : ''
 }
