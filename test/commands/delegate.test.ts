@@ -331,14 +331,15 @@ describe('ccl delegate result', () => {
 
   it('exits 1 with the error on stderr for a failed job', async () => {
     const id = await submitted()
-    fake.fail(id, 'worker ran out of memory')
+    fake.fail(id, 'worker ran out of memory\u001B[2J')
     const result = await ccl(['delegate', 'result', id])
     expect(result.code).toBe(1)
     expect(result.stdout).toBe('')
-    expect(result.stderr).toContain(`ccl: job ${id} failed: worker ran out of memory`)
+    // A terminal escape from the server is shown, defused, never obeyed.
+    expect(result.stderr).toContain(`ccl: job ${id} failed: worker ran out of memory?[2J`)
     const json = await ccl(['delegate', 'result', id, '--json'])
     expect(json.code).toBe(1)
-    expect(JSON.parse(json.stdout)).toMatchObject({job: {status: 'failed', error: 'worker ran out of memory'}})
+    expect(JSON.parse(json.stdout)).toMatchObject({job: {status: 'failed', error: 'worker ran out of memory\u001B[2J'}})
   })
 
   it('exits 124 at once for an unfinished job without --wait', async () => {
