@@ -1,0 +1,178 @@
+import {createHash, randomBytes} from 'node:crypto'
+import {constants} from 'node:fs'
+import {link, open, readdir, readFile} from 'node:fs/promises'
+import path from 'node:path'
+import {z} from 'zod'
+
+import {TaskFileError} from '../errors.js'
+import {writeFileAtomic, removeIfExists} from '../queue/files.js'
+import {isTaskName, MARKER_SUFFIX, type QueueLayout} from '../queue/layout.js'
+import {isJobId, JOB_ID_PATTERN} from '../secutools/job-id.js'
+
+/** The delegation marker `pending/NAME.md.delegated` (SPEC §3.2). Unknown keys are ignored, for later versions. */
+export const markerSchema = z
+  .object({
+    version: z.literal(1),
+    task: z.string().refine((value) => isTaskName(value), {error: 'expected a task file name ending in .md'}),
+    state: z.enum(['submitting', 'submitted']),
+    provider: z.string().min(1),
+    idempotency_key: z.string().regex(/^[0-9a-f]{64}$/, {error: 'expected a sha256 hex digest'}),
+    claimed_at: z.string().min(1),
+    job_id: z
+      .string()
+      .refine((value) => isJobId(value), {error: `expected a job id matching ${JOB_ID_PATTERN}`})
+      .nullable(),
+    submitted_at: z.string().nullable(),
+    complexity: z.string().nullish(),
+  })
+  .refine((marker) => marker.state === 'submitting' || marker.job_id !== null, {
+    error: 'a submitted marker needs a job_id',
+    path: ['job_id'],
+  })
+
+export type Marker = z.infer<typeof markerSchema>
+
+/** sha256 hex of the task name, a NUL, and the task's content: the same task text always gets the same key. */
+export function idempotencyKey(taskName: string, content: string): string {
+  return createHash('sha256').update(taskName).update('\0').update(content).digest('hex')
+}
+
+export function serializeMarker(marker: Marker): string {
+  return JSON.stringify(marker, null, 2) + '\n'
+}
+
+/** Reads and validates a marker; throws TaskFileError (exit 2) naming the file and the bad field. */
+export async function readMarker(file: string): Promise<Marker> {
+  const marker = await readMarkerIfExists(file)
+  if (!marker) throw new TaskFileError(`${file}: delegation marker not found`)
+  return marker
+}
+
+/** Like readMarker, but a marker that does not exist is `undefined`. */
+export async function readMarkerIfExists(file: string): Promise<Marker | undefined> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw new TaskFileError(`${file}: cannot read delegation marker: ${(error as Error).message}`, {cause: error})
+  }
+
+  let data: unknown
+  try {
+    data = JSON.parse(text)
+  } catch {
+    throw new TaskFileError(`${file}: delegation marker is not valid JSON`)
+  }
+
+  const parsed = markerSchema.safeParse(data)
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(marker)'}: ${issue.message}`).join('; ')
+    throw new TaskFileError(`${file}: invalid delegation marker: ${issues}`)
+  }
+
+  return parsed.data
+}
+
+export interface MarkerEntry {
+  /** The delegated task's name, e.g. fix.md. */
+  task: string
+  marker: Marker
+  /** The marker file's absolute path. */
+  path: string
+}
+
+export interface MarkerScan {
+  markers: MarkerEntry[]
+  /** Markers that could not be used, one line each naming the file. */
+  problems: {path: string; message: string}[]
+}
+
+/** Every marker in pending/, sorted by task name; broken ones are reported as problems, never thrown. */
+export async function scanMarkers(layout: QueueLayout): Promise<MarkerScan> {
+  let names: string[]
+  try {
+    names = await readdir(layout.pending)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {markers: [], problems: []}
+    throw error
+  }
+
+  const scan: MarkerScan = {markers: [], problems: []}
+  const tasks = names
+    .filter((name) => name.endsWith(MARKER_SUFFIX))
+    .map((name) => name.slice(0, -MARKER_SUFFIX.length))
+    .filter((task) => isTaskName(task))
+    .sort()
+  for (const task of tasks) {
+    const file = path.join(layout.pending, task + MARKER_SUFFIX)
+    try {
+      const marker = await readMarkerIfExists(file)
+      if (!marker) continue // finished and removed while we looked
+      if (marker.task !== task) {
+        scan.problems.push({path: file, message: `${file}: marker names task "${marker.task}", not ${task}`})
+        continue
+      }
+
+      scan.markers.push({task, marker, path: file})
+    } catch (error) {
+      scan.problems.push({path: file, message: (error as Error).message})
+    }
+  }
+
+  return scan
+}
+
+/** Every valid marker in pending/ (see scanMarkers for the broken ones). */
+export async function listMarkers(layout: QueueLayout): Promise<MarkerEntry[]> {
+  return (await scanMarkers(layout)).markers
+}
+
+/**
+ * Creates the marker only if none exists: the claim on the task. The content is written and fsynced
+ * under a temporary name first and then hard-linked to the marker name; link(2) fails with EEXIST
+ * exactly like O_EXCL, but a reader can never see an empty or half-written marker, even if the
+ * process dies mid-claim. Returns false when the task was already claimed.
+ */
+export async function claimMarker(file: string, marker: Marker): Promise<boolean> {
+  const dir = path.dirname(file)
+  // A leading dot and no .md/.delegated ending: no scan ever mistakes it for a task or a marker.
+  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
+  const handle = await open(temp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o644)
+  try {
+    await handle.writeFile(serializeMarker(marker))
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+
+  try {
+    await link(temp, file)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false
+    throw error
+  } finally {
+    await removeIfExists(temp)
+  }
+
+  await syncDir(dir)
+  return true
+}
+
+/** Rewrites a marker atomically (temp + fsync + rename). */
+export async function writeMarker(file: string, marker: Marker): Promise<void> {
+  await writeFileAtomic(file, serializeMarker(marker))
+}
+
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const handle = await open(dir, constants.O_RDONLY)
+    try {
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+  } catch {
+    // Not every filesystem lets a directory be fsynced; the claim itself is already atomic.
+  }
+}

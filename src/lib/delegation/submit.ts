@@ -1,0 +1,235 @@
+import {realpath} from 'node:fs/promises'
+import path from 'node:path'
+
+import type {DelegationState} from '../config/load.js'
+import {ApiError, EXIT_CODES, RefusedError, TaskFileError, UserError} from '../errors.js'
+import {appendEvent} from '../events/log.js'
+import {exists, removeIfExists} from '../queue/files.js'
+import {isTaskName, markerPath, type QueueLayout} from '../queue/layout.js'
+import type {SecutoolsClient, SubmitRequest} from '../secutools/client.js'
+import {decide} from '../tasks/decide.js'
+import {readTask, type Task} from '../tasks/task.js'
+import {claimMarker, idempotencyKey, type Marker, readMarkerIfExists, writeMarker} from './marker.js'
+
+type DelegationOn = Extract<DelegationState, {on: true}>
+
+/** Where a test may make the process die abruptly ($CCL_TEST_CRASH_AT), to prove the next run recovers. */
+export const CRASH_POINTS = ['after-claim', 'after-post'] as const
+export type CrashPoint = (typeof CRASH_POINTS)[number]
+
+function crashPoint(point: CrashPoint, crashAt: string | undefined): void {
+  // SIGKILL, not exit(): no finally block, no flush, exactly like `kill -9` or a power cut.
+  if (crashAt === point) process.kill(process.pid, 'SIGKILL')
+}
+
+/** The client, or a way to make one: a refused task never pays for loading got. */
+export type ClientSource = SecutoolsClient | (() => Promise<SecutoolsClient>)
+
+async function clientOf(source: ClientSource): Promise<SecutoolsClient> {
+  return typeof source === 'function' ? source() : source
+}
+
+export interface SubmitOptions {
+  layout: QueueLayout
+  delegation: DelegationOn
+  /** A path to the task, or the bare name of a task in pending/. */
+  task: string
+  client: ClientSource
+  /** Delegate even a task the router keeps local. */
+  force?: boolean
+  /** Use this provider instead of the router's choice (must be in `delegation.providers`). */
+  provider?: string
+  cwd?: string
+  now?: () => Date
+  /** Test-only crash hook ($CCL_TEST_CRASH_AT). */
+  crashAt?: string
+}
+
+export interface SubmitResult {
+  task: string
+  jobId: string
+  provider: string
+  /** True when this run finished a claim an earlier run had left in state `submitting`. */
+  resubmitted: boolean
+}
+
+/** The task is already delegated; carries the marker so the caller can print the existing job id. */
+export class AlreadyDelegatedError extends RefusedError {
+  readonly marker: Marker
+
+  constructor(file: string, marker: Marker) {
+    super(
+      marker.job_id
+        ? `${marker.task} is already delegated: job ${marker.job_id} (${marker.provider}), marker ${file}`
+        : `${marker.task} is already being delegated (claimed ${marker.claimed_at}, no job id yet), marker ${file}`,
+      marker.job_id ? {} : {hint: 'ccl reap finishes a claim left in state "submitting", with the same idempotency key'},
+    )
+    this.marker = marker
+  }
+}
+
+/**
+ * `ccl delegate submit` (SPEC §3.2, §4): claim the task with an O_EXCL-style marker in state
+ * `submitting`, POST it with the marker's idempotency key, then rewrite the marker as `submitted`.
+ * A crash after the claim leaves a `submitting` marker, which `resubmit` finishes with the same key,
+ * so the platform answers with the same job and the task is never submitted twice.
+ */
+export async function submitTask(options: SubmitOptions): Promise<SubmitResult> {
+  const now = options.now ?? (() => new Date())
+  const file = await pendingTaskPath(options.layout, options.task, options.cwd ?? process.cwd())
+  const name = path.basename(file)
+  const marker = markerPath(options.layout, name)
+
+  const existing = await readMarkerIfExists(marker)
+  if (existing) throw new AlreadyDelegatedError(marker, existing)
+
+  const task = await readTask(file)
+  const provider = chooseProvider(task, options)
+  const claim: Marker = {
+    version: 1,
+    task: name,
+    state: 'submitting',
+    provider,
+    idempotency_key: idempotencyKey(name, task.content),
+    claimed_at: now().toISOString(),
+    job_id: null,
+    submitted_at: null,
+    complexity: task.fields.complexity_hint ?? null,
+  }
+  if (!(await claimMarker(marker, claim))) {
+    const winner = await readMarkerIfExists(marker)
+    if (winner) throw new AlreadyDelegatedError(marker, winner)
+    throw new RefusedError(`${name}: lost the race to delegate it (its marker came and went); try again`)
+  }
+
+  // Claim first, then look again: a task that `assign` moved to active/ meanwhile is not ours to send.
+  if (!(await exists(file))) {
+    await removeIfExists(marker)
+    throw new RefusedError(`${name}: left pending/ while it was being claimed (assigned or finished elsewhere); not delegated`)
+  }
+
+  await appendEvent(options.layout.events, 'delegation.claimed', {task: name, provider, idempotency_key: claim.idempotency_key}, now())
+  crashPoint('after-claim', options.crashAt)
+  return send(options.layout, marker, claim, task.body, await clientOf(options.client), now, options.crashAt, false)
+}
+
+export interface ResubmitOptions {
+  layout: QueueLayout
+  /** The task's name in pending/ (its marker is pending/NAME.delegated). */
+  task: string
+  client: ClientSource
+  now?: () => Date
+  crashAt?: string
+}
+
+/**
+ * Finishes a claim left in state `submitting` (a crash, or retries that ran out): POSTs again with the
+ * marker's idempotency key and provider, so the platform answers with the job it may already have made,
+ * then marks the marker `submitted`. Used by `ccl reap`. A marker already `submitted` is returned as is.
+ * Throws ApiError when the platform still fails (the marker stays `submitting` for the next try) and
+ * TaskFileError when the marker or the task is gone or broken.
+ */
+export async function resubmit(options: ResubmitOptions): Promise<SubmitResult> {
+  const now = options.now ?? (() => new Date())
+  const marker = markerPath(options.layout, options.task)
+  const claim = await readMarkerIfExists(marker)
+  if (!claim) throw new TaskFileError(`${marker}: delegation marker not found`)
+  if (claim.state === 'submitted' && claim.job_id) {
+    return {task: claim.task, jobId: claim.job_id, provider: claim.provider, resubmitted: false}
+  }
+
+  const task = await readTask(path.join(options.layout.pending, options.task))
+  return send(options.layout, marker, claim, task.body, await clientOf(options.client), now, options.crashAt, true)
+}
+
+async function send(
+  layout: QueueLayout,
+  marker: string,
+  claim: Marker,
+  prompt: string,
+  client: SecutoolsClient,
+  now: () => Date,
+  crashAt: string | undefined,
+  resubmitted: boolean,
+): Promise<SubmitResult> {
+  const request: SubmitRequest = {
+    provider: claim.provider,
+    prompt,
+    ...(claim.complexity ? {complexity: claim.complexity} : {}),
+    metadata: {task: claim.task, source: 'ccl'},
+  }
+  let answer
+  try {
+    answer = await client.submitJob(request, claim.idempotency_key)
+  } catch (error) {
+    // The marker stays `submitting`: the claim is kept, and reap retries with the same key.
+    if (error instanceof ApiError) {
+      throw new ApiError(error.kind, `${claim.task}: ${error.message}`, {
+        ...(error.status === undefined ? {} : {status: error.status}),
+        cause: error,
+        hint: `${error.hint ? error.hint + '; ' : ''}the claim is kept (${path.basename(marker)} stays "submitting"): ccl reap resubmits it with the same idempotency key`,
+      })
+    }
+
+    throw error
+  }
+
+  crashPoint('after-post', crashAt)
+
+  const submitted: Marker = {...claim, state: 'submitted', job_id: answer.id, submitted_at: now().toISOString()}
+  // Rewrite only the claim we made: a marker removed or replaced meanwhile (the task finished) is not recreated.
+  const current = await readMarkerIfExists(marker)
+  if (current?.idempotency_key === claim.idempotency_key && current.state === 'submitting') await writeMarker(marker, submitted)
+  await appendEvent(layout.events, 'delegation.submitted', {task: claim.task, provider: claim.provider, job_id: answer.id, resubmitted}, now())
+  return {task: claim.task, jobId: answer.id, provider: claim.provider, resubmitted}
+}
+
+/** The provider a task goes to: --provider, else the router's target; a local task needs --force. */
+function chooseProvider(task: Task, options: SubmitOptions): string {
+  const {settings} = options.delegation
+  if (options.provider !== undefined && !settings.providers.includes(options.provider)) {
+    throw new UserError(`--provider ${options.provider}: not in delegation.providers [${settings.providers.join(', ')}]`, EXIT_CODES.taskFile)
+  }
+
+  const decision = decide(task, options.delegation)
+  if (!decision.remote && !options.force) {
+    // A bad frontmatter field makes the router fail safe (rule 3): say which field, not just the rule.
+    const why = decision.warnings.length > 0 ? `${decision.warnings.join('; ')}; ` : ''
+    throw new RefusedError(`${task.name}: the router keeps it local (${decision.reason}); not delegated`, {
+      hint: `${why}pass --force to delegate it anyway`,
+    })
+  }
+
+  if (options.provider !== undefined) return options.provider
+  if (decision.remote) return decision.target
+  const hint = task.fields.complexity_hint
+  return hint ? settings.complexity_map[hint] : settings.default_provider
+}
+
+/**
+ * The task's path, which must be a file directly in pending/: a delegated task waits there beside its
+ * marker (SPEC §3). A bare name that is not a file in the current folder means pending/NAME.
+ */
+async function pendingTaskPath(layout: QueueLayout, task: string, cwd: string): Promise<string> {
+  let file = path.resolve(cwd, task)
+  if (!task.includes('/') && !(await exists(file))) file = path.join(layout.pending, task)
+  const name = path.basename(file)
+  if (!isTaskName(name)) {
+    throw new TaskFileError(`${task}: not a task file name (must end in .md, without a leading dot)`)
+  }
+
+  let dir: string
+  let pending: string
+  try {
+    ;[dir, pending] = await Promise.all([realpath(path.dirname(file)), realpath(layout.pending)])
+  } catch {
+    throw new TaskFileError(`${task}: task file not found`)
+  }
+
+  if (dir !== pending) {
+    throw new TaskFileError(`${task}: not in the queue's pending folder ${layout.pending}; only pending tasks can be delegated`)
+  }
+
+  if (!(await exists(file))) throw new TaskFileError(`${task}: task file not found in ${layout.pending}`)
+  return path.join(layout.pending, name)
+}

@@ -1,0 +1,328 @@
+import createDebug from 'debug'
+import type {Got, RequestError, RetryObject} from 'got'
+import {z} from 'zod'
+
+import {ApiError} from '../errors.js'
+import {cclVersion} from '../version.js'
+import {isJobId, JOB_ID_PATTERN} from './job-id.js'
+
+const debug = createDebug('ccl:secutools')
+
+export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const
+export type JobStatus = (typeof JOB_STATUSES)[number]
+/** A job that will not change any more. */
+export const FINAL_STATUSES: readonly JobStatus[] = ['completed', 'failed', 'cancelled']
+
+const jobId = z.string().refine((value) => isJobId(value), {
+  error: (issue) => `job id ${JSON.stringify(String(issue.input).slice(0, 80))} does not match ${JOB_ID_PATTERN}`,
+})
+// The four fields the API may leave null are also accepted when absent: same meaning, nothing to gain by refusing.
+const nullableText = z.string().nullish().transform((value) => value ?? null)
+
+const jobSchema = z.object({
+  id: jobId,
+  status: z.enum(JOB_STATUSES),
+  provider: z.string().min(1),
+  result: nullableText,
+  error: nullableText,
+  cost_usd: z.number().finite().min(0).nullish().transform((value) => value ?? null),
+  created_at: z.string().min(1),
+  finished_at: nullableText,
+})
+
+const submittedSchema = z.object({id: jobId, status: z.string().min(1)})
+
+export type Job = z.infer<typeof jobSchema>
+
+export interface SubmitRequest {
+  provider: string
+  prompt: string
+  complexity?: string
+  metadata: {task: string; source: 'ccl'}
+}
+
+export interface SecutoolsClient {
+  submitJob(request: SubmitRequest, idempotencyKey: string): Promise<{id: string; status: string}>
+  /** `signal` aborts a poll that outlives a deadline (`delegate result --wait --timeout`). */
+  getJob(id: string, options?: {signal?: AbortSignal}): Promise<Job>
+}
+
+export interface RetryInfo {
+  /** The attempt that failed, 1 for the first request. */
+  attempt: number
+  delayMs: number
+  reason: string
+}
+
+export interface ClientOptions {
+  baseUrl: string
+  apiKey: string
+  timeoutMs: number
+  /** Retries after the first attempt (config `delegation.retries`). */
+  retries: number
+  userAgent?: string
+  /** A `Retry-After` longer than this is waited for this long, then retried (default 60 s). */
+  maxRetryAfterMs?: number
+  /** Jitter source, [0, 1); tests pass a seeded one. */
+  random?: () => number
+  /** First backoff step (default 1 s); doubles each retry up to `maxBackoffMs`. */
+  backoffBaseMs?: number
+  maxBackoffMs?: number
+  /** Named in the "key refused" message, e.g. SECUTOOLS_API_KEY. Never the key itself. */
+  apiKeyEnv?: string
+  /** Called before each retry wait, so a command can say what it is waiting for (stderr). */
+  onRetry?: (info: RetryInfo) => void
+}
+
+export const DEFAULT_MAX_RETRY_AFTER_MS = 60_000
+export const DEFAULT_BACKOFF_BASE_MS = 1000
+export const DEFAULT_MAX_BACKOFF_MS = 30_000
+
+/** Statuses worth another try: timeouts, rate limits and every 5xx (SPEC §5). */
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 429 || status >= 500
+}
+
+/** Network failures worth another try, plus got's code for a body that is not JSON. */
+export const RETRYABLE_ERROR_CODES: readonly string[] = [
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EADDRINUSE',
+  'EPIPE',
+  'ENOTFOUND',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETDOWN',
+  'ECONNABORTED',
+  // Node 24 reports a refused connection this way when it races address families (autoSelectFamily).
+  'ERR_SOCKET_CLOSED_BEFORE_CONNECTION',
+  'ERR_SOCKET_CONNECTION_TIMEOUT',
+  'ERR_BODY_PARSE_FAILURE',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'HPE_INVALID_CONSTANT',
+  'HPE_INVALID_CHUNK_SIZE',
+]
+
+/**
+ * Exponential backoff with "equal jitter": attempt n waits between half and all of
+ * base·2^(n-1), capped. Half is fixed so retries never bunch up at zero; half is random
+ * so many ccl processes hit by one outage do not retry in step.
+ */
+export function backoffDelay(attempt: number, options: {baseMs: number; maxMs: number; random: () => number}): number {
+  const step = Math.min(options.maxMs, options.baseMs * 2 ** Math.max(0, attempt - 1))
+  return Math.round(step / 2 + options.random() * (step / 2))
+}
+
+/**
+ * How long to wait before retrying, 0 for "do not retry". This replaces got's own rules:
+ * got gives up at once when `Retry-After` exceeds its cap; here a long `Retry-After` is clamped
+ * to the cap and retried, because a rate-limited platform is exactly what retries are for.
+ * POST is retried like GET: every POST carries an Idempotency-Key, so a replay is harmless.
+ */
+export function retryDelay(
+  retry: {attemptCount: number; limit: number; status?: number; code?: string; retryAfterMs?: number},
+  options: {baseMs: number; maxMs: number; maxRetryAfterMs: number; random: () => number},
+): number {
+  if (retry.attemptCount > retry.limit) return 0
+  const retryable = retry.status === undefined
+    ? retry.code !== undefined && RETRYABLE_ERROR_CODES.includes(retry.code)
+    : isRetryableStatus(retry.status)
+  if (!retryable) return 0
+  if (retry.retryAfterMs !== undefined && Number.isFinite(retry.retryAfterMs) && retry.retryAfterMs > 0) {
+    return Math.max(1, Math.min(retry.retryAfterMs, options.maxRetryAfterMs))
+  }
+
+  return Math.max(1, backoffDelay(retry.attemptCount, options))
+}
+
+/** The one HTTP client of ccl: got, imported only when a command talks to secutools. */
+export async function createClient(options: ClientOptions): Promise<SecutoolsClient> {
+  const {default: got} = await import('got')
+  const random = options.random ?? Math.random
+  const delays = {
+    baseMs: options.backoffBaseMs ?? DEFAULT_BACKOFF_BASE_MS,
+    maxMs: options.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS,
+    maxRetryAfterMs: options.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS,
+    random,
+  }
+  const redact = (text: string): string => (options.apiKey ? text.split(options.apiKey).join('***') : text)
+
+  const http: Got = got.extend({
+    prefixUrl: options.baseUrl.replace(/\/+$/, '') + '/',
+    headers: {
+      authorization: `Bearer ${options.apiKey}`,
+      accept: 'application/json',
+      'user-agent': options.userAgent ?? `ccl/${cclVersion()}`,
+    },
+    timeout: {request: options.timeoutMs},
+    responseType: 'json',
+    followRedirect: false,
+    retry: {
+      limit: options.retries,
+      methods: ['GET', 'POST'],
+      maxRetryAfter: delays.maxRetryAfterMs,
+      calculateDelay({attemptCount, error, retryAfter}: RetryObject): number {
+        const delay = retryDelay(
+          {
+            attemptCount,
+            limit: options.retries,
+            // A 2xx whose body is not JSON counts as a network-level failure, not as its status.
+            status: error.code === 'ERR_BODY_PARSE_FAILURE' ? undefined : error.response?.statusCode,
+            code: error.code,
+            retryAfterMs: retryAfter,
+          },
+          delays,
+        )
+        if (delay > 0) {
+          const attempts = (error.options.context as {attempts?: {retried: number}}).attempts
+          if (attempts) attempts.retried = attemptCount
+          const reason = describeFailure(error)
+          debug('attempt %d failed (%s); retrying in %d ms', attemptCount, reason, delay)
+          options.onRetry?.({attempt: attemptCount, delayMs: delay, reason})
+        }
+
+        return delay
+      },
+    },
+  })
+
+  async function call<T>(
+    what: string,
+    schema: z.ZodType<T>,
+    request: (context: {attempts: {retried: number}}) => Promise<{body: unknown; statusCode: number}>,
+  ): Promise<T> {
+    // Counted here, not read from got's error: some network errors reach us without their request.
+    const attempts = {retried: 0}
+    let response
+    try {
+      response = await request({attempts})
+    } catch (error) {
+      throw toApiError(error, what, attempts.retried + 1, options, redact)
+    }
+
+    const parsed = schema.safeParse(response.body)
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(answer)'}: ${issue.message}`).join('; ')
+      throw new ApiError('malformed', redact(`secutools answered ${what} with an unexpected shape (HTTP ${response.statusCode}): ${issues}`), {
+        status: response.statusCode,
+      })
+    }
+
+    return parsed.data
+  }
+
+  return {
+    async submitJob(request, idempotencyKey) {
+      return call('POST /jobs', submittedSchema, (context) =>
+        http.post('jobs', {json: request, headers: {'idempotency-key': idempotencyKey}, context}),
+      )
+    },
+
+    async getJob(id, {signal} = {}) {
+      if (!isJobId(id)) throw new ApiError('bad_request', `not a job id: ${JSON.stringify(id.slice(0, 80))} (expected ${JOB_ID_PATTERN})`)
+      const job = await call(`GET /jobs/${id}`, jobSchema, (context) => http.get(`jobs/${id}`, signal ? {signal, context} : {context}))
+      if (job.id !== id) {
+        throw new ApiError('malformed', `secutools answered GET /jobs/${id} with another job (${job.id})`)
+      }
+
+      return job
+    },
+  }
+}
+
+function describeFailure(error: RequestError): string {
+  if (error.code === 'ERR_BODY_PARSE_FAILURE') return 'answer is not valid JSON'
+  if (error.response) return `HTTP ${error.response.statusCode}`
+  switch (error.code) {
+    case 'ETIMEDOUT': {
+      return 'timed out'
+    }
+
+    case 'ECONNRESET': {
+      return 'connection reset'
+    }
+
+    case 'ECONNREFUSED':
+    case 'ERR_SOCKET_CLOSED_BEFORE_CONNECTION': {
+      return 'connection refused'
+    }
+
+    default: {
+      return error.code ? `${error.code}` : error.message
+    }
+  }
+}
+
+/** Maps whatever got threw, after its retries, to one typed ApiError (exit 5). */
+function toApiError(error: unknown, what: string, attempts: number, options: ClientOptions, redact: (text: string) => string): Error {
+  const requestError = error as Partial<RequestError> & Error
+  // An abort asked for by the caller is theirs to handle, not an API failure.
+  if (requestError.name === 'AbortError' || requestError.name === 'CancelError') return requestError
+  const after = attempts > 1 ? ` after ${attempts} attempts` : ''
+  if (requestError.code === 'ERR_BODY_PARSE_FAILURE') {
+    return new ApiError('malformed', `secutools answered ${what} with invalid JSON${after}`, {cause: safeCause(requestError, redact)})
+  }
+
+  const status = requestError.response?.statusCode
+  if (status !== undefined) {
+    const detail = serverMessage(requestError.response?.body, redact)
+    const cause = {cause: safeCause(requestError, redact), status}
+    if (status === 401 || status === 403) {
+      return new ApiError('unauthorized', `secutools refused the API key (HTTP ${status}) on ${what}`, {
+        ...cause,
+        hint: `check the key in $${options.apiKeyEnv ?? 'SECUTOOLS_API_KEY'} (it is never printed)`,
+      })
+    }
+
+    if (status === 404) {
+      return what.startsWith('GET /jobs/')
+        ? new ApiError('not_found', `secutools has no such job: ${what.slice('GET /jobs/'.length)} (HTTP 404)${detail}`, cause)
+        : new ApiError('not_found', `secutools answered ${what} with HTTP 404${detail}`, {...cause, hint: 'is delegation.base_url right? it should end in /api/v1'})
+    }
+
+    if (!isRetryableStatus(status)) {
+      return new ApiError('bad_request', `secutools rejected ${what} as a bad request (HTTP ${status})${detail}`, cause)
+    }
+
+    return new ApiError('unavailable', `secutools unavailable${after}: ${what} answered HTTP ${status}${detail}`, {
+      ...cause,
+      hint: 'the platform is down or rate-limiting; try again later',
+    })
+  }
+
+  return new ApiError('unavailable', redact(`secutools unreachable${after}: ${what}: ${describeFailure(requestError as RequestError)}`), {
+    cause: safeCause(requestError, redact),
+    hint: `is ${options.baseUrl} reachable?`,
+  })
+}
+
+/**
+ * got's error carries the request options, Authorization header included: it must never become
+ * a `cause` that a debug printer or a test reporter could serialise. Keep only code and message.
+ */
+function safeCause(error: Partial<RequestError> & Error, redact: (text: string) => string): Error {
+  const cause = new Error(redact(error.message))
+  cause.name = error.name
+  if (error.code) Object.assign(cause, {code: error.code})
+  return cause
+}
+
+/** The server's own explanation, if it gave one, shortened to one line. */
+function serverMessage(body: unknown, redact: (text: string) => string): string {
+  let text: string | undefined
+  if (typeof body === 'string') text = body
+  else if (body && typeof body === 'object') {
+    const record = body as Record<string, unknown>
+    const candidate = record.error ?? record.message ?? record.detail
+    text = typeof candidate === 'string' ? candidate : candidate === undefined ? undefined : JSON.stringify(candidate)
+  }
+
+  if (!text) return ''
+  // Control characters (a hostile server's terminal escapes) become '?'.
+  // eslint-disable-next-line no-control-regex
+  const line = redact(text).replaceAll(/\s+/g, ' ').replaceAll(/[\u0000-\u001F\u007F-\u009F]/g, '?').trim().slice(0, 200)
+  return line ? `: ${line}` : ''
+}

@@ -1,0 +1,88 @@
+// Types of fake-secutools-core.mjs (kept in JavaScript so it also runs standalone).
+export type FakeJobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled'
+
+export interface FakeJob {
+  id: string
+  status: FakeJobStatus
+  provider: string
+  result: string | null
+  error: string | null
+  cost_usd: number | null
+  created_at: string
+  finished_at: string | null
+  /** What was submitted; not part of the GET answer. */
+  prompt: string
+  complexity: string | null
+  metadata: {task?: string; source?: string; [key: string]: unknown}
+}
+
+export interface FakeRequest {
+  method: string
+  path: string
+  /** The Authorization header was exactly `Bearer <apiKey>`. */
+  authOk: boolean
+  idempotencyKey: string | null
+  userAgent: string | null
+  accept: string | null
+  /** Parsed JSON body of a POST. */
+  body: unknown
+  /** The status answered, or 'reset' when the connection was cut. */
+  answered: number | 'reset' | undefined
+  at: number
+}
+
+export interface AutoCompleteRule {
+  /** Finish a job on the GET that brings its poll count to this number. */
+  afterPolls?: number
+  /** Finish a job on the first GET this long after it was created. */
+  afterMs?: number
+  status?: 'completed' | 'failed' | 'cancelled'
+  result?: string | ((job: FakeJob) => string)
+  error?: string
+  cost_usd?: number | null
+}
+
+export interface FakeOptions {
+  apiKey?: string
+  latencyMs?: number
+  host?: string
+  port?: number
+  idPrefix?: string
+  /** Providers accepted by POST; any when absent. */
+  providers?: string[]
+  autoComplete?: AutoCompleteRule
+  now?: () => Date
+}
+
+type Method = 'GET' | 'POST'
+
+export interface FakeSecutools {
+  /** Base URL including /api/v1, as `delegation.base_url` wants it. */
+  url: string
+  origin: string
+  apiKey: string
+  requests: FakeRequest[]
+  jobs: Map<string, FakeJob>
+  setJob(id: string, patch: Partial<FakeJob>): Omit<FakeJob, 'prompt' | 'metadata' | 'complexity'>
+  complete(id: string, outcome?: {result?: string; cost_usd?: number | null}): Omit<FakeJob, 'prompt' | 'metadata' | 'complexity'>
+  fail(id: string, error?: string): Omit<FakeJob, 'prompt' | 'metadata' | 'complexity'>
+  autoComplete(rule: AutoCompleteRule | undefined): void
+  setLatency(ms: number): void
+  /** The next `times` requests (of `method`, if given) answer `status`, optionally with Retry-After. */
+  failNext(times: number, options?: {status?: number; retryAfter?: string | number; body?: unknown; method?: Method}): void
+  /** The next `times` requests answer this status and body verbatim (a string is sent as is). */
+  answerNext(times: number, options: {status?: number; body: unknown; method?: Method}): void
+  /** The next `times` requests get their connection cut: before any work, or (`after`) once the work is done. */
+  resetNext(times: number, options?: {after?: boolean; method?: Method}): void
+  /** The next `times` answers are cut in half: invalid JSON with a correct Content-Length. */
+  truncateNext(times: number, options?: {method?: Method}): void
+  /** The next `times` requests wait `ms` before being handled. */
+  hangNext(times: number, ms: number, options?: {method?: Method}): void
+  /** The next jobs created get these ids instead of j-N. */
+  hostileIds(...ids: string[]): void
+  clearFaults(): void
+  jobCount(): number
+  close(): Promise<void>
+}
+
+export function startFakeSecutools(options?: FakeOptions): Promise<FakeSecutools>
