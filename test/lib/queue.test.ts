@@ -85,6 +85,9 @@ describe('files', () => {
     expect(await readdir(path.join(dir, 'from'))).toEqual([])
     await expect(moveTask(path.join(dir, 'from', 'a.md'), path.join(dir, 'to'))).rejects.toMatchObject({code: 'ENOENT'})
     expect(await freeName(path.join(dir, 'to'), 'b.md')).toBe('b.md')
+    // a leftover delegation marker keeps its name taken: the task would otherwise look delegated
+    await writeFile(path.join(dir, 'to', 'b.md.delegated'), '{}')
+    expect(await freeName(path.join(dir, 'to'), 'b.md')).toBe('b.2.md')
   })
 
   it('removes a file once; a second removal is not an error', async () => {

@@ -2,6 +2,8 @@ import {constants} from 'node:fs'
 import {lstat, open, rename, unlink} from 'node:fs/promises'
 import path from 'node:path'
 
+import {MARKER_SUFFIX} from './layout.js'
+
 /**
  * Writes a file so that a reader sees the old content or the new, never a part:
  * temp name in the same folder, fsync, rename (write-file-atomic does exactly that).
@@ -46,14 +48,17 @@ export async function exists(file: string): Promise<boolean> {
 
 /**
  * A name in `dir` not yet taken, starting from `name` (`fix.md`, then `fix.2.md`, `fix.3.md`, …).
- * A task is never moved over another one: rename(2) would silently replace it.
+ * A task is never moved over another one: rename(2) would silently replace it. A name whose
+ * delegation marker is still there counts as taken too: the task would look delegated.
  */
 export async function freeName(dir: string, name: string): Promise<string> {
-  if (!(await exists(path.join(dir, name)))) return name
+  const taken = async (candidate: string) =>
+    (await exists(path.join(dir, candidate))) || (await exists(path.join(dir, candidate + MARKER_SUFFIX)))
+  if (!(await taken(name))) return name
   const stem = name.slice(0, -'.md'.length)
   for (let n = 2; ; n++) {
     const candidate = `${stem}.${n}.md`
-    if (!(await exists(path.join(dir, candidate)))) return candidate
+    if (!(await taken(candidate))) return candidate
   }
 }
 

@@ -1,10 +1,8 @@
-import path from 'node:path'
-
 import type {Account, Config} from '../config/schema.js'
 import {UserError, EXIT_CODES, errorMessage} from '../errors.js'
 import {appendEvent} from '../events/log.js'
-import {exists, moveTask} from '../queue/files.js'
-import {activeDir, ensureLayout, listTasks, MARKER_SUFFIX, type QueueLayout, queueLayout} from '../queue/layout.js'
+import {freeName, moveTask} from '../queue/files.js'
+import {activeDir, ensureLayout, listTasks, type QueueLayout, queueLayout} from '../queue/layout.js'
 import {tryLock} from '../queue/lock.js'
 import {formatProblem, validateSymlinks} from '../symlinks/validate.js'
 import type {SessionState, Tmux} from '../tmux/tmux.js'
@@ -280,7 +278,7 @@ async function reconcileAccount(ctx: AccountContext): Promise<AccountOutcome> {
 async function requeueActive(layout: QueueLayout, account: string, dryRun: boolean): Promise<RequeuedTask[]> {
   const requeued: RequeuedTask[] = []
   for (const task of await listTasks(activeDir(layout, account))) {
-    const target = await requeueName(layout.pending, task.name)
+    const target = await freeName(layout.pending, task.name)
     if (dryRun) {
       requeued.push({task: task.name, as: target, renamed: target !== task.name})
       continue
@@ -296,15 +294,4 @@ async function requeueActive(layout: QueueLayout, account: string, dryRun: boole
   }
 
   return requeued
-}
-
-async function requeueName(dir: string, name: string): Promise<string> {
-  const taken = async (candidate: string) =>
-    (await exists(path.join(dir, candidate))) || (await exists(path.join(dir, candidate + MARKER_SUFFIX)))
-  if (!(await taken(name))) return name
-  const stem = name.slice(0, -'.md'.length)
-  for (let n = 2; ; n++) {
-    const candidate = `${stem}.${n}.md`
-    if (!(await taken(candidate))) return candidate
-  }
 }
