@@ -2,7 +2,7 @@ import {readdir, readFile, utimes, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
 
-import {makeMachine, type Machine} from './support/reconcile.js'
+import {makeMachine, type Machine} from '../support/reconcile.js'
 
 let machine: Machine | undefined
 afterEach(async () => {
