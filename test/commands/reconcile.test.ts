@@ -189,7 +189,7 @@ describe('ccl reconcile on a real tmux server', () => {
 describe('ccl reconcile killed mid-pass', () => {
   it('the next run finishes the work: one live session per account, every task exactly once', async () => {
     const {spawn} = await import('node:child_process')
-    const {BIN} = await import('./support/sandbox.js')
+    const {BIN} = await import('../support/sandbox.js')
     machine = await makeMachine({accounts: ['alpha', 'beta']})
     const m = machine
     expect((await m.ccl(['reconcile'])).code).toBe(0)
