@@ -2,7 +2,7 @@ import {mkdir, readdir, readFile, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {readEvents} from '../src/lib/events/log.js'
+import {readEvents} from '../../src/lib/events/log.js'
 import {
   FINISH_STEPS,
   type FinishRequest,
@@ -11,11 +11,11 @@ import {
   indexFinished,
   removeStaleTemps,
   writeNoClobber,
-} from '../src/lib/delegation/finish.js'
-import type {FooterData} from '../src/lib/delegation/footer.js'
-import {parseFooter} from '../src/lib/delegation/footer.js'
-import {type QueueLayout, ensureLayout, markerPath, queueLayout} from '../src/lib/queue/layout.js'
-import {makeSandbox, type Sandbox} from './support/sandbox.js'
+} from '../../src/lib/delegation/finish.js'
+import type {FooterData} from '../../src/lib/delegation/footer.js'
+import {parseFooter} from '../../src/lib/delegation/footer.js'
+import {type QueueLayout, ensureLayout, markerPath, queueLayout} from '../../src/lib/queue/layout.js'
+import {makeSandbox, type Sandbox} from '../support/sandbox.js'
 
 let sandbox: Sandbox
 let layout: QueueLayout

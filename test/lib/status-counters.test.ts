@@ -4,8 +4,8 @@ import path from 'node:path'
 import fc from 'fast-check'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {appendEvent, EVENT_NAMES, readEvents} from '../src/lib/events/log.js'
-import {countDelegations, type DelegationCounts} from '../src/lib/status/counters.js'
+import {appendEvent, EVENT_NAMES, readEvents} from '../../src/lib/events/log.js'
+import {countDelegations, type DelegationCounts} from '../../src/lib/status/counters.js'
 
 let dir: string
 let file: string

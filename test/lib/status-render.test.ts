@@ -2,14 +2,14 @@ import {mkdir, utimes, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
 
-import {type QueueLayout, ensureLayout, queueLayout} from '../src/lib/queue/layout.js'
-import {renderPrometheus} from '../src/lib/render/prometheus.js'
-import {renderStatus} from '../src/lib/render/status.js'
-import {renderTable} from '../src/lib/render/table.js'
-import {scanQueue} from '../src/lib/status/queue.js'
-import {operatorProblems, type StatusFacts, type StatusReport, verdictLine} from '../src/lib/status/report.js'
-import {checkExposition} from './support/exposition.js'
-import {makeSandbox, type Sandbox} from './support/sandbox.js'
+import {type QueueLayout, ensureLayout, queueLayout} from '../../src/lib/queue/layout.js'
+import {renderPrometheus} from '../../src/lib/render/prometheus.js'
+import {renderStatus} from '../../src/lib/render/status.js'
+import {renderTable} from '../../src/lib/render/table.js'
+import {scanQueue} from '../../src/lib/status/queue.js'
+import {operatorProblems, type StatusFacts, type StatusReport, verdictLine} from '../../src/lib/status/report.js'
+import {checkExposition} from '../support/exposition.js'
+import {makeSandbox, type Sandbox} from '../support/sandbox.js'
 
 const now = new Date('2026-11-25T12:00:00.000Z')
 

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {appendFooter, type FooterData, parseFooter, parseFooterLine, renderFooter} from '../src/lib/delegation/footer.js'
+import {appendFooter, type FooterData, parseFooter, parseFooterLine, renderFooter} from '../../src/lib/delegation/footer.js'
 
 const data: FooterData = {
   status: 'completed',
