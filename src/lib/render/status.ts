@@ -78,7 +78,7 @@ export function renderStatus(report: StatusReport): string {
     'SYMLINKS',
     report.symlinks.valid
       ? `valid: ${report.symlinks.checked} links checked`
-      : `INVALID: ${report.symlinks.problems.length} problems in ${report.symlinks.checked} links checked (listed below)`,
+      : `INVALID: ${report.symlinks.problems.length} problem${report.symlinks.problems.length === 1 ? '' : 's'} in ${report.symlinks.checked} links checked (listed below)`,
   )
 
   if (report.problems.length > 0 || report.warnings.length > 0) {

@@ -32,7 +32,7 @@ export interface DelegatedJob {
 export interface StatusReport {
   generated_at: string
   needs_operator: boolean
-  /** One line per thing an operator must act on (stale, held, invalid links, unreadable markers). */
+  /** One line per thing an operator must act on (stale, held, invalid links, unreadable markers or session records). */
   problems: string[]
   /** Worth knowing, not worth waking anyone (tmux could not be asked, a dead session reconcile will recreate). */
   warnings: string[]
@@ -83,5 +83,7 @@ export function verdictLine(report: StatusReport): string {
     report.symlinks.valid ? '' : `symlinks invalid (${plural(report.symlinks.problems.length, 'problem')})`,
     markers > 0 ? plural(markers, 'unreadable marker') : '',
   ].filter(Boolean)
+  const named = report.stale.length + held + report.symlinks.problems.length + markers
+  if (report.problems.length > named) parts.push(plural(report.problems.length - named, 'other problem'))
   return `NEEDS OPERATOR: ${parts.join(', ')} (${summary})`
 }
