@@ -60,30 +60,41 @@ async function readWhole(file: string): Promise<Buffer> {
   }
 }
 
-/** A string field's value in one JSON line, found without parsing the line. */
-function stringField(line: string, name: string): string | undefined {
-  const key = `"${name}":"`
-  const at = line.indexOf(key)
+const TS_PREFIX = Buffer.from('{"ts":"')
+const COST_KEY = Buffer.from('"cost_usd":')
+const QUOTE = 0x22
+const CLOSE_BRACE = 0x7d
+const CR = 0x0d
+
+/** The `ts` of a line: read at its fixed place in lines appendEvent wrote, else parsed out of the line. */
+function lineTs(buffer: Buffer, start: number, end: number): string | undefined {
+  const fixedEnd = start + TS_PREFIX.length + 24
+  if (fixedEnd < end && buffer[fixedEnd] === QUOTE && buffer.compare(TS_PREFIX, 0, TS_PREFIX.length, start, start + TS_PREFIX.length) === 0) {
+    return buffer.toString('latin1', start + TS_PREFIX.length, fixedEnd)
+  }
+
+  const line = buffer.toString('latin1', start, end)
+  const at = line.indexOf('"ts":"')
   if (at === -1) return undefined
-  const start = at + key.length
-  const end = line.indexOf('"', start)
-  return end === -1 ? undefined : line.slice(start, end)
+  const close = line.indexOf('"', at + 6)
+  return close === -1 ? undefined : line.slice(at + 6, close)
 }
 
-function numberField(line: string, name: string): number | undefined {
-  const key = `"${name}":`
-  const at = line.indexOf(key)
-  if (at === -1) return undefined
-  const value = Number.parseFloat(line.slice(at + key.length, at + key.length + 32))
+function lineCost(buffer: Buffer, start: number, end: number): number | undefined {
+  const at = buffer.indexOf(COST_KEY, start)
+  if (at === -1 || at >= end) return undefined
+  const from = at + COST_KEY.length
+  const value = Number.parseFloat(buffer.toString('latin1', from, Math.min(end, from + 32)))
   return Number.isFinite(value) ? value : undefined
 }
 
 /**
  * Counts delegation events in events.jsonl, all-time and over the last 24 h.
  * The log grows without bound, so it is not parsed line by line: the buffer is searched natively
- * for `"event":"delegation.` and only those lines are looked at, by field (every line is one flat
- * JSON object written by appendEvent; inside a JSON string a quote is always escaped, so the key
- * cannot match inside a value). Torn lines (a crash mid-write) are skipped, as readEvents does.
+ * for `"event":"delegation.` and only the few fields needed are read from those lines, as bytes
+ * (every line is one flat JSON object written by appendEvent; inside a JSON string a quote is
+ * always escaped, so the key cannot match inside a value). Torn lines (a crash mid-write) are
+ * skipped, as readEvents does. A fast-check property keeps this equal to a full JSON parse.
  */
 export async function countDelegations(eventsFile: string, now: Date): Promise<DelegationCounters> {
   const buffer = await readWhole(eventsFile)
@@ -92,24 +103,28 @@ export async function countDelegations(eventsFile: string, now: Date): Promise<D
   const cutoffMs = now.getTime() - DAY_MS
   const since = new Date(cutoffMs).toISOString()
   for (let at = buffer.indexOf(KEY); at !== -1; ) {
-    const start = at === 0 ? 0 : buffer.lastIndexOf(NEWLINE, at) + 1
     let end = buffer.indexOf(NEWLINE, at)
     if (end === -1) end = buffer.length
+    const nameStart = at + KEY.length
+    const nameEnd = buffer.indexOf(QUOTE, nameStart)
+    const lineAt = at
     at = end < buffer.length ? buffer.indexOf(KEY, end) : -1
-
-    // latin1 keeps ASCII as is and is far cheaper than utf8 decoding; every field read here is ASCII.
-    const line = buffer.toString('latin1', start, end).trimEnd()
-    if (!line.startsWith('{') || !line.endsWith('}')) continue
-    const name = stringField(line, 'event')?.slice('delegation.'.length)
-    const kind = name === undefined ? undefined : COUNTED.get(name)
+    if (nameEnd === -1 || nameEnd >= end) continue
+    // Names are ASCII; latin1 is far cheaper than utf8 and the strings made here are a few bytes long.
+    const kind = COUNTED.get(buffer.toString('latin1', nameStart, nameEnd))
     if (!kind) continue
-    const ts = stringField(line, 'ts')
+    const start = lineAt === 0 ? 0 : buffer.lastIndexOf(NEWLINE, lineAt) + 1
+    const last = buffer[end - 1] === CR ? end - 2 : end - 1
+    if (buffer[start] !== 0x7b || buffer[last] !== CLOSE_BRACE) continue // torn by a crash mid-write, or not ours
+    const ts = lineTs(buffer, start, end)
     if (ts === undefined) continue
     const inWindow = ISO_UTC.test(ts) ? ts >= since : Date.parse(ts) >= cutoffMs
-    const cost = kind === 'submitted' ? undefined : numberField(line, 'cost_usd')
-    for (const counts of inWindow ? [all, recent] : [all]) {
-      counts[kind]++
-      if (cost !== undefined) counts.cost_usd += cost
+    const cost = kind === 'submitted' ? undefined : lineCost(buffer, start, end)
+    all[kind]++
+    if (cost !== undefined) all.cost_usd += cost
+    if (inWindow) {
+      recent[kind]++
+      if (cost !== undefined) recent.cost_usd += cost
     }
   }
 
