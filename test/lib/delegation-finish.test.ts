@@ -14,6 +14,7 @@ import {
 } from '../../src/lib/delegation/finish.js'
 import type {FooterData} from '../../src/lib/delegation/footer.js'
 import {parseFooter} from '../../src/lib/delegation/footer.js'
+import {idempotencyKey} from '../../src/lib/delegation/marker.js'
 import {type QueueLayout, ensureLayout, markerPath, queueLayout} from '../../src/lib/queue/layout.js'
 import {makeSandbox, type Sandbox} from '../support/sandbox.js'
 
@@ -118,6 +119,25 @@ describe('finishJob', () => {
     expect(result).toMatchObject({kind: 'finished', status: 'completed', recovered: true})
     expect(await readdir(layout.pending)).toEqual([])
     expect(await readdir(layout.failed)).toEqual([])
+  })
+
+  it('on recovery, leaves alone a new task that took the delegated one\'s name in pending/', async () => {
+    const request = await delegated('same.md', 'the delegated text\n')
+    const key = idempotencyKey('same.md', 'the delegated text\n')
+    await expect(finishCrashingAt({...request, idempotencyKey: key}, 'task-removed')).rejects.toThrow(Crash)
+    await writeFile(request.taskFile, 'a new task, dropped in under the same name\n')
+    const result = await finishCrashingAt({...request, idempotencyKey: key}, undefined)
+    expect(result).toMatchObject({kind: 'finished', recovered: true})
+    expect(await readdir(layout.pending)).toEqual(['same.md'])
+    expect(await readFile(request.taskFile, 'utf8')).toBe('a new task, dropped in under the same name\n')
+  })
+
+  it('on recovery, removes the delegated task when it is still the same text', async () => {
+    const request = await delegated('same.md', 'the delegated text\n')
+    const key = idempotencyKey('same.md', 'the delegated text\n')
+    await expect(finishCrashingAt({...request, idempotencyKey: key}, 'logged')).rejects.toThrow(Crash)
+    await finishCrashingAt({...request, idempotencyKey: key}, undefined)
+    expect(await readdir(layout.pending)).toEqual([])
   })
 
   it('leaves the marker of a task that vanished without a finished copy, and says so', async () => {

@@ -6,6 +6,7 @@ import {appendEvent, type EventName} from '../events/log.js'
 import {createExclusive, removeIfExists} from '../queue/files.js'
 import type {QueueLayout} from '../queue/layout.js'
 import {appendFooter, type FooterData, type FooterStatus, type FooterText, parseFooter} from './footer.js'
+import {idempotencyKey} from './marker.js'
 
 /*
  * Finishing a delegated job, crash-safe (SPEC §3):
@@ -169,10 +170,17 @@ export async function outcomeLogged(eventsFile: string, jobId: string): Promise<
   return false
 }
 
+async function stillTheDelegatedTask(task: string, file: string, key: string): Promise<boolean> {
+  const content = await readIfExists(file)
+  return content !== undefined && idempotencyKey(task, content) === key
+}
+
 export interface FinishRequest {
   task: string
   taskFile: string
   markerFile: string
+  /** The marker's key (sha256 of name + content): tells the delegated task from a new one of the same name. */
+  idempotencyKey?: string
   footer: FooterData
   text: FooterText
 }
@@ -232,7 +240,12 @@ export async function finishJob(layout: QueueLayout, request: FinishRequest, opt
   }
 
   await step('logged')
-  await removeIfExists(request.taskFile)
+  // On the recovery path the file in pending/ is removed only if it is still the task that was
+  // delegated (same idempotency key): a new task dropped in under the same name is left alone.
+  if (!earlier || request.idempotencyKey === undefined || (await stillTheDelegatedTask(request.task, request.taskFile, request.idempotencyKey))) {
+    await removeIfExists(request.taskFile)
+  }
+
   await step('task-removed')
   await removeIfExists(request.markerFile)
   await step('marker-removed')

@@ -239,7 +239,14 @@ export async function reap(options: ReapOptions): Promise<ReapSummary> {
     if (options.dryRun) return {...job, outcome, error}
     const result = await finishJob(
       layout,
-      {task: entry.task, taskFile: path.join(layout.pending, entry.task), markerFile: markerPath(layout, entry.task), footer, text},
+      {
+        task: entry.task,
+        taskFile: path.join(layout.pending, entry.task),
+        markerFile: markerPath(layout, entry.task),
+        idempotencyKey: entry.marker.idempotency_key,
+        footer,
+        text,
+      },
       {index, now: now(), ...(onStep ? {onStep} : {})},
     )
     if (result.kind === 'orphan') return {...job, outcome: 'error', error: result.message}
