@@ -50,7 +50,7 @@ Meant for cron every minute; with delegation off and no markers it does nothing 
     }
 
     const result =
-      showProgress && process.stderr.isTTY && delegation.on ? await this.withListr(options, delegation.settings.concurrency) : await this.plain(options, showProgress)
+      showProgress && process.stderr.isTTY && process.stdout.isTTY && delegation.on ? await this.withListr(options, delegation.settings.concurrency) : await this.plain(options, showProgress)
 
     if (result.skipped) {
       this.note(`ccl reap: ${result.skipped}`)
@@ -63,7 +63,7 @@ Meant for cron every minute; with delegation off and no markers it does nothing 
     return result
   }
 
-  /** Off a terminal (cron, a pipe): plain lines on stderr, one at the start. */
+  /** Off a terminal (cron, a pipe; listr2 itself falls back when stdout is not a TTY): plain lines on stderr. */
   private async plain(options: RunReapOptions, showProgress: boolean): Promise<ReapRun> {
     return runReap({
       ...options,
