@@ -88,6 +88,15 @@ describe('ccl reap', () => {
     expect(quiet).toEqual({code: 0, stdout: '', stderr: ''})
   })
 
+  it('never prints a terminal escape the server put in an error, and keeps the text as sent in the file', async () => {
+    await delegatedTask(sandbox, fake, 'evil.md', {status: 'failed', error: 'boom\u001b]0;owned\u0007\u001b[2J', result: null})
+    const run = await reap()
+    expect(run.code).toBe(0)
+    expect(run.stdout).toContain('boom?]0;owned??[2J')
+    expect([...(run.stdout + run.stderr)].filter((c) => c !== '\n' && c < ' ')).toEqual([])
+    expect(await file('failed', 'evil.md')).toContain('boom\u001b]0;owned')
+  })
+
   it('fails a job still unfinished after job_timeout, measured from submitted_at', async () => {
     env = await delegationOn(sandbox, fake, {job_timeout: '1h'})
     const longAgo = new Date(Date.now() - 2 * 3_600_000).toISOString()

@@ -51,6 +51,12 @@ describe('renderTable', () => {
   })
 })
 
+describe('renderTable escapes', () => {
+  it('shows control characters in cells (a task named with a terminal escape) as ?', () => {
+    expect(renderTable(['task'], [['evil\u001b[2J.md']])).toBe('task\nevil?[2J.md')
+  })
+})
+
 describe('status verdict and human view', () => {
   it('says ok in one line when nothing needs an operator, then aligned tables', () => {
     const r = report()

@@ -1,6 +1,7 @@
 import {formatDuration} from '../config/duration.js'
 import type {DelegationCounts} from '../status/counters.js'
 import {type StatusReport, verdictLine} from '../status/report.js'
+import {printable} from './delegate.js'
 import {renderTable} from './table.js'
 
 /** Longer lists are cut in the human view; `--json` always has everything. */
@@ -83,8 +84,8 @@ export function renderStatus(report: StatusReport): string {
 
   if (report.problems.length > 0 || report.warnings.length > 0) {
     out.push('', 'NEEDS ATTENTION')
-    for (const line of report.problems) out.push(`- ${line}`)
-    for (const line of report.warnings) out.push(`- warning: ${line}`)
+    for (const line of report.problems) out.push(printable(`- ${line}`))
+    for (const line of report.warnings) out.push(printable(`- warning: ${line}`))
   }
 
   return out.join('\n')
