@@ -250,19 +250,27 @@ describe('crash safety', () => {
   }
 
   it('killed at random moments again and again, reap still ends with every task finished exactly once', async () => {
+    env = await delegationOn(sandbox, fake, {concurrency: 2})
     const tasks = await Promise.all(Array.from({length: 30}, (_, i) => delegatedTask(sandbox, fake, `r${String(i).padStart(2, '0')}.md`)))
-    fake.setLatency(5)
+    fake.setLatency(20)
     const {spawn} = await import('node:child_process')
     const {BIN} = await import('../support/sandbox.js')
+    let killedMidWork = 0
     for (let round = 0; round < 6; round++) {
       await ageLock().catch(() => undefined)
+      const seen = fake.requests.length
       const child = spawn(process.execPath, [BIN, 'reap', '--config', sandbox.configFile], {env: {PATH: process.env.PATH, HOME: sandbox.dir, ...env}, stdio: 'ignore'})
-      const exited = new Promise((r) => child.on('exit', r))
-      await new Promise((r) => setTimeout(r, 300 + round * 80))
+      let exited = false
+      const exit = new Promise((r) => child.on('exit', () => r((exited = true))))
+      // Kill it while it works: after its first request reached the fake, plus a few ms.
+      while (!exited && fake.requests.length === seen) await new Promise((r) => setTimeout(r, 5))
+      await new Promise((r) => setTimeout(r, 20 + round * 25))
+      if (!exited) killedMidWork++
       child.kill('SIGKILL')
-      await exited
+      await exit
     }
 
+    expect(killedMidWork).toBeGreaterThan(0)
     await ageLock().catch(() => undefined)
     expect((await reap()).code).toBe(0)
     const state = await queueState(sandbox)
