@@ -20,15 +20,34 @@ export interface DelegationCounters {
 const DAY_MS = 24 * 3_600_000
 const KEY = Buffer.from('"event":"delegation.')
 const NEWLINE = 0x0a
-const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 
 type Counted = 'submitted' | 'completed' | 'failed' | 'timed_out'
-const COUNTED = new Map<string, Counted>([
-  ['submitted', 'submitted'],
-  ['completed', 'completed'],
-  ['failed', 'failed'],
-  ['timed_out', 'timed_out'],
-])
+// Each name with its closing quote, compared in place: no string is made for the 100,000s of lines.
+const COUNTED: [Buffer, Counted][] = (['submitted', 'completed', 'failed', 'timed_out'] as const).map((name) => [Buffer.from(name + '"'), name])
+
+function eventAt(buffer: Buffer, pos: number): Counted | undefined {
+  for (const [bytes, kind] of COUNTED) {
+    if (buffer.compare(bytes, 0, bytes.length, pos, pos + bytes.length) === 0) return kind
+  }
+
+  return undefined
+}
+
+// `YYYY-MM-DDTHH:MM:SS.mmmZ`, as Date.toISOString writes it: '9' stands for a digit.
+const ISO_SHAPE = Buffer.from('9999-99-99T99:99:99.999Z')
+const DIGIT_0 = 0x30
+const DIGIT_9 = 0x39
+
+function isIsoAt(buffer: Buffer, pos: number): boolean {
+  for (let i = 0; i < ISO_SHAPE.length; i++) {
+    const want = ISO_SHAPE[i]!
+    const got = buffer[pos + i]
+    if (got === undefined) return false
+    if (want === DIGIT_9 ? got < DIGIT_0 || got > DIGIT_9 : got !== want) return false
+  }
+
+  return true
+}
 
 function zero(): DelegationCounts {
   return {submitted: 0, completed: 0, failed: 0, timed_out: 0, cost_usd: 0}
@@ -63,21 +82,33 @@ async function readWhole(file: string): Promise<Buffer> {
 const TS_PREFIX = Buffer.from('{"ts":"')
 const COST_KEY = Buffer.from('"cost_usd":')
 const QUOTE = 0x22
+const OPEN_BRACE = 0x7b
 const CLOSE_BRACE = 0x7d
 const CR = 0x0d
 
-/** The `ts` of a line: read at its fixed place in lines appendEvent wrote, else parsed out of the line. */
-function lineTs(buffer: Buffer, start: number, end: number): string | undefined {
-  const fixedEnd = start + TS_PREFIX.length + 24
-  if (fixedEnd < end && buffer[fixedEnd] === QUOTE && buffer.compare(TS_PREFIX, 0, TS_PREFIX.length, start, start + TS_PREFIX.length) === 0) {
-    return buffer.toString('latin1', start + TS_PREFIX.length, fixedEnd)
+/**
+ * Whether the line's `ts` is in the window: compared in place when it sits where appendEvent puts
+ * it, in the canonical form (ISO strings of one form order like their times); else parsed.
+ * undefined when the line has no `ts`.
+ */
+function inWindowAt(buffer: Buffer, start: number, end: number, since: Buffer, cutoffMs: number): boolean | undefined {
+  const tsAt = start + TS_PREFIX.length
+  if (
+    tsAt + ISO_SHAPE.length < end &&
+    buffer[tsAt + ISO_SHAPE.length] === QUOTE &&
+    buffer.compare(TS_PREFIX, 0, TS_PREFIX.length, start, tsAt) === 0 &&
+    isIsoAt(buffer, tsAt)
+  ) {
+    return buffer.compare(since, 0, since.length, tsAt, tsAt + since.length) >= 0
   }
 
   const line = buffer.toString('latin1', start, end)
   const at = line.indexOf('"ts":"')
   if (at === -1) return undefined
   const close = line.indexOf('"', at + 6)
-  return close === -1 ? undefined : line.slice(at + 6, close)
+  if (close === -1) return undefined
+  const ms = Date.parse(line.slice(at + 6, close))
+  return Number.isNaN(ms) ? undefined : ms >= cutoffMs
 }
 
 function lineCost(buffer: Buffer, start: number, end: number): number | undefined {
@@ -102,23 +133,19 @@ export async function countDelegations(eventsFile: string, now: Date): Promise<D
   const recent = zero()
   const cutoffMs = now.getTime() - DAY_MS
   const since = new Date(cutoffMs).toISOString()
+  const sinceBytes = Buffer.from(since)
   for (let at = buffer.indexOf(KEY); at !== -1; ) {
     let end = buffer.indexOf(NEWLINE, at)
     if (end === -1) end = buffer.length
-    const nameStart = at + KEY.length
-    const nameEnd = buffer.indexOf(QUOTE, nameStart)
     const lineAt = at
     at = end < buffer.length ? buffer.indexOf(KEY, end) : -1
-    if (nameEnd === -1 || nameEnd >= end) continue
-    // Names are ASCII; latin1 is far cheaper than utf8 and the strings made here are a few bytes long.
-    const kind = COUNTED.get(buffer.toString('latin1', nameStart, nameEnd))
-    if (!kind) continue
+    const kind = eventAt(buffer, lineAt + KEY.length)
+    if (!kind || lineAt + KEY.length >= end) continue
     const start = lineAt === 0 ? 0 : buffer.lastIndexOf(NEWLINE, lineAt) + 1
     const last = buffer[end - 1] === CR ? end - 2 : end - 1
-    if (buffer[start] !== 0x7b || buffer[last] !== CLOSE_BRACE) continue // torn by a crash mid-write, or not ours
-    const ts = lineTs(buffer, start, end)
-    if (ts === undefined) continue
-    const inWindow = ISO_UTC.test(ts) ? ts >= since : Date.parse(ts) >= cutoffMs
+    if (buffer[start] !== OPEN_BRACE || buffer[last] !== CLOSE_BRACE) continue // torn by a crash mid-write, or not ours
+    const inWindow = inWindowAt(buffer, start, end, sinceBytes, cutoffMs)
+    if (inWindow === undefined) continue
     const cost = kind === 'submitted' ? undefined : lineCost(buffer, start, end)
     all[kind]++
     if (cost !== undefined) all.cost_usd += cost
