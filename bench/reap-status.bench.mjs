@@ -184,6 +184,9 @@ if (n !== 500 || lines !== 100000) throw new Error('bad bench data')
 }
 
 export default async function reapStatus() {
+  // Absolute times grow with the machine's load; the ratios to the same-run floors much less.
+  const [one] = os.loadavg()
+  console.log(`(load average ${one.toFixed(1)} on ${os.cpus().length} cores while measuring)`)
   await benchReap()
   await benchStatus()
 }
