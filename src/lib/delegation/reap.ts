@@ -9,8 +9,7 @@ import {tryLock} from '../queue/lock.js'
 import type {Job, SecutoolsClient} from '../secutools/client.js'
 import {type FinishRequest, type FinishStep, finishJob, findFinished, indexFinished, removeStaleTemps} from './finish.js'
 import type {FooterData, FooterStatus} from './footer.js'
-import type {MarkerEntry} from './marker.js'
-import {scanMarkersParallel as scanMarkers} from './scan.js'
+import {type MarkerEntry, scanMarkers} from './marker.js'
 import {type ClientSource, resubmit} from './submit.js'
 
 /*

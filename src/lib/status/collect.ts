@@ -1,6 +1,5 @@
 import type {Config} from '../config/schema.js'
-import type {MarkerEntry} from '../delegation/marker.js'
-import {scanMarkersParallel as scanMarkers} from '../delegation/scan.js'
+import {type MarkerEntry, scanMarkers} from '../delegation/marker.js'
 import {errorMessage} from '../errors.js'
 import {queueLayout} from '../queue/layout.js'
 import {readSessionRecord, type SessionRecord} from '../sessions/record.js'
