@@ -184,6 +184,30 @@ describe('ccl reap', () => {
   })
 })
 
+describe('with delegate submit', () => {
+  it('a submit killed after its POST leaves a "submitting" claim; reap resubmits it, the platform answers the same job, and the task lands in done/ once', async () => {
+    const task = path.join(sandbox.queue, 'pending', 'summary.md')
+    const {writeFile} = await import('node:fs/promises')
+    await writeFile(task, '---\nallow_delegation: true\ncomplexity_hint: low\n---\nSummarise the logs.\n')
+    const killed = await runCcl(['delegate', 'submit', task, '--config', sandbox.configFile], {env: {...env, CCL_TEST_CRASH_AT: 'after-post'}, cwd: sandbox.dir})
+    expect(killed.code).not.toBe(0)
+    expect(JSON.parse(await file('pending', 'summary.md.delegated'))).toMatchObject({state: 'submitting', job_id: null})
+    expect(fake.jobCount()).toBe(1)
+    fake.autoComplete({afterPolls: 1, result: 'The logs say all is well.', cost_usd: 0.01})
+
+    const run = await reap('--json')
+    expect(run.code).toBe(0)
+    expect(JSON.parse(run.stdout)).toMatchObject({resubmitted: 1, completed: 1, errors: 0})
+    expect(fake.jobCount()).toBe(1)
+    expect(await queueState(sandbox)).toEqual({pending: [], done: ['summary.md'], failed: []})
+    const done = await file('done', 'summary.md')
+    expect(parseFooter(done)).toMatchObject({status: 'completed', provider: 'gemini', cost_usd: 0.01})
+    expect(done).toContain('The logs say all is well.')
+    const events = (await eventsOf(sandbox)).map((e) => e.event)
+    expect(events).toEqual(['delegation.claimed', 'delegation.submitted', 'delegation.completed'])
+  })
+})
+
 describe('one reap at a time', () => {
   it('a second reap exits 0 at once saying another is running, and touches nothing', async () => {
     await delegatedTask(sandbox, fake, 'ok.md')
