@@ -61,6 +61,8 @@ describe('ccl status', () => {
     await mkdir(path.join(sandbox.queue, 'active', 'alpha'), {recursive: true})
     await writeFile(path.join(sandbox.queue, 'active', 'alpha', 'work.md'), 'x')
     await delegatedTask(sandbox, fake, 'remote.md', {}, {provider: 'gpu'})
+    const older = new Date(Date.now() - 600_000).toISOString()
+    await delegatedTask(sandbox, fake, 'zz-older.md', {}, {submitted_at: older, claimed_at: older})
     const events = path.join(sandbox.queue, '.ccl', 'events.jsonl')
     await appendEvent(events, 'delegation.submitted', {task: 'old.md', job_id: 'j-old'}, new Date(Date.now() - 3 * 86_400_000))
     await appendEvent(events, 'delegation.completed', {task: 'old.md', job_id: 'j-old', cost_usd: 0.5}, new Date(Date.now() - 3 * 86_400_000))
@@ -76,8 +78,10 @@ describe('ccl status', () => {
       {account: 'alpha', session: 'ccl-alpha', state: 'alive', task: 'work.md', since: expect.any(String), crashes: 0, held: false},
       {account: 'beta', session: 'ccl-beta', state: 'absent', task: null, since: null, crashes: 0, held: false},
     ])
-    expect(report.queue).toEqual({pending: 0, delegated: 1, active: 1, done: 0, failed: 0})
+    expect(report.queue).toEqual({pending: 0, delegated: 2, active: 1, done: 0, failed: 0})
+    // Longest waiting first.
     expect(report.delegated).toEqual([
+      {task: 'zz-older.md', provider: 'gemini', job_id: 'j-zz-older', state: 'submitted', since: older, age_ms: expect.any(Number), overdue: false},
       {task: 'remote.md', provider: 'gpu', job_id: 'j-remote', state: 'submitted', since: expect.any(String), age_ms: expect.any(Number), overdue: false},
     ])
     expect(report.counters.all_time).toEqual({submitted: 2, completed: 1, failed: 1, timed_out: 0, cost_usd: 0.75})

@@ -102,7 +102,8 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
     active: queue.active,
     stale,
     stale_after_ms: config.watchdog.stale_after,
-    delegated: markers.markers.map((m) => delegatedJob(m, now, config.delegation?.job_timeout)),
+    // Longest waiting first: that is the job an operator asks about.
+    delegated: markers.markers.map((m) => delegatedJob(m, now, config.delegation?.job_timeout)).sort((a, b) => b.age_ms - a.age_ms),
     counters,
     symlinks: {valid: symlinks.valid, checked: symlinks.checked, problems: symlinks.problems.map((p) => formatProblem(p))},
     badMarkers,
