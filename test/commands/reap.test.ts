@@ -97,8 +97,10 @@ describe('ccl reap', () => {
     expect(await file('failed', 'evil.md')).toContain('boom\u001b]0;owned')
   })
 
-  it('fails a job still unfinished after job_timeout, measured from submitted_at', async () => {
+  it('fails a job still unfinished after job_timeout, measured from submitted_at (making failed/ if needed)', async () => {
     env = await delegationOn(sandbox, fake, {job_timeout: '1h'})
+    const {rm} = await import('node:fs/promises')
+    await rm(path.join(sandbox.queue, 'failed'), {recursive: true})
     const longAgo = new Date(Date.now() - 2 * 3_600_000).toISOString()
     await delegatedTask(sandbox, fake, 'slow.md', {status: 'running', finished_at: null}, {submitted_at: longAgo, claimed_at: longAgo})
     await delegatedTask(sandbox, fake, 'young.md', {status: 'running', finished_at: null})

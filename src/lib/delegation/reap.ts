@@ -4,7 +4,7 @@ import {formatDuration} from '../config/duration.js'
 import type {DelegationState} from '../config/load.js'
 import type {Delegation} from '../config/schema.js'
 import {ApiError, DelegationOffError, errorMessage} from '../errors.js'
-import {markerPath, type QueueLayout} from '../queue/layout.js'
+import {ensureLayout, markerPath, type QueueLayout} from '../queue/layout.js'
 import {tryLock} from '../queue/lock.js'
 import type {Job, SecutoolsClient} from '../secutools/client.js'
 import {type FinishRequest, type FinishStep, finishJob, findFinished, indexFinished, removeStaleTemps} from './finish.js'
@@ -122,7 +122,11 @@ export async function reap(options: ReapOptions): Promise<ReapSummary> {
   options.onStart?.(scan.markers.length)
   if (scan.markers.length === 0) return summary
 
-  if (!options.dryRun) await removeStaleTemps(layout)
+  if (!options.dryRun) {
+    // done/ or failed/ may not exist yet on a young queue; made only when there is something to put there.
+    await ensureLayout(layout)
+    await removeStaleTemps(layout)
+  }
   const index = await indexFinished(layout)
   const limit = await limiter(options.settings.concurrency)
   let client: SecutoolsClient | undefined
