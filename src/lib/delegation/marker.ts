@@ -88,6 +88,9 @@ export interface MarkerScan {
   problems: {path: string; message: string}[]
 }
 
+/** Marker reads in flight at once: reap and status meet hundreds of markers (500 one by one: ~0.5 s measured). */
+const MARKER_READS_IN_FLIGHT = 32
+
 /** Every marker in pending/, sorted by task name; broken ones are reported as problems, never thrown. */
 export async function scanMarkers(layout: QueueLayout): Promise<MarkerScan> {
   let names: string[]
@@ -98,26 +101,32 @@ export async function scanMarkers(layout: QueueLayout): Promise<MarkerScan> {
     throw error
   }
 
-  const scan: MarkerScan = {markers: [], problems: []}
   const tasks = names
     .filter((name) => name.endsWith(MARKER_SUFFIX))
     .map((name) => name.slice(0, -MARKER_SUFFIX.length))
     .filter((task) => isTaskName(task))
     .sort()
-  for (const task of tasks) {
-    const file = path.join(layout.pending, task + MARKER_SUFFIX)
-    try {
-      const marker = await readMarkerIfExists(file)
-      if (!marker) continue // finished and removed while we looked
-      if (marker.task !== task) {
-        scan.problems.push({path: file, message: `${file}: marker names task "${marker.task}", not ${task}`})
-        continue
-      }
+  const {default: pLimit} = await import('p-limit')
+  const limit = pLimit(MARKER_READS_IN_FLIGHT)
+  const read = await Promise.all(
+    tasks.map((task) =>
+      limit(async () => {
+        const file = path.join(layout.pending, task + MARKER_SUFFIX)
+        try {
+          return {task, file, marker: await readMarkerIfExists(file), error: undefined}
+        } catch (error) {
+          return {task, file, marker: undefined, error: (error as Error).message}
+        }
+      }),
+    ),
+  )
 
-      scan.markers.push({task, marker, path: file})
-    } catch (error) {
-      scan.problems.push({path: file, message: (error as Error).message})
-    }
+  const scan: MarkerScan = {markers: [], problems: []}
+  for (const {task, file, marker, error} of read) {
+    if (error !== undefined) scan.problems.push({path: file, message: error})
+    else if (!marker) continue // finished and removed while we looked
+    else if (marker.task !== task) scan.problems.push({path: file, message: `${file}: marker names task "${marker.task}", not ${task}`})
+    else scan.markers.push({task, marker, path: file})
   }
 
   return scan

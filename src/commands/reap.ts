@@ -1,0 +1,117 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../base-command.js'
+import {delegationState} from '../lib/config/load.js'
+import {type ReapRun, type ReapSummary, runReap, type RunReapOptions} from '../lib/delegation/reap.js'
+import {BugError, EXIT_CODES} from '../lib/errors.js'
+import {queueLayout} from '../lib/queue/layout.js'
+import {renderReapedJob, renderReapSummary, renderReapTotals} from '../lib/render/reap.js'
+import {connect, describeRetry} from '../lib/secutools/options.js'
+
+export default class Reap extends BaseCommand<typeof Reap> {
+  static override summary = 'Collect finished delegated jobs into done/ or failed/, with a result footer.'
+  static override description = `For every marker pending/NAME.md.delegated:
+  submitting            resubmit with the same idempotency key (the platform answers with the same job)
+  submitted             poll the job (at most delegation.concurrency requests at once)
+    completed           -> done/NAME.md with the result footer
+    failed, cancelled   -> failed/NAME.md with the footer and the error
+    past job_timeout    -> failed/NAME.md, status timed_out (measured from submitted_at)
+    queued, running     -> left for the next reap
+Each outcome appends an event to events.jsonl. Finishing is crash-safe: the result is written first,
+then the task and the marker are removed; a reap killed at any point is completed by the next one
+without a second file or footer. One reap runs at a time: a second exits 0 at once saying so.
+Meant for cron every minute; with delegation off and no markers it does nothing and exits 0.`
+
+  static override examples = [
+    {description: 'One pass (cron, every minute)', command: '<%= config.bin %> <%= command.id %> --quiet'},
+    {description: 'See what would happen, change nothing', command: '<%= config.bin %> <%= command.id %> --dry-run'},
+    {description: 'Machine-readable summary', command: '<%= config.bin %> <%= command.id %> --json'},
+  ]
+
+  static override flags = {
+    'dry-run': Flags.boolean({description: 'poll and report what would happen; move, resubmit and log nothing'}),
+    quiet: Flags.boolean({description: 'print only jobs that finished or failed, and errors (for cron mail)'}),
+  }
+
+  async run(): Promise<ReapRun> {
+    const config = this.cclConfig()
+    const delegation = delegationState(config, process.env)
+    const dryRun = this.flags['dry-run']
+    const quiet = this.flags.quiet
+    const showProgress = !this.jsonEnabled() && !quiet
+    const options: RunReapOptions = {
+      layout: queueLayout(config),
+      delegation,
+      dryRun,
+      crashAt: process.env.CCL_TEST_CRASH_AT,
+      client: delegation.on
+        ? () => connect(delegation, process.env, {userAgent: `ccl/${this.config.version}`, onRetry: (info) => this.note(describeRetry(info))})
+        : () => Promise.reject(new BugError('reap asked for a client with delegation off')),
+    }
+
+    const result =
+      showProgress && process.stderr.isTTY && process.stdout.isTTY && delegation.on ? await this.withListr(options, delegation.settings.concurrency) : await this.plain(options, showProgress)
+
+    if (result.skipped) {
+      this.note(`ccl reap: ${result.skipped}`)
+      return result
+    }
+
+    const changed = result.jobs.some((job) => job.outcome !== 'running') || result.errors > 0
+    if (!quiet || changed) this.log(renderReapSummary(result))
+    if (result.errors > 0) this.setExitCode(EXIT_CODES.failure)
+    return result
+  }
+
+  /** Off a terminal (cron, a pipe; listr2 itself falls back when stdout is not a TTY): plain lines on stderr. */
+  private async plain(options: RunReapOptions, showProgress: boolean): Promise<ReapRun> {
+    return runReap({
+      ...options,
+      onStart: (markers) => {
+        if (showProgress && markers > 0) this.note(`reap: ${markers} delegated job${markers === 1 ? '' : 's'} to look at`)
+      },
+    })
+  }
+
+  /** On a terminal: a listr2 line that counts jobs as they come in (on stderr, so stdout stays the result). */
+  private async withListr(options: RunReapOptions, concurrency: number): Promise<ReapRun> {
+    const {Listr, ListrLogger, ProcessOutput} = await import('listr2')
+    let result: ReapRun | undefined
+    const counts: Omit<ReapSummary, 'jobs' | 'problems'> = {polled: 0, completed: 0, failed: 0, still_running: 0, errors: 0, resubmitted: 0, dry_run: Boolean(options.dryRun)}
+    let seen = 0
+    let total = 0
+    await new Listr(
+      [
+        {
+          title: 'reap: reading markers',
+          task: async (_, task) => {
+            result = await runReap({
+              ...options,
+              onStart(markers) {
+                total = markers
+                task.title = `reap: ${markers} delegated job${markers === 1 ? '' : 's'}, ${concurrency} polls at once`
+              },
+              onJob(job) {
+                seen++
+                if (job.status !== null) counts.polled++
+                if (job.resubmitted) counts.resubmitted++
+                if (job.outcome === 'completed') counts.completed++
+                else if (job.outcome === 'failed' || job.outcome === 'timed_out') counts.failed++
+                else if (job.outcome === 'running') counts.still_running++
+                else counts.errors++
+                task.output = `${seen}/${total}: ${renderReapTotals(counts).replace(/^reap[^:]*: /, '')}\n${renderReapedJob(job, counts.dry_run)}`
+              },
+            })
+            task.title = result.skipped ? `reap: ${result.skipped}` : renderReapTotals(result)
+          },
+        },
+      ],
+      {
+        rendererOptions: {logger: new ListrLogger({processOutput: new ProcessOutput(process.stderr, process.stderr)})},
+        registerSignalListeners: false,
+      },
+    ).run()
+    if (!result) throw new Error('reap did not run')
+    return result
+  }
+}

@@ -1,0 +1,40 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../base-command.js'
+import {EXIT_CODES} from '../lib/errors.js'
+import {renderPrometheus} from '../lib/render/prometheus.js'
+import {renderStatus} from '../lib/render/status.js'
+import {collectStatus} from '../lib/status/collect.js'
+import type {StatusReport} from '../lib/status/report.js'
+
+export default class Status extends BaseCommand<typeof Status> {
+  static override summary = "The operator's view: sessions, queue, delegated jobs, counters, stale tasks, symlinks."
+  static override description = `Reads files and asks tmux once; never calls the secutools API, and works with no tmux server running.
+Prints a one-line verdict, then tables: sessions (alive, working on what since when, crashes within crash_window, held),
+queue counts, delegated jobs (task, provider, job, state, age), delegation counters from events.jsonl (all time and
+last 24 h), stale tasks (in active/ longer than watchdog.stale_after; delegated tasks are never stale) and symlink health.
+Exits 1 when something needs an operator: a stale task, a held account, invalid symlinks, an unreadable marker or
+session record. --prometheus prints the node_exporter textfile format instead.`
+
+  static override examples = [
+    {description: 'Look at the machine', command: '<%= config.bin %> <%= command.id %>'},
+    {description: 'For scripts', command: '<%= config.bin %> <%= command.id %> --json'},
+    {
+      description: 'Feed node_exporter (textfile collector); exit 1 still writes the file',
+      command: '<%= config.bin %> <%= command.id %> --prometheus > /var/lib/node_exporter/ccl.prom.$$; [ $? -le 1 ] && mv /var/lib/node_exporter/ccl.prom.$$ /var/lib/node_exporter/ccl.prom',
+    },
+  ]
+
+  static override flags = {
+    prometheus: Flags.boolean({description: 'print metrics in the Prometheus text format (node_exporter textfile collector)', exclusive: ['json']}),
+  }
+
+  async run(): Promise<StatusReport> {
+    const config = this.cclConfig()
+    const report = await collectStatus(config, {now: new Date()})
+    if (this.flags.prometheus) process.stdout.write(renderPrometheus(report))
+    else this.log(renderStatus(report))
+    if (report.needs_operator) this.setExitCode(EXIT_CODES.failure)
+    return report
+  }
+}

@@ -1,0 +1,130 @@
+import {formatDuration} from '../config/duration.js'
+
+/** How a delegated job ended, as written in the footer's `status`. */
+export type FooterStatus = 'completed' | 'failed' | 'cancelled' | 'timed_out'
+
+/** The machine-readable line of the result footer (SPEC §3.3). */
+export interface FooterData {
+  status: FooterStatus
+  provider: string
+  job_id: string
+  cost_usd: number | null
+  submitted_at: string | null
+  finished_at: string | null
+  /** The task's name when it was delegated (the file in done/ may carry a different, free name). */
+  task: string
+  /** When reap wrote the footer; for a timed-out job the only end time there is. */
+  reaped_at: string
+}
+
+export interface FooterText {
+  /** The job's result text (completed jobs). */
+  result?: string | null
+  /** Why the job failed, was cancelled or timed out. */
+  error?: string | null
+}
+
+const PREFIX = '<!-- ccl:delegation '
+const SUFFIX = ' -->'
+const LINE = /^<!-- ccl:delegation (\{.*\}) -->$/
+// A footer line inside text ccl did not write (a result, an error) is defused, so the
+// last footer line of a file is always the one ccl appended last.
+const FOREIGN = /^([ \t]*)<!-- ccl:delegation /gm
+
+/** One line of JSON that can sit inside an HTML comment: `<` and `>` escaped, newlines already are. */
+function commentJson(data: FooterData): string {
+  return JSON.stringify(data).replaceAll('<', '\\u003c').replaceAll('>', '\\u003e')
+}
+
+function defuse(text: string): string {
+  return text.replace(FOREIGN, '$1<!-- ccl:delegation-quoted ')
+}
+
+function formatCost(cost: number | null): string {
+  return cost === null ? 'unknown' : `$${cost.toFixed(4)}`
+}
+
+function durationLine(data: FooterData): string {
+  const start = data.submitted_at ? Date.parse(data.submitted_at) : Number.NaN
+  const endAt = data.finished_at ?? data.reaped_at
+  const end = Date.parse(endAt)
+  if (Number.isNaN(start) || Number.isNaN(end)) return 'unknown'
+  const took = formatDuration(Math.max(0, end - start))
+  return `${took} (submitted ${data.submitted_at}, ${data.finished_at ? 'finished' : 'given up'} ${endAt})`
+}
+
+const HEADINGS: Record<FooterStatus, string> = {
+  completed: 'Result',
+  failed: 'Error',
+  cancelled: 'Error',
+  timed_out: 'Error',
+}
+
+/**
+ * The footer appended to a delegated task when it moves to done/ or failed/:
+ * a blank line, the one-line JSON comment, then a section for people.
+ */
+export function renderFooter(data: FooterData, text: FooterText = {}): string {
+  const body = data.status === 'completed' ? text.result : text.error
+  const fallback = data.status === 'completed' ? '(the job returned no result text)' : '(the job gave no error text)'
+  const lines = [
+    '',
+    PREFIX + commentJson(data) + SUFFIX,
+    '## Delegation result',
+    '',
+    `- status: ${data.status}`,
+    `- provider: ${data.provider}`,
+    `- job: ${data.job_id}`,
+    `- cost: ${formatCost(data.cost_usd)}`,
+    `- duration: ${durationLine(data)}`,
+    '',
+    `### ${HEADINGS[data.status]}`,
+    '',
+    defuse(body === null || body === undefined || body === '' ? fallback : body),
+  ]
+  const out = lines.join('\n')
+  return out.endsWith('\n') ? out : out + '\n'
+}
+
+/** The task's content with the footer appended; the content is kept byte for byte. */
+export function appendFooter(content: string, data: FooterData, text: FooterText = {}): string {
+  const separator = content === '' || content.endsWith('\n') ? '' : '\n'
+  return content + separator + renderFooter(data, text)
+}
+
+/** Parses one footer comment line; undefined when the line is not one. */
+export function parseFooterLine(line: string): FooterData | undefined {
+  const match = LINE.exec(line.endsWith('\r') ? line.slice(0, -1) : line)
+  if (!match) return undefined
+  let value: unknown
+  try {
+    value = JSON.parse(match[1]!)
+  } catch {
+    return undefined
+  }
+
+  if (!value || typeof value !== 'object') return undefined
+  const data = value as Partial<FooterData>
+  if (typeof data.job_id !== 'string' || typeof data.status !== 'string' || typeof data.provider !== 'string') return undefined
+  return data as FooterData
+}
+
+/**
+ * The footer of the last delegation a file went through: its last footer comment line.
+ * (A task delegated twice carries two; lines quoted inside results were defused when written.)
+ */
+export function parseFooter(text: string): FooterData | undefined {
+  let end = text.length
+  for (;;) {
+    const at = text.lastIndexOf(PREFIX, end)
+    if (at === -1) return undefined
+    if (at === 0 || text[at - 1] === '\n') {
+      const stop = text.indexOf('\n', at)
+      const found = parseFooterLine(text.slice(at, stop === -1 ? undefined : stop))
+      if (found) return found
+    }
+
+    if (at === 0) return undefined
+    end = at - 1
+  }
+}

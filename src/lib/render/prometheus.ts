@@ -1,0 +1,100 @@
+import type {StatusReport} from '../status/report.js'
+
+interface Family {
+  name: string
+  help: string
+  type: 'gauge' | 'counter'
+  samples: {labels?: Record<string, string>; value: number}[]
+}
+
+function escapeHelp(text: string): string {
+  return text.replaceAll('\\', '\\\\').replaceAll('\n', '\\n')
+}
+
+function escapeLabel(value: string): string {
+  return value.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n')
+}
+
+function formatValue(value: number): string {
+  if (Number.isNaN(value)) return 'NaN'
+  if (value === Number.POSITIVE_INFINITY) return '+Inf'
+  if (value === Number.NEGATIVE_INFINITY) return '-Inf'
+  return String(value)
+}
+
+function renderFamily(family: Family): string[] {
+  const lines = [`# HELP ${family.name} ${escapeHelp(family.help)}`, `# TYPE ${family.name} ${family.type}`]
+  for (const sample of family.samples) {
+    const labels = Object.entries(sample.labels ?? {})
+    const labelText = labels.length === 0 ? '' : `{${labels.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',')}}`
+    lines.push(`${family.name}${labelText} ${formatValue(sample.value)}`)
+  }
+
+  return lines
+}
+
+/**
+ * The report in the Prometheus text exposition format, for node_exporter's textfile collector:
+ * each family once, HELP and TYPE before its samples, no timestamps (the collector rejects them).
+ */
+export function renderPrometheus(report: StatusReport): string {
+  const q = report.queue
+  const all = report.counters.all_time
+  const families: Family[] = [
+    {
+      name: 'ccl_queue_tasks',
+      help: 'Tasks in each queue state (pending excludes delegated tasks, which wait in pending/ beside a marker).',
+      type: 'gauge',
+      samples: (['pending', 'delegated', 'active', 'done', 'failed'] as const).map((state) => ({labels: {state}, value: q[state]})),
+    },
+    {
+      name: 'ccl_delegated_jobs',
+      help: 'Delegated jobs not yet reaped (markers in pending/).',
+      type: 'gauge',
+      samples: [{value: report.delegated.length}],
+    },
+    {
+      name: 'ccl_delegations_total',
+      help: 'Delegation events in events.jsonl by outcome (submitted, completed, failed, timed_out).',
+      type: 'counter',
+      samples: (['submitted', 'completed', 'failed', 'timed_out'] as const).map((outcome) => ({labels: {outcome}, value: all[outcome]})),
+    },
+    {
+      name: 'ccl_delegation_cost_usd_total',
+      help: 'Sum of cost_usd of finished delegated jobs, in US dollars, from events.jsonl.',
+      type: 'counter',
+      samples: [{value: all.cost_usd}],
+    },
+    {
+      name: 'ccl_session_up',
+      help: "1 when the account's tmux session is alive, 0 when it is dead, absent or tmux could not be asked.",
+      type: 'gauge',
+      samples: report.sessions.map((s) => ({labels: {account: s.account}, value: s.state === 'alive' ? 1 : 0})),
+    },
+    {
+      name: 'ccl_session_held',
+      help: '1 when the account is on hold after too many crashes (reconcile no longer recreates it).',
+      type: 'gauge',
+      samples: report.sessions.map((s) => ({labels: {account: s.account}, value: s.held ? 1 : 0})),
+    },
+    {
+      name: 'ccl_stale_tasks',
+      help: 'Tasks in active/ longer than watchdog.stale_after.',
+      type: 'gauge',
+      samples: [{value: report.stale.length}],
+    },
+    {
+      name: 'ccl_symlinks_valid',
+      help: "1 when every account's shared-state symlinks are valid.",
+      type: 'gauge',
+      samples: [{value: report.symlinks.valid ? 1 : 0}],
+    },
+    {
+      name: 'ccl_needs_operator',
+      help: '1 when ccl status exits 1: something needs an operator (stale, held, invalid links, unreadable markers).',
+      type: 'gauge',
+      samples: [{value: report.needs_operator ? 1 : 0}],
+    },
+  ]
+  return families.flatMap((family) => renderFamily(family)).join('\n') + '\n'
+}

@@ -1,0 +1,92 @@
+import {formatDuration} from '../config/duration.js'
+import type {DelegationCounts} from '../status/counters.js'
+import {type StatusReport, verdictLine} from '../status/report.js'
+import {printable} from './delegate.js'
+import {renderTable} from './table.js'
+
+/** Longer lists are cut in the human view; `--json` always has everything. */
+export const MAX_ROWS = 50
+
+function age(ms: number): string {
+  return formatDuration(ms)
+}
+
+function since(iso: string | null, now: number): string {
+  return iso === null ? '-' : `${age(Math.max(0, now - Date.parse(iso)))} ago`
+}
+
+function capped(rows: string[][], what: string): {rows: string[][]; more: string} {
+  if (rows.length <= MAX_ROWS) return {rows, more: ''}
+  return {rows: rows.slice(0, MAX_ROWS), more: `\n… and ${rows.length - MAX_ROWS} more ${what} (ccl status --json lists all)`}
+}
+
+function money(n: number): string {
+  return `$${n.toFixed(4)}`
+}
+
+/** The operator's view: a one-line verdict, then aligned tables, then what to do. */
+export function renderStatus(report: StatusReport): string {
+  const now = Date.parse(report.generated_at)
+  const out: string[] = [verdictLine(report)]
+
+  out.push(
+    '',
+    'SESSIONS',
+    renderTable(
+      ['account', 'session', 'state', 'working on', 'since', 'crashes', 'held'],
+      report.sessions.map((s) => [s.account, s.session, s.state, s.task ?? '-', since(s.since, now), String(s.crashes), s.held ? 'HELD' : 'no']),
+    ),
+  )
+
+  const q = report.queue
+  out.push('', 'QUEUE', renderTable(['pending', 'delegated', 'active', 'done', 'failed'], [[q.pending, q.delegated, q.active, q.done, q.failed].map(String)]))
+
+  if (report.delegated.length > 0) {
+    const jobs = capped(
+      report.delegated.map((j) => [j.task, j.provider, j.job_id ?? '-', j.state, age(j.age_ms) + (j.overdue ? ' (past job_timeout)' : '')]),
+      'jobs',
+    )
+    out.push('', 'DELEGATED JOBS', renderTable(['task', 'provider', 'job', 'state', 'age'], jobs.rows) + jobs.more)
+  }
+
+  const c = report.counters
+  const row = (label: string, pick: (x: DelegationCounts) => string) => [label, pick(c.all_time), pick(c.last_24h)]
+  out.push(
+    '',
+    'DELEGATIONS',
+    renderTable(
+      ['', 'all time', 'last 24 h'],
+      [
+        row('submitted', (x) => String(x.submitted)),
+        row('completed', (x) => String(x.completed)),
+        row('failed', (x) => String(x.failed)),
+        row('timed out', (x) => String(x.timed_out)),
+        row('cost', (x) => money(x.cost_usd)),
+      ],
+    ),
+  )
+
+  if (report.stale.length > 0) {
+    const stale = capped(
+      report.stale.map((t) => [t.account, t.task, age(t.age_ms)]),
+      'stale tasks',
+    )
+    out.push('', `STALE TASKS (in active/ longer than ${formatDuration(report.stale_after_ms)})`, renderTable(['account', 'task', 'age'], stale.rows) + stale.more)
+  }
+
+  out.push(
+    '',
+    'SYMLINKS',
+    report.symlinks.valid
+      ? `valid: ${report.symlinks.checked} links checked`
+      : `INVALID: ${report.symlinks.problems.length} problem${report.symlinks.problems.length === 1 ? '' : 's'} in ${report.symlinks.checked} links checked (listed below)`,
+  )
+
+  if (report.problems.length > 0 || report.warnings.length > 0) {
+    out.push('', 'NEEDS ATTENTION')
+    for (const line of report.problems) out.push(printable(`- ${line}`))
+    for (const line of report.warnings) out.push(printable(`- warning: ${line}`))
+  }
+
+  return out.join('\n')
+}

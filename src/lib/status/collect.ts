@@ -1,0 +1,115 @@
+import type {Config} from '../config/schema.js'
+import {type MarkerEntry, scanMarkers} from '../delegation/marker.js'
+import {errorMessage} from '../errors.js'
+import {queueLayout} from '../queue/layout.js'
+import {readSessionRecord, type SessionRecord} from '../sessions/record.js'
+import {formatProblem, validateSymlinks} from '../symlinks/validate.js'
+import type {Tmux} from '../tmux/tmux.js'
+import {countDelegations} from './counters.js'
+import {scanQueue} from './queue.js'
+import {type DelegatedJob, operatorProblems, type SessionState, type SessionStatus, type StatusReport} from './report.js'
+
+export interface CollectOptions {
+  now: Date
+  /** How to ask tmux; default the configured server (`tmux.socket`). Only `sessionStates` is used. */
+  tmux?: () => Promise<Pick<Tmux, 'sessionStates'>>
+  env?: NodeJS.ProcessEnv
+}
+
+async function defaultTmux(config: Config, env: NodeJS.ProcessEnv): Promise<Pick<Tmux, 'sessionStates'>> {
+  const {createTmux} = await import('../tmux/tmux.js')
+  return createTmux({...(config.tmux.socket ? {socket: config.tmux.socket} : {}), env})
+}
+
+/** One tmux call for every session. No server running means every session is absent; tmux missing means unknown. */
+async function sessionStates(config: Config, options: CollectOptions): Promise<{states: Map<string, SessionState>; error: string | null}> {
+  try {
+    const tmux = await (options.tmux ?? (() => defaultTmux(config, options.env ?? process.env)))()
+    return {states: await tmux.sessionStates(), error: null}
+  } catch (error) {
+    return {states: new Map(), error: errorMessage(error)}
+  }
+}
+
+function delegatedJob(entry: MarkerEntry, now: number, jobTimeoutMs: number | undefined): DelegatedJob {
+  const since = entry.marker.submitted_at ?? entry.marker.claimed_at
+  const age = Math.max(0, now - Date.parse(since))
+  return {
+    task: entry.task,
+    provider: entry.marker.provider,
+    job_id: entry.marker.job_id,
+    state: entry.marker.state,
+    since,
+    age_ms: Number.isNaN(age) ? 0 : age,
+    overdue: jobTimeoutMs !== undefined && entry.marker.state === 'submitted' && age > jobTimeoutMs,
+  }
+}
+
+/**
+ * Everything `ccl status` shows, from files and one tmux call: it never calls the remote API,
+ * and works with no tmux server running (sessions are then absent) or no tmux at all (unknown).
+ */
+export async function collectStatus(config: Config, options: CollectOptions): Promise<StatusReport> {
+  const layout = queueLayout(config)
+  const now = options.now.getTime()
+  const accounts = config.accounts.map((a) => a.name)
+  const [queue, markers, counters, symlinks, tmux, records] = await Promise.all([
+    scanQueue(layout, {accounts, staleAfterMs: config.watchdog.stale_after, now: options.now}),
+    scanMarkers(layout),
+    countDelegations(layout.events, options.now),
+    validateSymlinks(config),
+    sessionStates(config, options),
+    Promise.all(
+      accounts.map(async (account): Promise<{record: SessionRecord; error: string | null}> => {
+        try {
+          return {record: await readSessionRecord(layout, account), error: null}
+        } catch (error) {
+          return {record: {crashes: [], failed_at: null, created_at: null, held: false}, error: errorMessage(error)}
+        }
+      }),
+    ),
+  ])
+
+  const warnings: string[] = []
+  if (tmux.error) warnings.push(`tmux could not be asked, sessions shown as unknown: ${tmux.error}`)
+  const windowStart = now - config.watchdog.crash_window
+  const sessions: SessionStatus[] = config.accounts.map((account, i) => {
+    const {record} = records[i]!
+    const working = queue.active.find((t) => t.account === account.name)
+    const state: SessionState = tmux.error ? 'unknown' : (tmux.states.get(account.session) ?? 'absent')
+    if (!record.held && (state === 'dead' || state === 'absent')) {
+      warnings.push(`session ${account.session} of ${account.name} is ${state}; ccl reconcile recreates it`)
+    }
+
+    return {
+      account: account.name,
+      session: account.session,
+      state,
+      task: working?.task ?? null,
+      since: working?.since ?? null,
+      crashes: record.crashes.filter((at) => Date.parse(at) >= windowStart).length,
+      held: record.held,
+    }
+  })
+
+  const badMarkers = markers.problems.map((p) => p.message)
+  const stale = queue.active.filter((t) => t.stale)
+  const facts = {
+    generated_at: options.now.toISOString(),
+    warnings,
+    sessions,
+    queue: queue.counts,
+    active: queue.active,
+    stale,
+    stale_after_ms: config.watchdog.stale_after,
+    // Longest waiting first: that is the job an operator asks about.
+    delegated: markers.markers.map((m) => delegatedJob(m, now, config.delegation?.job_timeout)).sort((a, b) => b.age_ms - a.age_ms),
+    counters,
+    symlinks: {valid: symlinks.valid, checked: symlinks.checked, problems: symlinks.problems.map((p) => formatProblem(p))},
+    badMarkers,
+  }
+  const problems = operatorProblems(facts)
+  for (const {error} of records) if (error) problems.push(`session record: ${error}`)
+  const {badMarkers: _unused, ...rest} = facts
+  return {...rest, problems, needs_operator: problems.length > 0}
+}

@@ -1,0 +1,162 @@
+import {open} from 'node:fs/promises'
+
+export interface DelegationCounts {
+  submitted: number
+  completed: number
+  /** Jobs that ended failed or cancelled. */
+  failed: number
+  timed_out: number
+  /** Sum of `cost_usd` over completed, failed and timed-out jobs (cost is known once a job ends). */
+  cost_usd: number
+}
+
+export interface DelegationCounters {
+  all_time: DelegationCounts
+  last_24h: DelegationCounts
+  /** Start of the 24 h window (ISO). */
+  since: string
+}
+
+const DAY_MS = 24 * 3_600_000
+const KEY = Buffer.from('"event":"delegation.')
+const NEWLINE = 0x0a
+
+type Counted = 'submitted' | 'completed' | 'failed' | 'timed_out'
+// Each name with its closing quote, compared in place: no string is made for the 100,000s of lines.
+const COUNTED: [Buffer, Counted][] = (['submitted', 'completed', 'failed', 'timed_out'] as const).map((name) => [Buffer.from(name + '"'), name])
+
+function eventAt(buffer: Buffer, pos: number): Counted | undefined {
+  for (const [bytes, kind] of COUNTED) {
+    if (buffer.compare(bytes, 0, bytes.length, pos, pos + bytes.length) === 0) return kind
+  }
+
+  return undefined
+}
+
+// `YYYY-MM-DDTHH:MM:SS.mmmZ`, as Date.toISOString writes it: '9' stands for a digit.
+const ISO_SHAPE = Buffer.from('9999-99-99T99:99:99.999Z')
+const DIGIT_0 = 0x30
+const DIGIT_9 = 0x39
+
+function isIsoAt(buffer: Buffer, pos: number): boolean {
+  for (let i = 0; i < ISO_SHAPE.length; i++) {
+    const want = ISO_SHAPE[i]!
+    const got = buffer[pos + i]
+    if (got === undefined) return false
+    if (want === DIGIT_9 ? got < DIGIT_0 || got > DIGIT_9 : got !== want) return false
+  }
+
+  return true
+}
+
+function zero(): DelegationCounts {
+  return {submitted: 0, completed: 0, failed: 0, timed_out: 0, cost_usd: 0}
+}
+
+async function readWhole(file: string): Promise<Buffer> {
+  let handle
+  try {
+    handle = await open(file, 'r')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return Buffer.alloc(0)
+    throw error
+  }
+
+  try {
+    // One read of the whole file: the log is append-only, so anything written after stat waits for the next run.
+    const {size} = await handle.stat()
+    const buffer = Buffer.allocUnsafe(size)
+    let filled = 0
+    while (filled < size) {
+      const {bytesRead} = await handle.read(buffer, filled, size - filled, filled)
+      if (bytesRead === 0) break
+      filled += bytesRead
+    }
+
+    return buffer.subarray(0, filled)
+  } finally {
+    await handle.close()
+  }
+}
+
+const TS_PREFIX = Buffer.from('{"ts":"')
+const COST_KEY = Buffer.from('"cost_usd":')
+const QUOTE = 0x22
+const OPEN_BRACE = 0x7b
+const CLOSE_BRACE = 0x7d
+const CR = 0x0d
+
+/**
+ * Whether the line's `ts` is in the window: compared in place when it sits where appendEvent puts
+ * it, in the canonical form (ISO strings of one form order like their times); else parsed.
+ * undefined when the line has no `ts`.
+ */
+function inWindowAt(buffer: Buffer, start: number, end: number, since: Buffer, cutoffMs: number): boolean | undefined {
+  const tsAt = start + TS_PREFIX.length
+  if (
+    tsAt + ISO_SHAPE.length < end &&
+    buffer[tsAt + ISO_SHAPE.length] === QUOTE &&
+    buffer.compare(TS_PREFIX, 0, TS_PREFIX.length, start, tsAt) === 0 &&
+    isIsoAt(buffer, tsAt)
+  ) {
+    return buffer.compare(since, 0, since.length, tsAt, tsAt + since.length) >= 0
+  }
+
+  const line = buffer.toString('latin1', start, end)
+  const at = line.indexOf('"ts":"')
+  if (at === -1) return undefined
+  const close = line.indexOf('"', at + 6)
+  if (close === -1) return undefined
+  const ms = Date.parse(line.slice(at + 6, close))
+  return Number.isNaN(ms) ? undefined : ms >= cutoffMs
+}
+
+function lineCost(buffer: Buffer, start: number, end: number): number | undefined {
+  const at = buffer.indexOf(COST_KEY, start)
+  if (at === -1 || at >= end) return undefined
+  const from = at + COST_KEY.length
+  const value = Number.parseFloat(buffer.toString('latin1', from, Math.min(end, from + 32)))
+  return Number.isFinite(value) ? value : undefined
+}
+
+/**
+ * Counts delegation events in events.jsonl, all-time and over the last 24 h.
+ * The log grows without bound, so it is not parsed line by line: the buffer is searched natively
+ * for `"event":"delegation.` and only the few fields needed are read from those lines, as bytes
+ * (every line is one flat JSON object written by appendEvent; inside a JSON string a quote is
+ * always escaped, so the key cannot match inside a value). Torn lines (a crash mid-write) are
+ * skipped, as readEvents does. A fast-check property keeps this equal to a full JSON parse.
+ */
+export async function countDelegations(eventsFile: string, now: Date): Promise<DelegationCounters> {
+  const buffer = await readWhole(eventsFile)
+  const all = zero()
+  const recent = zero()
+  const cutoffMs = now.getTime() - DAY_MS
+  const since = new Date(cutoffMs).toISOString()
+  const sinceBytes = Buffer.from(since)
+  for (let at = buffer.indexOf(KEY); at !== -1; ) {
+    let end = buffer.indexOf(NEWLINE, at)
+    if (end === -1) end = buffer.length
+    const lineAt = at
+    at = end < buffer.length ? buffer.indexOf(KEY, end) : -1
+    const kind = eventAt(buffer, lineAt + KEY.length)
+    if (!kind || lineAt + KEY.length >= end) continue
+    const start = lineAt === 0 ? 0 : buffer.lastIndexOf(NEWLINE, lineAt) + 1
+    const last = buffer[end - 1] === CR ? end - 2 : end - 1
+    if (buffer[start] !== OPEN_BRACE || buffer[last] !== CLOSE_BRACE) continue // torn by a crash mid-write, or not ours
+    const inWindow = inWindowAt(buffer, start, end, sinceBytes, cutoffMs)
+    if (inWindow === undefined) continue
+    const cost = kind === 'submitted' ? undefined : lineCost(buffer, start, end)
+    all[kind]++
+    if (cost !== undefined) all.cost_usd += cost
+    if (inWindow) {
+      recent[kind]++
+      if (cost !== undefined) recent.cost_usd += cost
+    }
+  }
+
+  // Sums of many small prices pick up float noise; a millionth of a dollar is plenty.
+  all.cost_usd = Math.round(all.cost_usd * 1e6) / 1e6
+  recent.cost_usd = Math.round(recent.cost_usd * 1e6) / 1e6
+  return {all_time: all, last_24h: recent, since}
+}

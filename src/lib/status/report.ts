@@ -1,0 +1,89 @@
+import {formatDuration} from '../config/duration.js'
+import type {DelegationCounters} from './counters.js'
+import type {ActiveTask, QueueCounts} from './queue.js'
+
+/** `unknown`: tmux could not be asked (no binary, a broken socket); status still reports the rest. */
+export type SessionState = 'alive' | 'dead' | 'absent' | 'unknown'
+
+export interface SessionStatus {
+  account: string
+  session: string
+  state: SessionState
+  /** The task in its active/ folder, if any, and since when. */
+  task: string | null
+  since: string | null
+  /** Crashes recorded within `crash_window`. */
+  crashes: number
+  held: boolean
+}
+
+export interface DelegatedJob {
+  task: string
+  provider: string
+  job_id: string | null
+  state: 'submitting' | 'submitted'
+  /** submitted_at, or claimed_at while still submitting. */
+  since: string
+  age_ms: number
+  /** Older than `job_timeout`: the next reap fails it. */
+  overdue: boolean
+}
+
+export interface StatusReport {
+  generated_at: string
+  needs_operator: boolean
+  /** One line per thing an operator must act on (stale, held, invalid links, unreadable markers or session records). */
+  problems: string[]
+  /** Worth knowing, not worth waking anyone (tmux could not be asked, a dead session reconcile will recreate). */
+  warnings: string[]
+  sessions: SessionStatus[]
+  queue: QueueCounts
+  active: ActiveTask[]
+  stale: ActiveTask[]
+  stale_after_ms: number
+  delegated: DelegatedJob[]
+  counters: DelegationCounters
+  symlinks: {valid: boolean; checked: number; problems: string[]}
+}
+
+export type StatusFacts = Omit<StatusReport, 'needs_operator' | 'problems'> & {badMarkers: string[]}
+
+/** What needs an operator, in words that say what to do. */
+export function operatorProblems(facts: StatusFacts): string[] {
+  const problems: string[] = []
+  for (const task of facts.stale) {
+    problems.push(
+      `stale: ${task.account} has ${task.task} in active/ for ${formatDuration(task.age_ms)} (stale_after ${formatDuration(facts.stale_after_ms)}); look at that session`,
+    )
+  }
+
+  for (const session of facts.sessions.filter((s) => s.held)) {
+    problems.push(`held: account ${session.account} is on hold after ${session.crashes} crashes; fix it, then run: ccl reconcile --release ${session.account}`)
+  }
+
+  for (const line of facts.symlinks.problems) problems.push(`symlinks: ${line}`)
+  for (const line of facts.badMarkers) problems.push(`marker: ${line}`)
+  return problems
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`
+}
+
+/** The one line an operator reads first. */
+export function verdictLine(report: StatusReport): string {
+  const alive = report.sessions.filter((s) => s.state === 'alive').length
+  const summary = `${alive}/${report.sessions.length} sessions alive, ${report.queue.pending} pending, ${report.queue.active} active, ${report.queue.delegated} delegated`
+  if (!report.needs_operator) return `ok: nothing needs an operator (${summary})`
+  const held = report.sessions.filter((s) => s.held).length
+  const markers = report.problems.filter((p) => p.startsWith('marker: ')).length
+  const parts = [
+    report.stale.length > 0 ? plural(report.stale.length, 'stale task') : '',
+    held > 0 ? `${plural(held, 'account')} held` : '',
+    report.symlinks.valid ? '' : `symlinks invalid (${plural(report.symlinks.problems.length, 'problem')})`,
+    markers > 0 ? plural(markers, 'unreadable marker') : '',
+  ].filter(Boolean)
+  const named = report.stale.length + held + report.symlinks.problems.length + markers
+  if (report.problems.length > named) parts.push(plural(report.problems.length - named, 'other problem'))
+  return `NEEDS OPERATOR: ${parts.join(', ')} (${summary})`
+}

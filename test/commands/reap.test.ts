@@ -1,0 +1,316 @@
+import {readFile, utimes} from 'node:fs/promises'
+import path from 'node:path'
+import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+
+import {parseFooter} from '../../src/lib/delegation/footer.js'
+import {idempotencyKey} from '../../src/lib/delegation/marker.js'
+import {REAP_CRASH_POINTS} from '../../src/lib/delegation/reap.js'
+import {tryLock} from '../../src/lib/queue/lock.js'
+import {delegatedTask, delegationOn, eventsOf, queueState} from '../support/delegated.js'
+import {type FakeSecutools, startFakeSecutools} from '../support/fake-secutools.js'
+import {makeSandbox, runCcl, type Sandbox} from '../support/sandbox.js'
+
+let sandbox: Sandbox
+let fake: FakeSecutools
+let env: NodeJS.ProcessEnv
+
+beforeEach(async () => {
+  sandbox = await makeSandbox()
+  fake = await startFakeSecutools()
+  env = await delegationOn(sandbox, fake)
+})
+afterEach(async () => {
+  await fake.close()
+  await sandbox.cleanup()
+})
+
+const reap = (...args: string[]) => runCcl(['reap', '--config', sandbox.configFile, ...args], {env, cwd: sandbox.dir})
+const file = (...parts: string[]) => readFile(path.join(sandbox.queue, ...parts), 'utf8')
+const lockDir = () => path.join(sandbox.queue, '.ccl', 'locks', 'reap.lock')
+
+async function ageLock(): Promise<void> {
+  const old = new Date(Date.now() - 60_000)
+  await utimes(lockDir(), old, old)
+}
+
+describe('ccl reap', () => {
+  it('moves completed jobs to done/ and failed or cancelled ones to failed/, each with its footer, and leaves running ones', async () => {
+    const ok = await delegatedTask(sandbox, fake, 'ok.md', {cost_usd: 0.0042, result: 'All fixed.'})
+    await delegatedTask(sandbox, fake, 'bad.md', {status: 'failed', error: 'GPU out of memory', result: null})
+    await delegatedTask(sandbox, fake, 'stop.md', {status: 'cancelled', error: null, result: null})
+    await delegatedTask(sandbox, fake, 'wait.md', {status: 'running', finished_at: null, result: null})
+
+    const run = await reap('--json')
+    expect(run.stderr).toBe('')
+    expect(run.code).toBe(0)
+    const out = JSON.parse(run.stdout)
+    expect(out).toMatchObject({schemaVersion: 1, polled: 4, completed: 1, failed: 2, still_running: 1, errors: 0, skipped: null})
+    expect(out.jobs.map((j: {task: string; outcome: string; destination: string | null}) => [j.task, j.outcome, j.destination])).toEqual([
+      ['bad.md', 'failed', 'failed/bad.md'],
+      ['ok.md', 'completed', 'done/ok.md'],
+      ['stop.md', 'failed', 'failed/stop.md'],
+      ['wait.md', 'running', null],
+    ])
+
+    expect(await queueState(sandbox)).toEqual({
+      pending: ['wait.md', 'wait.md.delegated'],
+      done: ['ok.md'],
+      failed: ['bad.md', 'stop.md'],
+    })
+    const done = await file('done', 'ok.md')
+    expect(done.startsWith(ok.content + '\n<!-- ccl:delegation ')).toBe(true)
+    expect(parseFooter(done)).toMatchObject({status: 'completed', provider: 'gemini', job_id: 'j-ok', cost_usd: 0.0042, task: 'ok.md'})
+    expect(done).toContain('## Delegation result')
+    expect(done).toContain('All fixed.')
+    const failed = await file('failed', 'bad.md')
+    expect(parseFooter(failed)).toMatchObject({status: 'failed', job_id: 'j-bad'})
+    expect(failed).toContain('### Error\n\nGPU out of memory')
+    expect(await file('failed', 'stop.md')).toContain('the job was cancelled')
+
+    const events = await eventsOf(sandbox)
+    expect(events.map((e) => [e.event, e.task]).sort()).toEqual([
+      ['delegation.completed', 'ok.md'],
+      ['delegation.failed', 'bad.md'],
+      ['delegation.failed', 'stop.md'],
+    ])
+  })
+
+  it('prints a line per finished job and the totals; --quiet prints nothing while jobs only run', async () => {
+    await delegatedTask(sandbox, fake, 'ok.md')
+    await delegatedTask(sandbox, fake, 'wait.md', {status: 'queued', finished_at: null})
+    const run = await reap()
+    expect(run.code).toBe(0)
+    expect(run.stdout).toMatch(/^completed +ok\.md {2}job j-ok \(gemini, \$0\.0042\) -> done\/ok\.md$/m)
+    expect(run.stdout.trim().split('\n').at(-1)).toBe('reap: 2 polled, 1 completed, 0 failed, 1 still running, 0 errors')
+    expect(run.stderr).toBe('reap: 2 delegated jobs to look at\n')
+
+    const quiet = await reap('--quiet')
+    expect(quiet).toEqual({code: 0, stdout: '', stderr: ''})
+  })
+
+  it('never prints a terminal escape the server put in an error, and keeps the text as sent in the file', async () => {
+    await delegatedTask(sandbox, fake, 'evil.md', {status: 'failed', error: 'boom\u001b]0;owned\u0007\u001b[2J', result: null})
+    const run = await reap()
+    expect(run.code).toBe(0)
+    expect(run.stdout).toContain('boom?]0;owned??[2J')
+    expect([...(run.stdout + run.stderr)].filter((c) => c !== '\n' && c < ' ')).toEqual([])
+    expect(await file('failed', 'evil.md')).toContain('boom\u001b]0;owned')
+  })
+
+  it('fails a job still unfinished after job_timeout, measured from submitted_at (making failed/ if needed)', async () => {
+    env = await delegationOn(sandbox, fake, {job_timeout: '1h'})
+    const {rm} = await import('node:fs/promises')
+    await rm(path.join(sandbox.queue, 'failed'), {recursive: true})
+    const longAgo = new Date(Date.now() - 2 * 3_600_000).toISOString()
+    await delegatedTask(sandbox, fake, 'slow.md', {status: 'running', finished_at: null}, {submitted_at: longAgo, claimed_at: longAgo})
+    await delegatedTask(sandbox, fake, 'young.md', {status: 'running', finished_at: null})
+    const run = await reap('--json')
+    expect(run.code).toBe(0)
+    expect(JSON.parse(run.stdout)).toMatchObject({failed: 1, still_running: 1})
+    const text = await file('failed', 'slow.md')
+    expect(parseFooter(text)).toMatchObject({status: 'timed_out', job_id: 'j-slow', finished_at: null})
+    expect(text).toMatch(/job j-slow was still running 2h\S* after it was submitted \(job_timeout 1h\)/)
+    expect((await eventsOf(sandbox)).map((e) => e.event)).toEqual(['delegation.timed_out'])
+  })
+
+  it('resubmits a claim left "submitting" with the same idempotency key, then reaps the job', async () => {
+    const t = await delegatedTask(sandbox, fake, 'half.md', {}, {state: 'submitting', job_id: null, submitted_at: null})
+    fake.autoComplete({afterPolls: 1, result: 'done after resubmit'})
+    const run = await reap('--json')
+    expect(run.code).toBe(0)
+    expect(JSON.parse(run.stdout)).toMatchObject({resubmitted: 1, completed: 1})
+    const posts = fake.requests.filter((r) => r.method === 'POST')
+    expect(posts).toHaveLength(1)
+    expect(posts[0]!.idempotencyKey).toBe(idempotencyKey('half.md', t.content))
+    expect(await file('done', 'half.md')).toContain('done after resubmit')
+    expect((await queueState(sandbox)).pending).toEqual([])
+  })
+
+  it('--dry-run polls and tells what would happen, and changes nothing', async () => {
+    await delegatedTask(sandbox, fake, 'ok.md')
+    await delegatedTask(sandbox, fake, 'half.md', {}, {state: 'submitting', job_id: null, submitted_at: null})
+    const before = await queueState(sandbox)
+    const run = await reap('--dry-run')
+    expect(run.code).toBe(0)
+    expect(run.stdout).toMatch(/^would complete +ok\.md/m)
+    expect(run.stdout).toContain('reap (dry run, nothing changed): 1 polled, 1 completed')
+    expect(await queueState(sandbox)).toEqual(before)
+    expect(await eventsOf(sandbox)).toEqual([])
+    expect(fake.requests.filter((r) => r.method === 'POST')).toEqual([])
+  })
+
+  it('exits 1 when jobs cannot be polled, keeps their markers, and still reaps the others', async () => {
+    await delegatedTask(sandbox, fake, 'ok.md')
+    await delegatedTask(sandbox, fake, 'lost.md', {}, {job_id: 'j-nowhere'})
+    fake.jobs.delete('j-nowhere')
+    const run = await reap('--json')
+    expect(run.code).toBe(1)
+    const out = JSON.parse(run.stdout)
+    expect(out).toMatchObject({completed: 1, errors: 1})
+    expect(out.jobs.find((j: {task: string}) => j.task === 'lost.md')).toMatchObject({outcome: 'error', error: expect.stringContaining('j-nowhere')})
+    expect((await queueState(sandbox)).pending).toEqual(['lost.md', 'lost.md.delegated'])
+  })
+
+  it('stops polling at the first sign the API is down or the key is refused, and says so', async () => {
+    for (let i = 0; i < 5; i++) await delegatedTask(sandbox, fake, `t${i}.md`)
+    await sandbox.writeConfig({...sandbox.config, delegation: {...(sandbox.config.delegation as object), concurrency: 1}})
+    const run = await runCcl(['reap', '--config', sandbox.configFile, '--json'], {env: {...env, SECUTOOLS_API_KEY: 'wrong-key'}, cwd: sandbox.dir})
+    expect(run.code).toBe(1)
+    const out = JSON.parse(run.stdout)
+    expect(out).toMatchObject({polled: 0, errors: 5})
+    expect(fake.requests.length).toBe(1)
+    expect(run.stdout + run.stderr).not.toContain('wrong-key')
+    expect((await queueState(sandbox)).pending).toHaveLength(10)
+  })
+
+  it('keeps a marker whose task vanished without a result, and says what to do', async () => {
+    await delegatedTask(sandbox, fake, 'gone.md')
+    const {rm} = await import('node:fs/promises')
+    await rm(path.join(sandbox.queue, 'pending', 'gone.md'))
+    const run = await reap()
+    expect(run.code).toBe(1)
+    expect(run.stdout).toContain('gone.md is gone but its marker gone.md.delegated remains')
+    expect((await queueState(sandbox)).pending).toEqual(['gone.md.delegated'])
+  })
+
+  it('does nothing and exits 0 with delegation off and nothing to reap; exits 3 when markers wait', async () => {
+    const {delegation: _d, ...off} = sandbox.config
+    await sandbox.writeConfig(off)
+    expect(await reap()).toEqual({code: 0, stdout: 'reap: 0 polled, 0 completed, 0 failed, 0 still running, 0 errors\n', stderr: ''})
+    expect((await reap('--quiet')).stdout).toBe('')
+    await delegatedTask(sandbox, fake, 'ok.md')
+    const run = await reap('--json')
+    expect(run.code).toBe(3)
+    expect(JSON.parse(run.stdout).error.message).toMatch(/delegation is off: .* has no "delegation" block; 1 delegated task\(s\) wait in/)
+    expect((await queueState(sandbox)).pending).toEqual(['ok.md', 'ok.md.delegated'])
+  })
+})
+
+describe('with delegate submit', () => {
+  it('a submit killed after its POST leaves a "submitting" claim; reap resubmits it, the platform answers the same job, and the task lands in done/ once', async () => {
+    const task = path.join(sandbox.queue, 'pending', 'summary.md')
+    const {writeFile} = await import('node:fs/promises')
+    await writeFile(task, '---\nallow_delegation: true\ncomplexity_hint: low\n---\nSummarise the logs.\n')
+    const killed = await runCcl(['delegate', 'submit', task, '--config', sandbox.configFile], {env: {...env, CCL_TEST_CRASH_AT: 'after-post'}, cwd: sandbox.dir})
+    expect(killed.code).not.toBe(0)
+    expect(JSON.parse(await file('pending', 'summary.md.delegated'))).toMatchObject({state: 'submitting', job_id: null})
+    expect(fake.jobCount()).toBe(1)
+    fake.autoComplete({afterPolls: 1, result: 'The logs say all is well.', cost_usd: 0.01})
+
+    const run = await reap('--json')
+    expect(run.code).toBe(0)
+    expect(JSON.parse(run.stdout)).toMatchObject({resubmitted: 1, completed: 1, errors: 0})
+    expect(fake.jobCount()).toBe(1)
+    expect(await queueState(sandbox)).toEqual({pending: [], done: ['summary.md'], failed: []})
+    const done = await file('done', 'summary.md')
+    expect(parseFooter(done)).toMatchObject({status: 'completed', provider: 'gemini', cost_usd: 0.01})
+    expect(done).toContain('The logs say all is well.')
+    const events = (await eventsOf(sandbox)).map((e) => e.event)
+    expect(events).toEqual(['delegation.claimed', 'delegation.submitted', 'delegation.completed'])
+  })
+})
+
+describe('one reap at a time', () => {
+  it('a second reap exits 0 at once saying another is running, and touches nothing', async () => {
+    await delegatedTask(sandbox, fake, 'ok.md')
+    // Hold the reap lock the way a running reap does (the same lock module, a live holder).
+    const lock = await tryLock(path.join(sandbox.queue, '.ccl', 'locks'), 'reap')
+    expect(lock).toBeDefined()
+    try {
+      const second = await reap('--json')
+      expect(second.code).toBe(0)
+      expect(JSON.parse(second.stdout)).toMatchObject({skipped: 'another ccl reap is running; this one has nothing to do', polled: 0})
+      expect(second.stderr).toBe('ccl reap: another ccl reap is running; this one has nothing to do\n')
+      expect(fake.requests).toEqual([])
+      expect((await queueState(sandbox)).pending).toEqual(['ok.md', 'ok.md.delegated'])
+    } finally {
+      await lock?.release()
+    }
+
+    expect((await reap()).code).toBe(0)
+    expect((await queueState(sandbox)).done).toEqual(['ok.md'])
+  })
+
+  it('5 reaps in parallel over 200 jobs give 200 done files and 200 completion events', async () => {
+    for (let i = 0; i < 200; i++) await delegatedTask(sandbox, fake, `job-${String(i).padStart(3, '0')}.md`)
+    const runs = await Promise.all(Array.from({length: 5}, () => reap('--json')))
+    expect(runs.map((r) => r.code)).toEqual([0, 0, 0, 0, 0])
+    const outs = runs.map((r) => JSON.parse(r.stdout))
+    expect(outs.reduce((sum, o) => sum + o.completed, 0)).toBe(200)
+    const state = await queueState(sandbox)
+    expect(state.done).toHaveLength(200)
+    expect(state.pending).toEqual([])
+    const events = (await eventsOf(sandbox)).filter((e) => e.event === 'delegation.completed')
+    expect(events).toHaveLength(200)
+    expect(new Set(events.map((e) => e.job_id)).size).toBe(200)
+  })
+})
+
+describe('crash safety', () => {
+  for (const point of REAP_CRASH_POINTS) {
+    it(`a reap killed ${point} is finished by the next one: each task in one place, one footer, one event`, async () => {
+      const tasks = await Promise.all(['a.md', 'b.md', 'c.md'].map((t, i) => delegatedTask(sandbox, fake, t, i === 2 ? {status: 'failed', error: 'nope'} : {})))
+      const killed = await runCcl(['reap', '--config', sandbox.configFile], {env: {...env, CCL_TEST_CRASH_AT: point}, cwd: sandbox.dir})
+      expect(killed.code).not.toBe(0) // SIGKILL
+      if (point === REAP_CRASH_POINTS[0]) {
+        // The killed run's lock is still there; while fresh (as if killed a moment ago; on a loaded
+        // machine the spawn alone can take seconds) the next reap must not barge in...
+        const now = new Date()
+        await utimes(lockDir(), now, now)
+        expect((await reap('--json')).stdout).toContain('another ccl reap is running')
+      }
+
+      // ...until it is stale (a killed holder stops refreshing it).
+      await ageLock()
+      const again = await reap('--json')
+      expect(again.code).toBe(0)
+      const state = await queueState(sandbox)
+      expect(state).toEqual({pending: [], done: ['a.md', 'b.md'], failed: ['c.md']})
+      for (const t of tasks) {
+        const text = await file(t.task === 'c.md' ? 'failed' : 'done', t.task)
+        expect(text.startsWith(t.content)).toBe(true)
+        expect(text.match(/^<!-- ccl:delegation /gm)).toHaveLength(1)
+        expect(parseFooter(text)?.job_id).toBe(t.jobId)
+      }
+
+      const outcomes = (await eventsOf(sandbox)).filter((e) => e.event === 'delegation.completed' || e.event === 'delegation.failed')
+      expect(outcomes.map((e) => e.job_id).sort()).toEqual(['j-a', 'j-b', 'j-c'])
+    })
+  }
+
+  it('killed at random moments again and again, reap still ends with every task finished exactly once', async () => {
+    env = await delegationOn(sandbox, fake, {concurrency: 2})
+    const tasks = await Promise.all(Array.from({length: 30}, (_, i) => delegatedTask(sandbox, fake, `r${String(i).padStart(2, '0')}.md`)))
+    fake.setLatency(20)
+    const {spawn} = await import('node:child_process')
+    const {BIN} = await import('../support/sandbox.js')
+    let killedMidWork = 0
+    for (let round = 0; round < 6; round++) {
+      await ageLock().catch(() => undefined)
+      const seen = fake.requests.length
+      const child = spawn(process.execPath, [BIN, 'reap', '--config', sandbox.configFile], {env: {PATH: process.env.PATH, HOME: sandbox.dir, ...env}, stdio: 'ignore'})
+      let exited = false
+      const exit = new Promise((r) => child.on('exit', () => r((exited = true))))
+      // Kill it while it works: after its first request reached the fake, plus a few ms.
+      while (!exited && fake.requests.length === seen) await new Promise((r) => setTimeout(r, 5))
+      await new Promise((r) => setTimeout(r, 20 + round * 25))
+      if (!exited) killedMidWork++
+      child.kill('SIGKILL')
+      await exit
+    }
+
+    expect(killedMidWork).toBeGreaterThan(0)
+    await ageLock().catch(() => undefined)
+    expect((await reap()).code).toBe(0)
+    const state = await queueState(sandbox)
+    expect(state.pending).toEqual([])
+    expect(state.done).toEqual(tasks.map((t) => t.task))
+    for (const t of tasks) {
+      const text = await file('done', t.task)
+      expect(text.match(/^<!-- ccl:delegation /gm)).toHaveLength(1)
+    }
+
+    const completed = (await eventsOf(sandbox)).filter((e) => e.event === 'delegation.completed')
+    expect(completed).toHaveLength(30)
+  })
+})

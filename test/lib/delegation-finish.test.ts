@@ -1,0 +1,182 @@
+import {mkdir, readdir, readFile, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+
+import {readEvents} from '../../src/lib/events/log.js'
+import {
+  FINISH_STEPS,
+  type FinishRequest,
+  type FinishStep,
+  finishJob,
+  indexFinished,
+  removeStaleTemps,
+  writeNoClobber,
+} from '../../src/lib/delegation/finish.js'
+import type {FooterData} from '../../src/lib/delegation/footer.js'
+import {parseFooter} from '../../src/lib/delegation/footer.js'
+import {idempotencyKey} from '../../src/lib/delegation/marker.js'
+import {type QueueLayout, ensureLayout, markerPath, queueLayout} from '../../src/lib/queue/layout.js'
+import {makeSandbox, type Sandbox} from '../support/sandbox.js'
+
+let sandbox: Sandbox
+let layout: QueueLayout
+const now = new Date('2026-11-25T12:00:00.000Z')
+
+beforeEach(async () => {
+  sandbox = await makeSandbox()
+  layout = queueLayout({queue: sandbox.queue, state: path.join(sandbox.queue, '.ccl')})
+  await ensureLayout(layout)
+})
+afterEach(async () => sandbox.cleanup())
+
+function footer(task: string, jobId: string, status: FooterData['status'] = 'completed'): FooterData {
+  return {
+    status,
+    provider: 'gemini',
+    job_id: jobId,
+    cost_usd: 0.01,
+    submitted_at: '2026-11-25T11:00:00.000Z',
+    finished_at: '2026-11-25T11:30:00.000Z',
+    task,
+    reaped_at: now.toISOString(),
+  }
+}
+
+async function delegated(task: string, content = `# ${task}\n`): Promise<FinishRequest> {
+  const taskFile = path.join(layout.pending, task)
+  await writeFile(taskFile, content)
+  await writeFile(markerPath(layout, task), '{"version":1}')
+  return {task, taskFile, markerFile: markerPath(layout, task), footer: footer(task, `j-${task}`), text: {result: 'the result'}}
+}
+
+class Crash extends Error {}
+
+async function finishCrashingAt(request: FinishRequest, at: FinishStep | undefined) {
+  return finishJob(layout, request, {
+    index: await indexFinished(layout),
+    now,
+    onStep(step) {
+      if (step === at) throw new Crash(step)
+    },
+  })
+}
+
+describe('finishJob', () => {
+  it('writes done/ with the footer, logs one event, then removes the task and its marker', async () => {
+    const request = await delegated('fix.md', '# Fix\n')
+    const result = await finishCrashingAt(request, undefined)
+    expect(result).toEqual({kind: 'finished', destination: path.join(layout.done, 'fix.md'), status: 'completed', recovered: false})
+    const text = await readFile(path.join(layout.done, 'fix.md'), 'utf8')
+    expect(text.startsWith('# Fix\n\n<!-- ccl:delegation ')).toBe(true)
+    expect(await readdir(layout.pending)).toEqual([])
+    const events = await readEvents(layout.events)
+    expect(events).toHaveLength(1)
+    expect(events[0]).toMatchObject({event: 'delegation.completed', task: 'fix.md', job_id: 'j-fix.md', destination: 'done/fix.md', cost_usd: 0.01, duration_ms: 1_800_000})
+  })
+
+  it('puts failed, cancelled and timed-out jobs in failed/ with the right event', async () => {
+    for (const [status, event] of [['failed', 'delegation.failed'], ['cancelled', 'delegation.failed'], ['timed_out', 'delegation.timed_out']] as const) {
+      const request = await delegated(`${status}.md`)
+      const result = await finishCrashingAt({...request, footer: footer(request.task, `j-${status}`, status), text: {error: 'boom'}}, undefined)
+      expect(result).toMatchObject({kind: 'finished', destination: path.join(layout.failed, `${status}.md`)})
+      expect((await readEvents(layout.events)).at(-1)).toMatchObject({event, job_id: `j-${status}`})
+    }
+
+    expect(await readdir(layout.done)).toEqual([])
+  })
+
+  it('never writes over a finished task of the same name: it takes NAME.2.md', async () => {
+    await writeFile(path.join(layout.done, 'fix.md'), 'an older, local fix\n')
+    const request = await delegated('fix.md')
+    const result = await finishCrashingAt(request, undefined)
+    expect(result).toMatchObject({destination: path.join(layout.done, 'fix.2.md')})
+    expect(await readFile(path.join(layout.done, 'fix.md'), 'utf8')).toBe('an older, local fix\n')
+  })
+
+  for (const at of FINISH_STEPS) {
+    it(`a run killed after step "${at}" is finished by the next run: one done file, one footer, one event`, async () => {
+      await writeFile(path.join(layout.done, 'fix.md'), 'unrelated task of the same name\n')
+      const request = await delegated('fix.md', 'body\n')
+      await expect(finishCrashingAt(request, at)).rejects.toThrow(Crash)
+      const again = await finishCrashingAt(request, undefined)
+      expect(again).toMatchObject({kind: 'finished', destination: path.join(layout.done, 'fix.2.md'), recovered: true})
+      expect((await readdir(layout.done)).sort()).toEqual(['fix.2.md', 'fix.md'])
+      expect(await readdir(layout.pending)).toEqual([])
+      const text = await readFile(path.join(layout.done, 'fix.2.md'), 'utf8')
+      expect(text.match(/<!-- ccl:delegation /g)).toHaveLength(1)
+      expect(parseFooter(text)?.job_id).toBe('j-fix.md')
+      const events = await readEvents(layout.events)
+      expect(events.filter((e) => e.event === 'delegation.completed')).toHaveLength(1)
+    })
+  }
+
+  it('recovers from the finished copy even when the task is already gone and only the marker is left', async () => {
+    const request = await delegated('gone.md')
+    await expect(finishCrashingAt(request, 'task-removed')).rejects.toThrow(Crash)
+    expect(await readdir(layout.pending)).toEqual(['gone.md.delegated'])
+    // The job now reads differently (say the poll raced a retry): the copy written first still wins.
+    const result = await finishCrashingAt({...request, footer: footer('gone.md', 'j-gone.md', 'failed')}, undefined)
+    expect(result).toMatchObject({kind: 'finished', status: 'completed', recovered: true})
+    expect(await readdir(layout.pending)).toEqual([])
+    expect(await readdir(layout.failed)).toEqual([])
+  })
+
+  it('on recovery, leaves alone a new task that took the delegated one\'s name in pending/', async () => {
+    const request = await delegated('same.md', 'the delegated text\n')
+    const key = idempotencyKey('same.md', 'the delegated text\n')
+    await expect(finishCrashingAt({...request, idempotencyKey: key}, 'task-removed')).rejects.toThrow(Crash)
+    await writeFile(request.taskFile, 'a new task, dropped in under the same name\n')
+    const result = await finishCrashingAt({...request, idempotencyKey: key}, undefined)
+    expect(result).toMatchObject({kind: 'finished', recovered: true})
+    expect(await readdir(layout.pending)).toEqual(['same.md'])
+    expect(await readFile(request.taskFile, 'utf8')).toBe('a new task, dropped in under the same name\n')
+  })
+
+  it('on recovery, removes the delegated task when it is still the same text', async () => {
+    const request = await delegated('same.md', 'the delegated text\n')
+    const key = idempotencyKey('same.md', 'the delegated text\n')
+    await expect(finishCrashingAt({...request, idempotencyKey: key}, 'logged')).rejects.toThrow(Crash)
+    await finishCrashingAt({...request, idempotencyKey: key}, undefined)
+    expect(await readdir(layout.pending)).toEqual([])
+  })
+
+  it('leaves the marker of a task that vanished without a finished copy, and says so', async () => {
+    const request = await delegated('vanished.md')
+    await mkdir(path.join(layout.root, 'elsewhere'))
+    const {rename} = await import('node:fs/promises')
+    await rename(request.taskFile, path.join(layout.root, 'elsewhere', 'vanished.md'))
+    const result = await finishCrashingAt(request, undefined)
+    expect(result.kind).toBe('orphan')
+    expect(result.kind === 'orphan' && result.message).toContain('vanished.md is gone but its marker vanished.md.delegated remains')
+    expect(await readdir(layout.pending)).toEqual(['vanished.md.delegated'])
+    expect(await readEvents(layout.events)).toEqual([])
+  })
+
+  it('does not take a numbered file of another job as its own', async () => {
+    await writeFile(path.join(layout.done, 'fix.2.md'), 'x\n\n<!-- ccl:delegation {"status":"completed","provider":"p","job_id":"j-other"} -->\n')
+    const request = await delegated('fix.md')
+    const result = await finishCrashingAt(request, undefined)
+    expect(result).toMatchObject({destination: path.join(layout.done, 'fix.md'), recovered: false})
+  })
+})
+
+describe('writeNoClobber', () => {
+  it('gives parallel writers of one name distinct files and leaves no temp file behind', async () => {
+    const written = await Promise.all(Array.from({length: 20}, (_, i) => writeNoClobber(layout.done, 'same.md', `writer ${i}\n`)))
+    expect(new Set(written).size).toBe(20)
+    const names = await readdir(layout.done)
+    expect(names).toHaveLength(20)
+    expect(names.every((n) => /^same(\.\d+)?\.md$/.test(n))).toBe(true)
+    const contents = await Promise.all(names.map((n) => readFile(path.join(layout.done, n), 'utf8')))
+    expect(new Set(contents).size).toBe(20)
+  })
+
+  it('removeStaleTemps clears temp files a killed run left, and nothing else', async () => {
+    await writeFile(path.join(layout.done, '.ccl-reap-123-abc.tmp'), 'partial')
+    await writeFile(path.join(layout.failed, '.ccl-reap-9-def.tmp'), 'partial')
+    await writeFile(path.join(layout.done, 'keep.md'), 'kept')
+    expect(await removeStaleTemps(layout)).toBe(2)
+    expect(await readdir(layout.done)).toEqual(['keep.md'])
+    expect(await readdir(layout.failed)).toEqual([])
+  })
+})

@@ -1,0 +1,196 @@
+import {mkdir, utimes, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+import {afterEach, describe, expect, it} from 'vitest'
+
+import {type QueueLayout, ensureLayout, queueLayout} from '../../src/lib/queue/layout.js'
+import {renderPrometheus} from '../../src/lib/render/prometheus.js'
+import {renderStatus} from '../../src/lib/render/status.js'
+import {renderTable} from '../../src/lib/render/table.js'
+import {scanQueue} from '../../src/lib/status/queue.js'
+import {operatorProblems, type StatusFacts, type StatusReport, verdictLine} from '../../src/lib/status/report.js'
+import {checkExposition} from '../support/exposition.js'
+import {makeSandbox, type Sandbox} from '../support/sandbox.js'
+
+const now = new Date('2026-11-25T12:00:00.000Z')
+
+function facts(overrides: Partial<StatusFacts> = {}): StatusFacts {
+  return {
+    generated_at: now.toISOString(),
+    warnings: [],
+    sessions: [
+      {account: 'alpha', session: 'ccl-alpha', state: 'alive', task: 'fix.md', since: '2026-11-25T11:50:00.000Z', crashes: 0, held: false},
+      {account: 'beta', session: 'ccl-beta', state: 'absent', task: null, since: null, crashes: 1, held: false},
+    ],
+    queue: {pending: 3, delegated: 1, active: 1, done: 40, failed: 2},
+    active: [{account: 'alpha', task: 'fix.md', since: '2026-11-25T11:50:00.000Z', age_ms: 600_000, stale: false}],
+    stale: [],
+    stale_after_ms: 45 * 60_000,
+    delegated: [{task: 'gen.md', provider: 'gemini', job_id: 'j-7', state: 'submitted', since: '2026-11-25T11:00:00.000Z', age_ms: 3_600_000, overdue: false}],
+    counters: {
+      all_time: {submitted: 10, completed: 8, failed: 1, timed_out: 0, cost_usd: 0.1234},
+      last_24h: {submitted: 2, completed: 1, failed: 0, timed_out: 0, cost_usd: 0.01},
+      since: '2026-11-24T12:00:00.000Z',
+    },
+    symlinks: {valid: true, checked: 6, problems: []},
+    badMarkers: [],
+    ...overrides,
+  }
+}
+
+function report(f: StatusFacts = facts()): StatusReport {
+  const {badMarkers: _bad, ...rest} = f
+  const problems = operatorProblems(f)
+  return {...rest, problems, needs_operator: problems.length > 0}
+}
+
+describe('renderTable', () => {
+  it('aligns columns with two spaces and leaves no trailing blanks', () => {
+    expect(renderTable(['a', 'long header', 'c'], [['xxxx', 'y', ''], ['z', 'w', 'last']])).toBe(
+      ['a     long header  c', 'xxxx  y', 'z     w            last'].join('\n'),
+    )
+  })
+})
+
+describe('renderTable escapes', () => {
+  it('shows control characters in cells (a task named with a terminal escape) as ?', () => {
+    expect(renderTable(['task'], [['evil\u001b[2J.md']])).toBe('task\nevil?[2J.md')
+  })
+})
+
+describe('status verdict and human view', () => {
+  it('says ok in one line when nothing needs an operator, then aligned tables', () => {
+    const r = report()
+    expect(r.needs_operator).toBe(false)
+    const text = renderStatus(r)
+    const lines = text.split('\n')
+    expect(lines[0]).toBe('ok: nothing needs an operator (1/2 sessions alive, 3 pending, 1 active, 1 delegated)')
+    expect(text).toContain('account  session    state   working on  since    crashes  held\nalpha    ccl-alpha  alive   fix.md      10m ago  0        no\nbeta     ccl-beta   absent  -           -        1        no')
+    expect(text).toContain('pending  delegated  active  done  failed\n3        1          1       40    2')
+    expect(text).toContain('gen.md  gemini    j-7  submitted  1h')
+    expect(text).toContain('           all time  last 24 h\nsubmitted  10        2\ncompleted  8         1')
+    expect(text).toContain('cost       $0.1234   $0.0100')
+    expect(text).toContain('SYMLINKS\nvalid: 6 links checked')
+    expect(text).not.toContain('NEEDS ATTENTION')
+  })
+
+  it('names each stale task, held account and link problem, and says what to do', () => {
+    const stale = {account: 'alpha', task: 'fix.md', since: '2026-11-25T10:00:00.000Z', age_ms: 7_200_000, stale: true}
+    const r = report(
+      facts({
+        stale: [stale],
+        active: [stale],
+        sessions: [{account: 'beta', session: 'ccl-beta', state: 'absent', task: null, since: null, crashes: 5, held: true}],
+        symlinks: {valid: false, checked: 6, problems: ['alpha projects: missing: /x does not exist', 'beta projects: dangling: /y']},
+      }),
+    )
+    expect(r.needs_operator).toBe(true)
+    expect(verdictLine(r)).toBe('NEEDS OPERATOR: 1 stale task, 1 account held, symlinks invalid (2 problems) (0/1 sessions alive, 3 pending, 1 active, 1 delegated)')
+    expect(r.problems).toEqual([
+      'stale: alpha has fix.md in active/ for 2h (stale_after 45m); look at that session',
+      'held: account beta is on hold after 5 crashes; fix it, then run: ccl reconcile --release beta',
+      'symlinks: alpha projects: missing: /x does not exist',
+      'symlinks: beta projects: dangling: /y',
+    ])
+    const text = renderStatus(r)
+    expect(text).toContain('STALE TASKS (in active/ longer than 45m)\naccount  task    age\nalpha    fix.md  2h')
+    expect(text).toContain('NEEDS ATTENTION\n- stale: alpha has fix.md')
+  })
+
+  it('cuts long lists in the human view and says how many more there are', () => {
+    const jobs = Array.from({length: 60}, (_, i) => ({task: `t${i}.md`, provider: 'gpu', job_id: `j-${i}`, state: 'submitted' as const, since: now.toISOString(), age_ms: 1000, overdue: false}))
+    const text = renderStatus(report(facts({delegated: jobs})))
+    expect(text).toContain('t49.md')
+    expect(text).not.toContain('t50.md')
+    expect(text).toContain('… and 10 more jobs (ccl status --json lists all)')
+  })
+})
+
+describe('--prometheus rendering', () => {
+  it('is valid text exposition format with HELP and TYPE for every family and the named metrics', () => {
+    const text = renderPrometheus(report())
+    const {errors, samples} = checkExposition(text)
+    expect(errors).toEqual([])
+    const value = (name: string, labels: Record<string, string> = {}) =>
+      samples.find((s) => s.name === name && JSON.stringify(s.labels) === JSON.stringify(labels))?.value
+    expect(value('ccl_queue_tasks', {state: 'pending'})).toBe(3)
+    expect(value('ccl_queue_tasks', {state: 'done'})).toBe(40)
+    expect(value('ccl_delegated_jobs')).toBe(1)
+    expect(value('ccl_delegations_total', {outcome: 'completed'})).toBe(8)
+    expect(value('ccl_delegations_total', {outcome: 'failed'})).toBe(1)
+    expect(value('ccl_delegation_cost_usd_total')).toBe(0.1234)
+    expect(value('ccl_session_up', {account: 'alpha'})).toBe(1)
+    expect(value('ccl_session_up', {account: 'beta'})).toBe(0)
+    expect(value('ccl_stale_tasks')).toBe(0)
+    expect(value('ccl_symlinks_valid')).toBe(1)
+    expect(value('ccl_needs_operator')).toBe(0)
+    expect(text).toMatch(/^# TYPE ccl_delegations_total counter$/m)
+    expect(text).toMatch(/^# TYPE ccl_queue_tasks gauge$/m)
+  })
+
+  it('stays valid with no accounts to list and with odd label values', () => {
+    expect(checkExposition(renderPrometheus(report(facts({sessions: []})))).errors).toEqual([])
+    const odd = facts({sessions: [{account: 'a"b\\c\nd', session: 's', state: 'dead', task: null, since: null, crashes: 0, held: false}]})
+    const {errors, samples} = checkExposition(renderPrometheus(report(odd)))
+    expect(errors).toEqual([])
+    expect(samples.find((s) => s.name === 'ccl_session_up')?.labels.account).toBe('a"b\\c\nd')
+  })
+
+  it('the format checker itself rejects what the format forbids', () => {
+    const bad = [
+      'ccl_x 1\n', // no HELP/TYPE
+      '# HELP ccl_x h\n# TYPE ccl_x gauge\nccl_x 1', // no final newline
+      '# HELP ccl_x h\n# TYPE ccl_x gauge\nccl_x 1\n# HELP ccl_y h\n# TYPE ccl_y gauge\nccl_y 1\nccl_x{a="b"} 2\n', // not grouped
+      '# HELP ccl_x h\n# TYPE ccl_x gauge\nccl_x 1\nccl_x 2\n', // duplicate series
+      '# HELP ccl_x h\n# TYPE ccl_x gauge\nccl_x one\n', // bad value
+      '# HELP ccl_x h\n# TYPE ccl_x gauge\nccl_x{a="b\\q"} 1\n', // bad escape
+      '# HELP ccl_x h\n# TYPE ccl_x gauge\nccl_x 1 1700000000000\n', // timestamp
+      '# HELP ccl_x h\n# TYPE ccl_x gaugey\nccl_x 1\n', // unknown type
+      '# HELP ccl_x h\nccl_x 1\n# TYPE ccl_x gauge\n', // TYPE after samples
+    ]
+    for (const text of bad) expect(checkExposition(text).errors, text).not.toEqual([])
+  })
+})
+
+describe('scanQueue', () => {
+  let sandbox: Sandbox | undefined
+  afterEach(async () => sandbox?.cleanup())
+
+  async function layoutWith(): Promise<QueueLayout> {
+    sandbox = await makeSandbox()
+    const layout = queueLayout({queue: sandbox.queue, state: path.join(sandbox.queue, '.ccl')})
+    await ensureLayout(layout, ['alpha', 'beta'])
+    return layout
+  }
+
+  it('counts pending without delegated tasks, and done/failed by name, ignoring temp and hidden files', async () => {
+    const layout = await layoutWith()
+    for (const n of ['a.md', 'b.md', 'c.md']) await writeFile(path.join(layout.pending, n), 'x')
+    await writeFile(path.join(layout.pending, 'c.md.delegated'), '{}')
+    await writeFile(path.join(layout.pending, '.hidden.md'), 'x')
+    await writeFile(path.join(layout.pending, 'notes.txt'), 'x')
+    for (const n of ['d1.md', 'd2.md', '.ccl-reap-1-a.tmp']) await writeFile(path.join(layout.done, n), 'x')
+    await writeFile(path.join(layout.failed, 'f.md'), 'x')
+    const scan = await scanQueue(layout, {accounts: ['alpha', 'beta'], staleAfterMs: 45 * 60_000, now})
+    expect(scan.counts).toEqual({pending: 2, delegated: 1, active: 0, done: 2, failed: 1})
+  })
+
+  it('marks a task in active/ older than stale_after as stale, by its mtime, also in an unconfigured account folder', async () => {
+    const layout = await layoutWith()
+    const old = path.join(layout.active, 'alpha', 'old.md')
+    const fresh = path.join(layout.active, 'beta', 'fresh.md')
+    await mkdir(path.join(layout.active, 'gone'))
+    const orphan = path.join(layout.active, 'gone', 'orphan.md')
+    for (const f of [old, fresh, orphan]) await writeFile(f, 'x')
+    await utimes(old, new Date(now.getTime() - 46 * 60_000), new Date(now.getTime() - 46 * 60_000))
+    await utimes(fresh, new Date(now.getTime() - 44 * 60_000), new Date(now.getTime() - 44 * 60_000))
+    await utimes(orphan, new Date(now.getTime() - 3_600_000), new Date(now.getTime() - 3_600_000))
+    const scan = await scanQueue(layout, {accounts: ['alpha', 'beta'], staleAfterMs: 45 * 60_000, now})
+    expect(scan.counts.active).toBe(3)
+    expect(scan.active.map((t) => [t.account, t.task, t.stale])).toEqual([
+      ['alpha', 'old.md', true],
+      ['beta', 'fresh.md', false],
+      ['gone', 'orphan.md', true],
+    ])
+    expect(scan.active[0]!.age_ms).toBe(46 * 60_000)
+  })
+})
