@@ -1,0 +1,135 @@
+import {execFile, spawn} from 'node:child_process'
+import {chmod, mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import {promisify} from 'node:util'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {REPO} from '../support/sandbox.js'
+
+const run = promisify(execFile)
+
+interface CronJob {
+  line: number
+  schedule: string
+  user: string
+  command: string
+}
+
+/** /etc/cron.d format: five time fields (or @reboot), a user, then the command. */
+function parseCronD(text: string): {env: Record<string, string>; jobs: CronJob[]} {
+  const env: Record<string, string> = {}
+  const jobs: CronJob[] = []
+  for (const [index, raw] of text.split('\n').entries()) {
+    const line = raw.trim()
+    if (line === '' || line.startsWith('#')) continue
+    const assignment = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line)
+    if (assignment) {
+      env[assignment[1]!] = assignment[2]!
+      continue
+    }
+
+    const job = /^(@reboot|(?:\S+\s+){4}\S+)\s+(\S+)\s+(.+)$/.exec(line)
+    if (!job) throw new Error(`contrib/cron/ccl:${index + 1}: not a cron.d line: ${line}`)
+    jobs.push({line: index + 1, schedule: job[1]!.replaceAll(/\s+/g, ' '), user: job[2]!, command: job[3]!})
+  }
+
+  return {env, jobs}
+}
+
+describe('contrib/cron/ccl', () => {
+  let text: string
+  let dir: string
+
+  beforeAll(async () => {
+    text = await readFile(path.join(REPO, 'contrib', 'cron', 'ccl'), 'utf8')
+    dir = await mkdtemp(path.join(os.tmpdir(), 'ccl-cron-'))
+  })
+
+  afterAll(async () => {
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  it('guards every job with flock -n on a lock of its own command', () => {
+    const {jobs} = parseCronD(text)
+    expect(jobs.length).toBeGreaterThan(0)
+    for (const job of jobs) {
+      const match = /flock -n "\$LOCKDIR\/ccl-(\w+)\.lock" ccl (\w+) >\/dev\/null$/.exec(job.command)
+      expect(match, `line ${job.line}: ${job.command}`).not.toBeNull()
+      expect(match![1]).toBe(match![2])
+    }
+  })
+
+  it('works around the one-minute floor: reconcile and dispatch every 15 s, reap every 30 s', () => {
+    const {jobs} = parseCronD(text)
+    const offsets = (command: string) =>
+      jobs
+        .filter((j) => j.schedule === '* * * * *' && j.command.endsWith(`ccl ${command} >/dev/null`))
+        .map((j) => Number(/^sleep (\d+);/.exec(j.command)?.[1] ?? 0))
+        .sort((a, b) => a - b)
+    expect(offsets('reconcile')).toEqual([0, 15, 30, 45])
+    expect(offsets('dispatch')).toEqual([0, 15, 30, 45])
+    expect(offsets('reap')).toEqual([0, 30])
+    expect(jobs.some((j) => j.schedule === '@reboot' && j.command.includes('ccl reconcile'))).toBe(true)
+  })
+
+  it('sets the config through CCL_CONFIG and keeps the API key out of the file', () => {
+    const {env} = parseCronD(text)
+    expect(env.CCL_CONFIG).toMatch(/^\/.+\.yaml$/)
+    expect(env.SHELL).toBe('/bin/sh')
+    expect(env.PATH).toContain('/usr/local/bin')
+    expect(Object.keys(env)).not.toContain('SECUTOOLS_API_KEY')
+  })
+
+  it('runs a job line as cron would, and skips it while the previous run holds the lock', async () => {
+    const bin = path.join(dir, 'bin')
+    await mkdir(bin, {recursive: true})
+    const calls = path.join(dir, 'calls')
+    // Only in this test: a `ccl` on PATH that records its arguments, so the line's own plumbing is what is tested.
+    await writeFile(path.join(bin, 'ccl'), `#!/bin/sh\necho "$CCL_CONFIG $*" >> '${calls}'\necho routine-output\n`)
+    await chmod(path.join(bin, 'ccl'), 0o755)
+    const {env, jobs} = parseCronD(text)
+    const job = jobs.find((j) => j.schedule === '* * * * *' && j.command.startsWith('flock') && j.command.includes('ccl reap'))!
+    const jobEnv = {...env, PATH: `${bin}:${env.PATH}`, LOCKDIR: dir, CCL_CONFIG: '/etc/ccl.yaml', HOME: dir}
+
+    const first = await run('/bin/sh', ['-c', job.command], {env: jobEnv})
+    expect(first.stdout).toBe('') // routine output is not mailed
+    expect(await readFile(calls, 'utf8')).toBe('/etc/ccl.yaml reap\n')
+
+    // Hold the lock the way a still-running reap would, then fire the line again.
+    const holder = spawn('flock', [path.join(dir, 'ccl-reap.lock'), 'sleep', '30'], {stdio: 'ignore'})
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      const second = await run('/bin/sh', ['-c', job.command], {env: jobEnv}).catch((error: {code: number}) => error)
+      expect((second as {code?: number}).code).toBe(1) // flock -n gave up at once
+      expect(await readFile(calls, 'utf8')).toBe('/etc/ccl.yaml reap\n')
+    } finally {
+      holder.kill()
+    }
+  })
+})
+
+describe('contrib/dispatch.sh', () => {
+  it('is executable bash with set -euo pipefail', async () => {
+    const script = await readFile(path.join(REPO, 'contrib', 'dispatch.sh'), 'utf8')
+    expect(script.startsWith('#!/usr/bin/env bash\n')).toBe(true)
+    expect(script).toMatch(/^set -euo pipefail$/m)
+    await run('bash', ['-n', path.join(REPO, 'contrib', 'dispatch.sh')])
+  })
+
+  it('is shellcheck-clean', async () => {
+    const result = await run('shellcheck', ['--severity=style', path.join(REPO, 'contrib', 'dispatch.sh')]).catch(
+      (error: {code?: number | string; stdout?: string}) => {
+        if (error.code === 'ENOENT') throw new Error("shellcheck not found: install Debian's shellcheck (apt-get install -y shellcheck); CI must have it")
+        return {stdout: error.stdout ?? '', code: error.code}
+      },
+    )
+    expect(result.stdout).toBe('')
+  })
+
+  it('uses no ccl command but route, delegate submit and assign', async () => {
+    const script = await readFile(path.join(REPO, 'contrib', 'dispatch.sh'), 'utf8')
+    const used = [...script.matchAll(/"\$CCL" ([a-z]+(?: [a-z]+)?)/g)].map((m) => m[1]!.replace(/ "\$task".*/, ''))
+    expect(new Set(used)).toEqual(new Set(['route', 'assign', 'delegate submit']))
+  })
+})
