@@ -7,7 +7,7 @@
 //
 // Environment (all optional):
 //   STANDIN_WORK_MS   how long each task takes (default 300)
-//   STANDIN_LOG       a file to append one JSON line per prompt to (what arrived, what was done)
+//   STANDIN_LOG       a file to append JSON lines to: each prompt received, each task done
 //   STANDIN_NAME      a name for that log (default: $CLAUDE_CONFIG_DIR's base name)
 import {appendFileSync, existsSync, renameSync, statSync} from 'node:fs'
 import path from 'node:path'
@@ -83,9 +83,9 @@ function record(entry) {
 
 async function work(text, wasPasted) {
   const task = findTask(text)
+  record({event: 'received', prompt: text, pasted: wasPasted, task: task ?? null})
   if (!task) {
     say(`stand-in: no task file named in: ${JSON.stringify(text)}`)
-    record({prompt: text, pasted: wasPasted, task: null})
     return
   }
 
@@ -96,11 +96,11 @@ async function work(text, wasPasted) {
     const target = path.join(done, freeName(done, path.basename(task)))
     renameSync(task, target)
     say(`stand-in: done, moved to ${target}`)
-    record({prompt: text, pasted: wasPasted, task, movedTo: target})
+    record({event: 'done', task, movedTo: target})
   } catch (error) {
     // The task was taken away meanwhile (requeued by reconcile): a real session would fail the same way.
     say(`stand-in: could not move ${task}: ${error.message}`)
-    record({prompt: text, pasted: wasPasted, task, error: error.message})
+    record({event: 'error', task, error: error.message})
   }
 }
 

@@ -1,0 +1,129 @@
+import {readdir, readFile, stat, utimes, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+
+import {linkAll, makeSandbox, REPO, runCcl, type RunResult, type Sandbox} from './sandbox.js'
+import {type PrivateTmux, startPrivateTmux, tmuxEnv} from './tmux.js'
+
+export const STAND_IN = path.join(REPO, 'scripts', 'stand-in-claude.mjs')
+
+export interface StandInEntry {
+  ts: string
+  standIn: string
+  event: 'received' | 'done' | 'error'
+  /** received: the whole submitted prompt; pasted: whether it came as a bracketed paste */
+  prompt?: string
+  pasted?: boolean
+  task: string | null
+  movedTo?: string
+  error?: string
+}
+
+export interface LoopSandbox {
+  sandbox: Sandbox
+  server: PrivateTmux
+  /** The environment every ccl run gets: the sandbox config, no $TMUX. */
+  env: NodeJS.ProcessEnv
+  standInLog: string
+  ccl(args: string[], options?: {env?: NodeJS.ProcessEnv}): Promise<RunResult>
+  /** Writes a task into pending/ with an mtime `ageS` seconds in the past (older = first in line). */
+  addTask(name: string, body?: string, ageS?: number): Promise<string>
+  /** What the stand-ins received so far, one entry per submitted prompt. */
+  received(): Promise<StandInEntry[]>
+  /** Everything the stand-ins logged: received, done, error. */
+  standInEvents(): Promise<StandInEntry[]>
+  /** Waits until every account's stand-in has started and turned on bracketed paste. */
+  ready(accounts?: string[]): Promise<void>
+  /** Every task in the queue, by folder ("pending", "active/alpha", "done", "failed"). */
+  where(): Promise<Record<string, string[]>>
+  cleanup(): Promise<void>
+}
+
+/**
+ * A queue whose accounts run the stand-in for Claude Code inside a private tmux server, with valid
+ * symlinks; sessions are not started (run `ccl reconcile`, as cron would).
+ */
+export async function makeLoopSandbox(
+  options: {accounts?: string[]; workMs?: number; config?: Record<string, unknown>} = {},
+): Promise<LoopSandbox> {
+  const names = options.accounts ?? ['alpha', 'beta']
+  const server = await startPrivateTmux()
+  const sandbox = await makeSandbox({accounts: names})
+  await linkAll(sandbox)
+  const standInLog = path.join(sandbox.dir, 'stand-in.jsonl')
+  const command = (name: string) =>
+    `STANDIN_LOG='${standInLog}' STANDIN_NAME=${name} STANDIN_WORK_MS=${options.workMs ?? 150} exec '${process.execPath}' '${STAND_IN}'`
+  await sandbox.writeConfig({
+    ...sandbox.config,
+    tmux: {socket: server.socket},
+    accounts: names.map((name) => ({name, home: sandbox.homes[name], cwd: sandbox.dir, command: command(name)})),
+    assign: {enter_delay: '100ms'},
+    ...options.config,
+  })
+  const env = {...tmuxEnv(), CCL_CONFIG: sandbox.configFile}
+  const loop: LoopSandbox = {
+    sandbox,
+    server,
+    env,
+    standInLog,
+    ccl: (args, extra = {}) => runCcl(args, {env: {...env, ...extra.env}, cwd: sandbox.dir}),
+    async addTask(name, body = `Do ${name}.\n`, ageS = 0) {
+      const file = path.join(sandbox.queue, 'pending', name)
+      await writeFile(file, body)
+      if (ageS) {
+        const when = new Date(Date.now() - ageS * 1000)
+        await utimes(file, when, when)
+      }
+
+      return file
+    },
+    async received() {
+      return (await loop.standInEvents()).filter((e) => e.event === 'received')
+    },
+    async standInEvents() {
+      const text = await readFile(standInLog, 'utf8').catch(() => '')
+      return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as StandInEntry)
+    },
+    async ready(accounts = names) {
+      for (const name of accounts) {
+        const up = await waitFor(async () => {
+          const screen = await server.tmux('capture-pane', '-p', '-t', `=ccl-${name}:`).catch(() => '')
+          return screen.includes('ready')
+        })
+        if (!up) throw new Error(`stand-in of ${name} did not start`)
+      }
+    },
+    async where() {
+      const out: Record<string, string[]> = {}
+      const look = async (rel: string) => {
+        const names = await readdir(path.join(sandbox.queue, rel)).catch(() => [] as string[])
+        const tasks = names.filter((n) => n.endsWith('.md')).sort()
+        if (tasks.length > 0) out[rel] = tasks
+      }
+
+      await look('pending')
+      for (const name of names) await look(`active/${name}`)
+      await look('done')
+      await look('failed')
+      return out
+    },
+    async cleanup() {
+      await server.kill()
+      await sandbox.cleanup()
+    },
+  }
+  return loop
+}
+
+/** Polls until `check` holds or the time is up; returns whether it held. */
+export async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000, stepMs = 50): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await check()) return true
+    if (Date.now() > deadline) return false
+    await new Promise((resolve) => setTimeout(resolve, stepMs))
+  }
+}
+
+export async function mtimeMs(file: string): Promise<number> {
+  return (await stat(file)).mtimeMs
+}
