@@ -65,7 +65,7 @@ export async function makeLoopSandbox(
     server,
     env,
     standInLog,
-    ccl: (args, extra = {}) => runCcl(args, {env: {...env, ...extra.env}, cwd: sandbox.dir}),
+    ccl: (args, extra = {}) => runCcl(args, {env: {...loop.env, ...extra.env}, cwd: sandbox.dir}),
     async addTask(name, body = `Do ${name}.\n`, ageS = 0) {
       const file = path.join(sandbox.queue, 'pending', name)
       await writeFile(file, body)

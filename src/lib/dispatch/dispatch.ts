@@ -1,0 +1,174 @@
+import {type DelegationState, delegationState} from '../config/load.js'
+import type {Config} from '../config/schema.js'
+import {CclError, errorMessage, RefusedError} from '../errors.js'
+import {assignTask, recoverHandOffs} from '../assign/assign.js'
+import {type ClientSource, submitTask} from '../delegation/submit.js'
+import {exists} from '../queue/files.js'
+import {listTasks, markerPath, queueLayout} from '../queue/layout.js'
+import type {SecutoolsClient} from '../secutools/client.js'
+import {decide} from '../tasks/decide.js'
+import {readTask} from '../tasks/task.js'
+import type {Tmux} from '../tmux/tmux.js'
+
+export type DispatchOutcome =
+  /** handed to an account's session */
+  | 'assigned'
+  /** submitted to secutools */
+  | 'submitted'
+  /** local, but no account is free: waits in pending/ for the next pass */
+  | 'waiting'
+  /** someone else took it meanwhile (another dispatcher, a person), or it was delegated meanwhile */
+  | 'skipped'
+  /** could not be dispatched; it stays in pending/ (a remote one keeps its claim for `ccl reap`) */
+  | 'failed'
+
+export interface DispatchEntry {
+  task: string
+  /** `claude-code` or a provider; null when the task could not be read. */
+  target: string | null
+  reason: string | null
+  outcome: DispatchOutcome
+  account?: string
+  jobId?: string
+  /** Why it waits, was skipped or failed. */
+  detail?: string
+  exitCode?: number
+  warnings: string[]
+}
+
+export interface DispatchResult {
+  entries: DispatchEntry[]
+  counts: Record<DispatchOutcome, number>
+  /** Tasks with a marker, left for `ccl reap`. */
+  delegated: number
+  /** Hand-offs of earlier runs that died half-way and were undone before this pass. */
+  recovered: {account: string; task: string; requeued: boolean}[]
+  /** Stopped early because `--max` tasks were handed off. */
+  limited: boolean
+  ok: boolean
+}
+
+export interface DispatchOptions {
+  config: Config
+  env: NodeJS.ProcessEnv
+  tmux: Tmux
+  /** The secutools client, made only when a task is really submitted. */
+  connect: (delegation: Extract<DelegationState, {on: true}>) => Promise<SecutoolsClient>
+  /** Hand off at most this many tasks (assigned + submitted). */
+  max?: number
+  now?: () => Date
+  sleep?: (ms: number) => Promise<void>
+  /** Called once per task decided, for progress lines. */
+  onEntry?: (entry: DispatchEntry) => void
+}
+
+/**
+ * `ccl dispatch`: one pass over pending/, oldest first. A task with a marker is already remote and is
+ * skipped. Each task is routed (SPEC §4.1); remote ones are submitted (`delegate submit`), local ones
+ * are assigned while an account is free (`assign`). Nothing here claims anything itself: each hand-off
+ * is the claim of `submitTask` or `assignTask`, so passes may overlap without duplicating a task.
+ */
+export async function dispatch(options: DispatchOptions): Promise<DispatchResult> {
+  const {config, env, tmux} = options
+  const now = options.now ?? (() => new Date())
+  const layout = queueLayout(config)
+  const recovered = await recoverHandOffs(config, now())
+  const delegation = delegationState(config, env)
+
+  let client: Promise<SecutoolsClient> | undefined
+  const clientSource: ClientSource = () => {
+    if (!delegation.on) throw new RefusedError('delegation is off')
+    client ??= options.connect(delegation)
+    return client
+  }
+
+  const entries: DispatchEntry[] = []
+  let delegated = 0
+  let handed = 0
+  let accountsFree = true
+  let limited = false
+  const add = (entry: DispatchEntry) => {
+    entries.push(entry)
+    if (entry.outcome === 'assigned' || entry.outcome === 'submitted') handed++
+    options.onEntry?.(entry)
+  }
+
+  for (const pending of await listTasks(layout.pending)) {
+    if (await exists(markerPath(layout, pending.name))) {
+      delegated++
+      continue
+    }
+
+    if (options.max !== undefined && handed >= options.max) {
+      limited = true
+      break
+    }
+
+    let task
+    try {
+      task = await readTask(pending.path)
+    } catch (error) {
+      // Gone since the listing: another dispatcher or a person took it.
+      if (!(await exists(pending.path))) continue
+      add({task: pending.name, target: null, reason: null, outcome: 'failed', detail: errorMessage(error), exitCode: exitOf(error), warnings: []})
+      continue
+    }
+
+    const decision = decide(task, delegation)
+    const base = {task: pending.name, target: decision.target, reason: decision.reason, warnings: decision.warnings}
+
+    if (decision.remote && delegation.on) {
+      try {
+        const submitted = await submitTask({layout, delegation, task: pending.path, client: clientSource, now})
+        add({...base, outcome: 'submitted', jobId: submitted.jobId})
+      } catch (error) {
+        // Refused: delegated or taken by someone else meanwhile. Anything else failed (an API error keeps the claim).
+        add({...base, outcome: error instanceof RefusedError ? 'skipped' : 'failed', detail: errorMessage(error), exitCode: exitOf(error)})
+      }
+
+      continue
+    }
+
+    if (!accountsFree) {
+      add({...base, outcome: 'waiting', detail: 'no free account'})
+      continue
+    }
+
+    try {
+      const result = await assignTask({config, tmux, task: pending.path, now, ...(options.sleep ? {sleep: options.sleep} : {})})
+      switch (result.outcome) {
+        case 'assigned': {
+          add({...base, outcome: 'assigned', account: result.account})
+          break
+        }
+
+        case 'no-free-account': {
+          accountsFree = false
+          const why = Object.entries(result.accounts).map(([account, reason]) => `${account}: ${reason}`).join('; ')
+          add({...base, outcome: 'waiting', detail: `no free account (${why})`})
+          break
+        }
+
+        case 'lost-race': {
+          add({...base, outcome: 'skipped', detail: `taken by another process${result.where ? ` (now in ${result.where})` : ''}`})
+          break
+        }
+
+        case 'delegated': {
+          add({...base, outcome: 'skipped', detail: 'delegated meanwhile'})
+          break
+        }
+      }
+    } catch (error) {
+      add({...base, outcome: 'failed', detail: errorMessage(error), exitCode: exitOf(error)})
+    }
+  }
+
+  const counts: Record<DispatchOutcome, number> = {assigned: 0, submitted: 0, waiting: 0, skipped: 0, failed: 0}
+  for (const entry of entries) counts[entry.outcome]++
+  return {entries, counts, delegated, recovered, limited, ok: counts.failed === 0}
+}
+
+function exitOf(error: unknown): number {
+  return error instanceof CclError ? error.exitCode : 1
+}
