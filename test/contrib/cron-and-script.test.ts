@@ -1,11 +1,13 @@
 import {execFile, spawn} from 'node:child_process'
-import {chmod, mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {chmod, mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {REPO} from '../support/sandbox.js'
+import {type FakeSecutools, startFakeSecutools} from '../support/fake-secutools.js'
+import {makeSandbox, REPO, type Sandbox} from '../support/sandbox.js'
+import {tmuxEnv} from '../support/tmux.js'
 
 const run = promisify(execFile)
 
@@ -131,5 +133,73 @@ describe('contrib/dispatch.sh', () => {
     const script = await readFile(path.join(REPO, 'contrib', 'dispatch.sh'), 'utf8')
     const used = [...script.matchAll(/"\$CCL" ([a-z]+(?: [a-z]+)?)/g)].map((m) => m[1]!.replace(/ "\$task".*/, ''))
     expect(new Set(used)).toEqual(new Set(['route', 'assign', 'delegate submit']))
+  })
+})
+
+describe('contrib/dispatch.sh against the real ccl (no session running)', () => {
+  let sandbox: Sandbox | undefined
+  let fake: FakeSecutools | undefined
+  const KEY = 'sk-dispatch-sh-test-123456'
+
+  afterAll(async () => {
+    await sandbox?.cleanup()
+    await fake?.close()
+  })
+
+  async function script(env: NodeJS.ProcessEnv): Promise<{code: number; stdout: string; stderr: string}> {
+    return new Promise((resolve) => {
+      execFile(path.join(REPO, 'contrib', 'dispatch.sh'), [], {env: {...tmuxEnv(), ...env}, timeout: 60_000}, (error, stdout, stderr) => {
+        resolve({code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout: String(stdout), stderr: String(stderr)})
+      })
+    })
+  }
+
+  it('submits remote tasks oldest first, skips delegated ones, and leaves local ones waiting when no account is free', async () => {
+    fake = await startFakeSecutools({apiKey: KEY})
+    sandbox = await makeSandbox({config: {tmux: {socket: `ccl-none-${process.pid}`}}})
+    await sandbox.writeConfig({...sandbox.config, delegation: {base_url: fake.url, retries: 0}})
+    const pending = path.join(sandbox.queue, 'pending')
+    const add = async (name: string, text: string, ageS: number) => {
+      await writeFile(path.join(pending, name), text)
+      const when = new Date(Date.now() - ageS * 1000)
+      await utimes(path.join(pending, name), when, when)
+    }
+
+    await add('local one.md', 'No frontmatter.\n', 50)
+    await add('b-remote.md', '---\npreferred_ai: gpu\n---\nB\n', 40)
+    await add('a-remote.md', '---\npreferred_ai: gemini\n---\nA\n', 40) // same age: by name
+    await add('done-before.md', '---\npreferred_ai: gemini\n---\nC\n', 60)
+    await writeFile(path.join(pending, 'done-before.md.delegated'), '{}')
+    await add('local two.md', 'No frontmatter.\n', 10)
+
+    const env = {CCL_CONFIG: sandbox.configFile, SECUTOOLS_API_KEY: KEY, PATH: `${path.join(REPO, 'bin')}:${process.env.PATH}`, CCL: path.join(REPO, 'bin', 'run.js')}
+    const result = await script(env)
+    expect(result.code, result.stderr).toBe(0)
+    expect([...fake.jobs.values()].map((j) => j.metadata.task)).toEqual(['a-remote.md', 'b-remote.md'])
+    expect(result.stderr).toContain('dispatch: local one.md: no free account; local tasks wait for the next pass')
+    expect(result.stderr).toMatch(/dispatch: a-remote\.md: submitted to gemini as job j-\d+/)
+    // One refusal is enough: the second local task is not even tried.
+    expect(result.stderr).not.toContain('local two.md')
+    expect((await readdir(pending)).sort()).toEqual([
+      'a-remote.md', 'a-remote.md.delegated', 'b-remote.md', 'b-remote.md.delegated', 'done-before.md', 'done-before.md.delegated', 'local one.md', 'local two.md',
+    ])
+
+    // The API down: exit 1, the claim kept for reap.
+    await add('c-remote.md', '---\npreferred_ai: gpu\n---\nC\n', 5)
+    fake.failNext(5, {status: 500, method: 'POST'})
+    const failing = await script(env)
+    expect(failing.code).toBe(1)
+    expect(failing.stderr).toContain('dispatch: c-remote.md: submit to gpu failed (exit 5)')
+    expect(JSON.parse(await readFile(path.join(pending, 'c-remote.md.delegated'), 'utf8'))).toMatchObject({state: 'submitting'})
+    expect(failing.stderr).not.toContain(KEY)
+  })
+
+  it('exits 3 when it cannot find the queue', async () => {
+    const none = await script({CCL_CONFIG: '', CCL_QUEUE: ''})
+    expect(none.code).toBe(3)
+    expect(none.stderr).toBe('dispatch: set CCL_CONFIG (or CCL_QUEUE) to find the queue\n')
+    const missing = await script({CCL_QUEUE: '/nonexistent/queue'})
+    expect(missing.code).toBe(3)
+    expect(missing.stderr).toBe('dispatch: /nonexistent/queue/pending: not a folder\n')
   })
 })
