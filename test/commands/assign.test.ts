@@ -24,7 +24,7 @@ async function events(l: LoopSandbox): Promise<{event: string; task?: string; ac
   return text.split('\n').filter(Boolean).map((line) => JSON.parse(line))
 }
 
-describe('ccl assign', () => {
+describe('ccl assign', {timeout: 120_000}, () => {
   it('claims the task into active/<account>/, pastes the prompt and presses Enter: the session does the task', async () => {
     const l = await started()
     const file = await l.addTask('fix-login.md', 'Fix the login.\n', 3600)

@@ -38,7 +38,7 @@ async function marker(l: LoopSandbox, name: string): Promise<{state: string; job
   return JSON.parse(await readFile(path.join(l.sandbox.queue, 'pending', `${name}.delegated`), 'utf8'))
 }
 
-describe('ccl dispatch', () => {
+describe('ccl dispatch', {timeout: 120_000}, () => {
   it('routes every pending task oldest first: remote ones submitted, local ones to free accounts, the rest wait', async () => {
     const {l, f} = await started()
     await l.addTask('l1.md', local('first'), 60)

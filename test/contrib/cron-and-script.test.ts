@@ -136,7 +136,7 @@ describe('contrib/dispatch.sh', () => {
   })
 })
 
-describe('contrib/dispatch.sh against the real ccl (no session running)', () => {
+describe('contrib/dispatch.sh against the real ccl (no session running)', {timeout: 120_000}, () => {
   let sandbox: Sandbox | undefined
   let fake: FakeSecutools | undefined
   const KEY = 'sk-dispatch-sh-test-123456'
