@@ -6,38 +6,11 @@ import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {type FakeSecutools, startFakeSecutools} from '../support/fake-secutools.js'
+import {parseCronD} from '../support/cron.js'
 import {makeSandbox, REPO, type Sandbox} from '../support/sandbox.js'
 import {tmuxEnv} from '../support/tmux.js'
 
 const run = promisify(execFile)
-
-interface CronJob {
-  line: number
-  schedule: string
-  user: string
-  command: string
-}
-
-/** /etc/cron.d format: five time fields (or @reboot), a user, then the command. */
-function parseCronD(text: string): {env: Record<string, string>; jobs: CronJob[]} {
-  const env: Record<string, string> = {}
-  const jobs: CronJob[] = []
-  for (const [index, raw] of text.split('\n').entries()) {
-    const line = raw.trim()
-    if (line === '' || line.startsWith('#')) continue
-    const assignment = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line)
-    if (assignment) {
-      env[assignment[1]!] = assignment[2]!
-      continue
-    }
-
-    const job = /^(@reboot|(?:\S+\s+){4}\S+)\s+(\S+)\s+(.+)$/.exec(line)
-    if (!job) throw new Error(`contrib/cron/ccl:${index + 1}: not a cron.d line: ${line}`)
-    jobs.push({line: index + 1, schedule: job[1]!.replaceAll(/\s+/g, ' '), user: job[2]!, command: job[3]!})
-  }
-
-  return {env, jobs}
-}
 
 describe('contrib/cron/ccl', () => {
   let text: string
@@ -159,9 +132,10 @@ describe('contrib/dispatch.sh against the real ccl (no session running)', {timeo
     sandbox = await makeSandbox({config: {tmux: {socket: `ccl-none-${process.pid}`}}})
     await sandbox.writeConfig({...sandbox.config, delegation: {base_url: fake.url, retries: 0}})
     const pending = path.join(sandbox.queue, 'pending')
+    const base = Date.now()
     const add = async (name: string, text: string, ageS: number) => {
       await writeFile(path.join(pending, name), text)
-      const when = new Date(Date.now() - ageS * 1000)
+      const when = new Date(base - ageS * 1000)
       await utimes(path.join(pending, name), when, when)
     }
 

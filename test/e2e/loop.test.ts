@@ -5,10 +5,11 @@ import {afterEach, describe, expect, it} from 'vitest'
 
 import {type FakeSecutools, startFakeSecutools} from '../support/fake-secutools.js'
 import {type LoopSandbox, makeLoopSandbox, waitFor} from '../support/loop.js'
+import {cronLine} from '../support/cron.js'
 import {BIN, REPO} from '../support/sandbox.js'
 
 // The whole loop as an installed machine runs it: cron fires reconcile, a dispatcher and reap at the
-// same moment, each through `flock -n` like contrib/cron/ccl, with `ccl` on PATH as npm installs it.
+// same moment, each through its own line of contrib/cron/ccl (`flock -n`), with `ccl` on PATH as npm installs it.
 // Sessions run the stand-in for Claude Code; one session is killed while it works on a task.
 
 const KEY = 'sk-e2e-loop-9f8e7d6c5b4a'
@@ -34,8 +35,8 @@ afterEach(async () => {
 interface Machine {
   l: LoopSandbox
   f: FakeSecutools
-  /** Runs one cron line (`flock -n LOCK COMMAND >/dev/null`) through /bin/sh with cron's sparse environment. */
-  cron(lock: string, command: string): Promise<{code: number; stderr: string}>
+  /** Runs the once-a-minute line of contrib/cron/ccl for `ccl <command>` through /bin/sh, with cron's sparse environment. */
+  cron(command: 'reconcile' | 'dispatch' | 'reap', dispatcher?: string): Promise<{code: number; stderr: string}>
 }
 
 async function machine(): Promise<Machine> {
@@ -45,23 +46,28 @@ async function machine(): Promise<Machine> {
   const bin = path.join(l.sandbox.dir, 'bin')
   await mkdir(bin)
   await symlink(BIN, path.join(bin, 'ccl')) // what `npm install -g` puts on PATH
-  const cronEnv: NodeJS.ProcessEnv = {
-    SHELL: '/bin/sh',
-    HOME: l.sandbox.dir,
-    PATH: `${bin}:${path.dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin`,
-    LANG: 'C.UTF-8',
-    LOCKDIR: l.sandbox.dir,
-    CCL_CONFIG: l.sandbox.configFile,
-    SECUTOOLS_API_KEY: KEY,
-    CCL_TEST_BACKOFF_BASE_MS: '10',
-  }
-  const cron = (lock: string, command: string) =>
-    new Promise<{code: number; stderr: string}>((resolve) => {
-      const line = `flock -n "$LOCKDIR/${lock}.lock" ${command} >/dev/null`
-      execFile('/bin/sh', ['-c', line], {env: cronEnv, cwd: l.sandbox.dir, timeout: 120_000}, (error, _stdout, stderr) => {
+  const cron = async (command: 'reconcile' | 'dispatch' | 'reap', dispatcher?: string) => {
+    const {line, env} = await cronLine(command)
+    // The file as an operator edits it: its own variables, with PATH, CCL_CONFIG, LOCKDIR and the key set for this machine.
+    const cronEnv: NodeJS.ProcessEnv = {
+      ...env,
+      HOME: l.sandbox.dir,
+      LANG: 'C.UTF-8',
+      PATH: `${bin}:${path.dirname(process.execPath)}:${env.PATH}`,
+      LOCKDIR: l.sandbox.dir,
+      CCL_CONFIG: l.sandbox.configFile,
+      SECUTOOLS_API_KEY: KEY,
+      CCL_TEST_BACKOFF_BASE_MS: '10',
+    }
+    // "To run your own dispatcher, put it in place of `ccl dispatch`", as the file says.
+    const command_ = dispatcher ? line.replace('ccl dispatch', dispatcher) : line
+    return new Promise<{code: number; stderr: string}>((resolve) => {
+      execFile('/bin/sh', ['-c', command_], {env: cronEnv, cwd: l.sandbox.dir, timeout: 120_000}, (error, _stdout, stderr) => {
         resolve({code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stderr: String(stderr)})
       })
     })
+  }
+
   for (const name of LOCAL) await l.addTask(name, `---\nneeds_claude_code: true\n---\nLocal work ${name}.\n`, 100 - LOCAL.indexOf(name))
   for (const [name, front] of REMOTE) await l.addTask(name, `---\n${front}\n---\nRemote work ${name}.\n`, 50)
   return {l, f: fake, cron}
@@ -76,7 +82,7 @@ async function queueEmpty(l: LoopSandbox): Promise<boolean> {
  * Ticks like cron until the queue is empty: reconcile, the dispatcher and reap at once. The first
  * session to receive a prompt is killed a moment later, while it works on that task.
  */
-async function runLoop(m: Machine, dispatcher: string): Promise<{killed: string; ticks: number; errors: string[]}> {
+async function runLoop(m: Machine, dispatcher?: string): Promise<{killed: string; ticks: number; errors: string[]}> {
   const {l} = m
   let killed = ''
   const killer = (async () => {
@@ -90,7 +96,7 @@ async function runLoop(m: Machine, dispatcher: string): Promise<{killed: string;
   const deadline = Date.now() + 150_000
   while (Date.now() < deadline) {
     ticks++
-    const results = await Promise.all([m.cron('ccl-reconcile', 'ccl reconcile'), m.cron('ccl-dispatch', dispatcher), m.cron('ccl-reap', 'ccl reap')])
+    const results = await Promise.all([m.cron('reconcile'), m.cron('dispatch', dispatcher), m.cron('reap')])
     for (const r of results) if (r.code !== 0 && r.code !== 1) errors.push(`exit ${r.code}: ${r.stderr}`)
     if (killed && (await queueEmpty(l))) break
     await new Promise((resolve) => setTimeout(resolve, 500))
@@ -144,7 +150,7 @@ describe('the whole loop as cron runs it, with a session killed mid-task', () =>
 
   it('ccl dispatch as the dispatcher: the same', async () => {
     const m = await machine()
-    const {killed, errors} = await runLoop(m, 'ccl dispatch')
+    const {killed, errors} = await runLoop(m)
     expect(killed).toMatch(/^l\d\.md$/)
     expect(errors).toEqual([])
     await expectEveryTaskDoneOnce(m, killed)
