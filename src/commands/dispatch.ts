@@ -14,7 +14,7 @@ export default class Dispatch extends BaseCommand<typeof Dispatch> {
   claude-code  handed to a free account's session, as ccl assign does; once no account is free,
                the remaining local tasks wait for the next pass (remote ones are still submitted)
 Every hand-off is a claim (rename or exclusive create), so two dispatchers, or a dispatcher and a person, never hand one task out twice. A hand-off that an earlier run left half-done (killed between the claim and the Enter key) is undone first.
-Safe to run every 15 s from a systemd timer or cron. stdout lists what was handed off; what failed goes to stderr.`
+Safe to run every 15 s from a systemd timer or cron. stdout lists what was handed off (when stdout is not a terminal, a pass that changed nothing prints nothing); failures and routing warnings go to stderr.`
 
   static override examples = [
     {description: 'One pass (what the timer runs)', command: '<%= config.bin %> <%= command.id %>'},
@@ -37,7 +37,8 @@ Safe to run every 15 s from a systemd timer or cron. stdout lists what was hande
       connect: (delegation) =>
         connect(delegation, process.env, {userAgent: `ccl/${this.config.version}`, onRetry: (info) => this.note(describeRetry(info))}),
       onEntry: (entry) => {
-        for (const warning of entry.warnings) this.note(`dispatch: warning: ${warning}`)
+        // A task's routing warnings once, when it is handed off or fails, not on every pass it waits.
+        if (entry.outcome !== 'waiting') for (const warning of entry.warnings) this.note(`dispatch: warning: ${warning}`)
         if (entry.outcome === 'failed') this.note(`dispatch: ${describeEntry(entry)}`)
       },
     })
@@ -45,7 +46,7 @@ Safe to run every 15 s from a systemd timer or cron. stdout lists what was hande
       if (requeued) this.note(`dispatch: ${task}: an earlier hand-off to ${account} was interrupted; back in pending/`)
     }
 
-    const text = renderDispatch(result)
+    const text = renderDispatch(result, {quiet: !process.stdout.isTTY})
     if (text) this.log(text)
     if (!result.ok) this.setExitCode(EXIT_CODES.failure)
     return result

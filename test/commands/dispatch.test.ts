@@ -62,8 +62,8 @@ describe('ccl dispatch', {timeout: 120_000}, () => {
         'l1.md: assigned to alpha',
         `r1.md: submitted to gemini as job ${jobs[0]!.id}`,
         'l2.md: assigned to beta',
-        'plain.md: waiting (no free account (alpha: working on l1.md; beta: working on l2.md))',
         `r2.md: submitted to gpu as job ${jobs[1]!.id}`,
+        'waiting: plain.md (no free account (alpha: working on l1.md; beta: working on l2.md))',
         'dispatch: 2 assigned, 2 submitted, 1 waiting, 1 already delegated',
         '',
       ].join('\n'),
@@ -77,7 +77,9 @@ describe('ccl dispatch', {timeout: 120_000}, () => {
     // The prompt for secutools is the body, without frontmatter.
     expect(jobs[0]!.prompt).toBe('Summarise for gemini.\n')
 
-    // A second pass right after hands out nothing twice.
+    // A second pass right after hands out nothing twice, and says nothing (cron mail, the journal).
+    const quiet = await l.ccl(['dispatch'])
+    expect(quiet).toEqual({code: 0, stdout: '', stderr: ''})
     const again = await l.ccl(['dispatch', '--json'])
     expect(again.code, again.stderr).toBe(0)
     expect(JSON.parse(again.stdout)).toMatchObject({

@@ -25,11 +25,24 @@ export function describeEntry(entry: DispatchEntry): string {
   }
 }
 
-/** What was handed off, then a summary line; empty when the queue had nothing to do. */
-export function renderDispatch(result: DispatchResult): string {
-  const lines = result.entries.map((e) => describeEntry(e))
+/**
+ * A line per task handed off, skipped or failed; the waiting ones in one line; then a summary.
+ * `quiet` (stdout not a terminal: a timer or cron) prints nothing for a pass that changed nothing,
+ * so a queue waiting for a free account does not log the same lines every 15 s.
+ */
+export function renderDispatch(result: DispatchResult, options: {quiet?: boolean} = {}): string {
   const {assigned, submitted, waiting, skipped, failed} = result.counts
-  if (result.entries.length === 0 && result.delegated === 0) return ''
+  const happened = assigned + submitted + skipped + failed > 0
+  if (options.quiet && !happened) return ''
+  if (result.entries.length === 0 && result.delegated === 0) return options.quiet ? '' : 'dispatch: nothing pending'
+
+  const lines = result.entries.filter((e) => e.outcome !== 'waiting').map((e) => describeEntry(e))
+  const waits = result.entries.filter((e) => e.outcome === 'waiting')
+  if (waits.length > 0) {
+    // The first waiting entry carries why (each account's state); the rest just wait behind it.
+    lines.push(`waiting: ${waits.map((e) => e.task).join(', ')} (${waits[0]!.detail})`)
+  }
+
   const parts = [`${assigned} assigned`, `${submitted} submitted`, `${waiting} waiting`]
   if (skipped) parts.push(`${skipped} skipped`)
   if (failed) parts.push(`${failed} failed`)
