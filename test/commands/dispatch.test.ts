@@ -125,11 +125,15 @@ describe('ccl dispatch', {timeout: 120_000}, () => {
     const {l, f} = await started({delegation: false})
     await l.addTask('r.md', remote('gemini'), 20)
     await l.addTask('l.md', local('l'), 10)
+    await l.addTask('later.md', remote('gpu'), 5)
+    await l.addTask('last.md', local('last'), 1) // not even read: delegation off, no account free
     const result = await l.ccl(['dispatch'])
     expect(result.code, result.stderr).toBe(0)
     expect(result.stdout).toContain('r.md: assigned to alpha')
     expect(result.stdout).toContain('l.md: assigned to beta')
+    expect(result.stdout).toContain('waiting: later.md, last.md (no free account (alpha: working on r.md; beta: working on l.md))')
     expect(f.requests).toEqual([])
+    expect(await l.where()).toEqual({pending: ['last.md', 'later.md'], 'active/alpha': ['r.md'], 'active/beta': ['l.md']})
   })
 
   it('routes a task with broken frontmatter local, with the warning on stderr', async () => {

@@ -3,10 +3,12 @@ import type {Config} from '../config/schema.js'
 import {CclError, errorMessage, RefusedError} from '../errors.js'
 import {assignTask, recoverHandOffs} from '../assign/assign.js'
 import {type ClientSource, submitTask} from '../delegation/submit.js'
+import {readdir} from 'node:fs/promises'
+
 import {exists} from '../queue/files.js'
-import {listTasks, markerPath, queueLayout} from '../queue/layout.js'
+import {listTasks, MARKER_SUFFIX, queueLayout} from '../queue/layout.js'
 import type {SecutoolsClient} from '../secutools/client.js'
-import {decide} from '../tasks/decide.js'
+import {decide, LOCAL_TARGET} from '../tasks/decide.js'
 import {readTask} from '../tasks/task.js'
 import type {Tmux} from '../tmux/tmux.js'
 
@@ -93,9 +95,18 @@ export async function dispatch(options: DispatchOptions): Promise<DispatchResult
     options.onEntry?.(entry)
   }
 
-  for (const pending of await listTasks(layout.pending)) {
-    if (await exists(markerPath(layout, pending.name))) {
+  // Markers from one listing: a marker that appears later is caught by the claim of submit or assign.
+  const tasks = await listTasks(layout.pending)
+  const markers = new Set((await readdir(layout.pending).catch(() => [] as string[])).filter((n) => n.endsWith(MARKER_SUFFIX)))
+  for (const pending of tasks) {
+    if (markers.has(pending.name + MARKER_SUFFIX)) {
       delegated++
+      continue
+    }
+
+    // Delegation off and no account free: every task left is local and must wait; no need to read it.
+    if (!delegation.on && !accountsFree) {
+      add({task: pending.name, target: LOCAL_TARGET, reason: null, outcome: 'waiting', detail: 'no free account', warnings: []})
       continue
     }
 
