@@ -172,6 +172,8 @@ async function main() {
     ]),
     'assign:',
     '  enter_delay: 200ms',
+    // The stand-in is ready in well under a second; Claude Code needs the default 10 s.
+    '  ready_after: 1s',
     'delegation:',
     `  base_url: ${fake.url}`,
     '  api_key_env: SECUTOOLS_API_KEY',

@@ -67,7 +67,7 @@ describe('ccl assign', {timeout: 120_000}, () => {
 
   it('delivers a long multi-line prompt as one paste and one submission', async () => {
     const long = 'Work carefully.\n'.repeat(300) + 'The task is {task}; when done move it to {done}/.'
-    const l = await started({config: {assign: {enter_delay: '100ms', prompt: long}}})
+    const l = await started({config: {assign: {enter_delay: '100ms', ready_after: '0s', prompt: long}}})
     await l.addTask('long.md')
     const result = await l.ccl(['assign', 'long.md'])
     expect(result.code, result.stderr).toBe(0)
@@ -126,6 +126,24 @@ describe('ccl assign', {timeout: 120_000}, () => {
     expect(refused.stderr).toContain('alpha: on hold (crash limit); release with: ccl reconcile --release alpha')
     expect(refused.stderr).toContain('beta: session ccl-beta is not running')
     expect(refused.stderr).toContain('gamma: working on t.md')
+  })
+
+  it('waits assign.ready_after after reconcile created a session: Claude Code is still starting', async () => {
+    loop = await makeLoopSandbox({config: {assign: {enter_delay: '100ms', ready_after: '1h'}}})
+    const l = loop
+    expect((await l.ccl(['reconcile'])).code).toBe(0)
+    await l.ready()
+    await l.addTask('t.md')
+    const early = await l.ccl(['assign', 't.md'])
+    expect(early.code).toBe(4)
+    expect(early.stderr).toMatch(/alpha: session ccl-alpha started \d+(?:ms|s) ago, still starting \(assign\.ready_after 1h\)/)
+    expect(await l.where()).toEqual({pending: ['t.md']})
+    expect(await l.received()).toEqual([])
+
+    // Sessions ccl did not create (no created_at), or created long enough ago, are ready.
+    await l.sandbox.writeConfig({...l.sandbox.config, assign: {enter_delay: '100ms', ready_after: '1s'}})
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    expect((await l.ccl(['assign', 't.md'])).code).toBe(0)
   })
 
   it('refuses a delegated task (exit 4) and leaves it and its marker alone', async () => {

@@ -41,7 +41,11 @@ interface Machine {
 
 async function machine(): Promise<Machine> {
   fake = await startFakeSecutools({apiKey: KEY, autoComplete: {afterPolls: 2, cost_usd: 0.01, result: 'remote work done'}})
-  loop = await makeLoopSandbox({workMs: WORK_MS, config: {delegation: {base_url: fake.url, retries: 2, timeout: '5s'}}})
+  loop = await makeLoopSandbox({
+    workMs: WORK_MS,
+    // ready_after: the recreated session gets no prompt in its first second, as with a starting Claude Code.
+    config: {delegation: {base_url: fake.url, retries: 2, timeout: '5s'}, assign: {enter_delay: '100ms', ready_after: '1s'}},
+  })
   const l = loop
   const bin = path.join(l.sandbox.dir, 'bin')
   await mkdir(bin)

@@ -56,7 +56,8 @@ export async function makeLoopSandbox(
     ...sandbox.config,
     tmux: {socket: server.socket},
     accounts: names.map((name) => ({name, home: sandbox.homes[name], cwd: sandbox.dir, command: command(name)})),
-    assign: {enter_delay: '100ms'},
+    // The stand-in starts in well under a second; tests that need the start-up grace set it themselves.
+    assign: {enter_delay: '100ms', ready_after: '0s'},
     ...options.config,
   })
   const env = {...tmuxEnv(), CCL_CONFIG: sandbox.configFile}

@@ -2,6 +2,7 @@ import {randomBytes} from 'node:crypto'
 import {mkdir, readFile, rename, stat, utimes} from 'node:fs/promises'
 import path from 'node:path'
 
+import {formatDuration} from '../config/duration.js'
 import type {Account, Config} from '../config/schema.js'
 import {ExternalError, TaskFileError, UserError, EXIT_CODES, errorMessage} from '../errors.js'
 import {appendEvent} from '../events/log.js'
@@ -61,7 +62,8 @@ function handOffPath(layout: QueueLayout, account: string): string {
 
 /** The prompt the session gets: `{task}` and `{done}` replaced by absolute paths. */
 export function renderPrompt(template: string, task: string, done: string): string {
-  return template.replaceAll('{task}', task).replaceAll('{done}', done)
+  // Functions, not strings: a `$&` or `$'` in a file name is text, not a replacement pattern.
+  return template.replaceAll('{task}', () => task).replaceAll('{done}', () => done)
 }
 
 function crash(point: string, crashAt: string | undefined): void {
@@ -106,9 +108,14 @@ async function whereIs(layout: QueueLayout, config: Config, name: string): Promi
 }
 
 /** Why an account cannot take a task now, or null when it is free. */
-export async function whyBusy(config: Config, layout: QueueLayout, tmux: Tmux, account: Account): Promise<string | null> {
+export async function whyBusy(config: Config, layout: QueueLayout, tmux: Tmux, account: Account, now: Date = new Date()): Promise<string | null> {
   const record = await readSessionRecord(layout, account.name)
   if (record.held) return `on hold (crash limit); release with: ccl reconcile --release ${account.name}`
+  const age = record.created_at ? now.getTime() - Date.parse(record.created_at) : Number.POSITIVE_INFINITY
+  if (age >= 0 && age < config.assign.ready_after) {
+    return `session ${account.session} started ${formatDuration(age)} ago, still starting (assign.ready_after ${formatDuration(config.assign.ready_after)})`
+  }
+
   const working = await listTasks(activeDir(layout, account.name))
   if (working.length > 0) return `working on ${working[0]!.name}`
   if (await exists(handOffPath(layout, account.name))) return 'a hand-off to it is in progress'
@@ -208,7 +215,7 @@ export async function assignTask(options: AssignOptions): Promise<AssignResult> 
   const reasons: Record<string, string> = {}
   for (const account of candidates) {
     // One account whose state cannot be read (a broken record, tmux failing) does not block the others.
-    const busy = await whyBusy(config, layout, tmux, account).catch((error: unknown) => errorMessage(error))
+    const busy = await whyBusy(config, layout, tmux, account, now()).catch((error: unknown) => errorMessage(error))
     if (busy) {
       reasons[account.name] = busy
       continue

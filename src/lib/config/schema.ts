@@ -109,8 +109,10 @@ export const configSchema = z
       .strictObject({
         prompt: z.string().min(1).default(DEFAULT_PROMPT),
         enter_delay: duration.default(300),
+        // A session reconcile created this recently is still starting Claude Code: no prompt yet.
+        ready_after: duration.default(10_000),
       })
-      .default({prompt: DEFAULT_PROMPT, enter_delay: 300}),
+      .default({prompt: DEFAULT_PROMPT, enter_delay: 300, ready_after: 10_000}),
     delegation: delegationSchema.optional(),
   })
   .superRefine((value, ctx) => {

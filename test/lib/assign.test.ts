@@ -1,0 +1,32 @@
+import {describe, expect, it} from 'vitest'
+
+import {renderPrompt} from '../../src/lib/assign/assign.js'
+import {parseConfig} from '../../src/lib/config/load.js'
+import {DEFAULT_PROMPT} from '../../src/lib/config/schema.js'
+
+const BASE = 'queue: /q\nshared: {root: /s}\naccounts: [{name: alpha, home: /h}]\n'
+
+describe('assign config', () => {
+  it('defaults: the spec prompt, Enter after 300 ms, a session ready 10 s after reconcile created it', () => {
+    const config = parseConfig(BASE, '/etc/ccl.yaml')
+    expect(config.assign).toEqual({prompt: DEFAULT_PROMPT, enter_delay: 300, ready_after: 10_000})
+  })
+
+  it('reads ready_after as a duration and names the key when it is not one', () => {
+    expect(parseConfig(BASE + 'assign: {ready_after: 2m}\n', '/c.yaml').assign.ready_after).toBe(120_000)
+    expect(() => parseConfig(BASE + 'assign: {ready_after: soon}\n', '/c.yaml')).toThrow(
+      '/c.yaml: assign.ready_after: expected a duration such as 300ms, 30s, 45m, 6h or 1d, got "soon"',
+    )
+  })
+})
+
+describe('renderPrompt', () => {
+  it('replaces every {task} and {done} with the absolute paths and leaves the rest as written', () => {
+    expect(renderPrompt(DEFAULT_PROMPT, '/q/active/alpha/fix login.md', '/q/done')).toBe(
+      'Read the task in /q/active/alpha/fix login.md and do it. When it is finished, move that file into /q/done/.',
+    )
+    expect(renderPrompt('{task} {task} {done} {other} $1 $&', '/t.md', '/d')).toBe('/t.md /t.md /d {other} $1 $&')
+    // A file name holding replacement patterns stays as it is.
+    expect(renderPrompt('in {task} then {done}', "/q/a/$&-$'-$$.md", '/q/$`done')).toBe("in /q/a/$&-$'-$$.md then /q/$`done")
+  })
+})
