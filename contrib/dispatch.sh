@@ -85,6 +85,8 @@ while IFS= read -r -d '' entry; do
   rc=0
   target=$("$CCL" route "$task") || rc=$?
   if ((rc != 0)); then
+    # Gone meanwhile (another dispatcher, a person): not a failure.
+    [[ -f $task ]] || continue
     log "$name: route failed (exit $rc)"
     failed=1
     continue
