@@ -1,6 +1,6 @@
 import {type DelegationState, delegationState} from '../config/load.js'
 import type {Config} from '../config/schema.js'
-import {CclError, errorMessage, RefusedError} from '../errors.js'
+import {CclError, errorMessage, RefusedError, TaskFileError} from '../errors.js'
 import {assignTask, recoverHandOffs} from '../assign/assign.js'
 import {type ClientSource, submitTask} from '../delegation/submit.js'
 import {readdir} from 'node:fs/promises'
@@ -133,8 +133,10 @@ export async function dispatch(options: DispatchOptions): Promise<DispatchResult
         const submitted = await submitTask({layout, delegation, task: pending.path, client: clientSource, now})
         add({...base, outcome: 'submitted', jobId: submitted.jobId})
       } catch (error) {
-        // Refused: delegated or taken by someone else meanwhile. Anything else failed (an API error keeps the claim).
-        add({...base, outcome: error instanceof RefusedError ? 'skipped' : 'failed', detail: errorMessage(error), exitCode: exitOf(error)})
+        // Refused, or gone from pending/: delegated or taken by someone else meanwhile. Anything else
+        // failed (an API error keeps the claim for reap).
+        const gone = error instanceof RefusedError || (error instanceof TaskFileError && !(await exists(pending.path)))
+        add({...base, outcome: gone ? 'skipped' : 'failed', detail: errorMessage(error), exitCode: exitOf(error)})
       }
 
       continue
