@@ -132,11 +132,6 @@ export async function scanMarkers(layout: QueueLayout): Promise<MarkerScan> {
   return scan
 }
 
-/** Every valid marker in pending/ (see scanMarkers for the broken ones). */
-export async function listMarkers(layout: QueueLayout): Promise<MarkerEntry[]> {
-  return (await scanMarkers(layout)).markers
-}
-
 /**
  * Creates the marker only if none exists: the claim on the task. The content is written and fsynced
  * under a temporary name first and then hard-linked to the marker name; link(2) fails with EEXIST
