@@ -1,8 +1,11 @@
 import {readFileSync} from 'node:fs'
 
-let cached: string | undefined
+// Set by the bundler (scripts/build.mjs); absent when the sources run directly (tests).
+declare const __CCL_VERSION__: string | undefined
 
-/** ccl's own version, from package.json (two levels up from both src/lib and dist/lib). */
+let cached: string | undefined = typeof __CCL_VERSION__ === 'string' ? __CCL_VERSION__ : undefined
+
+/** ccl's own version: from the build, or from package.json (two levels up from src/lib). */
 export function cclVersion(): string {
   if (cached === undefined) {
     try {
