@@ -12,6 +12,11 @@ for (const stream of [process.stdout, process.stderr]) {
   })
 }
 
+// oclif's index checks its own engines field with semver on every start (~15 ms); npm already
+// checks ours at install. Not passed on to the processes we start (tmux, Claude Code).
+const skipEngineCheck = process.env.OCLIF_DISABLE_ENGINE_WARNING === undefined
+if (skipEngineCheck) process.env.OCLIF_DISABLE_ENGINE_WARNING = '1'
 // Imported after the compile cache is on, so oclif itself is cached too.
 const {execute} = await import('@oclif/core')
+if (skipEngineCheck) delete process.env.OCLIF_DISABLE_ENGINE_WARNING
 await execute({dir: import.meta.url})
