@@ -60,6 +60,27 @@ export class DelegationOffError extends CclError {
   readonly exitCode = EXIT_CODES.config
 }
 
+/** The command line is wrong: an unknown flag, a missing argument, flags that exclude each other. */
+export class UsageError extends CclError {
+  readonly code = 'usage'
+  readonly exitCode = EXIT_CODES.taskFile
+}
+
+/**
+ * A file ccl keeps for itself (session record, hand-off record, claim, lock) is unreadable or not
+ * what ccl writes: the message names the file and says what to do.
+ */
+export class StateFileError extends CclError {
+  readonly code = 'state_file'
+  readonly exitCode = EXIT_CODES.failure
+  readonly file: string
+
+  constructor(file: string, problem: string, options: {cause?: unknown; hint?: string} = {}) {
+    super(`${file}: ${problem}`, {hint: 'move it aside (ccl rebuilds what it needs) or fix it by hand', ...options})
+    this.file = file
+  }
+}
+
 /** A task file is missing, unreadable or not a regular file. */
 export class TaskFileError extends CclError {
   readonly code = 'task_file'

@@ -1,0 +1,70 @@
+// TEST-ONLY crash and pause points. Inert unless $CCL_FAILPOINTS names a point; read once per process.
+//
+//   CCL_FAILPOINTS="assign.after-move=kill"            SIGKILL the process there (like kill -9 or a power cut)
+//   CCL_FAILPOINTS="submit.after-claim=pause"          wait there: creates $CCL_FAILPOINT_DIR/<point>.reached
+//                                                      and goes on once the test deletes that file
+// Several points: comma-separated. Every point there is is listed below, with the state it leaves.
+import {existsSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
+
+export const FAILPOINTS = {
+  'assign.before-claim': 'assign has read the task and picked an account, nothing claimed yet',
+  'assign.after-claim': 'the task is claimed and the hand-off record written; the task is still in pending/',
+  'assign.after-move': 'the task is in active/<account>/; no prompt sent yet',
+  'assign.after-paste': 'the prompt is pasted; Enter not pressed yet',
+  'assign.after-enter': 'Enter pressed; the hand-off record not yet marked delivered',
+  'submit.before-claim': 'submit has checked the task, nothing claimed yet',
+  'submit.after-claim': 'the marker exists in state submitting; nothing sent yet',
+  'submit.after-post': 'the platform has the job; the marker still says submitting',
+  'finish.prepared': 'the result (task + footer) is written to its journal file .ccl-result-<key>; nothing linked yet',
+  'finish.linked': 'the result is linked under its name in done/ or failed/; the event not yet appended',
+  'finish.logged': 'the outcome event is appended; the task is still in pending/',
+  'finish.task-removed': 'the task is gone from pending/; its marker is still there',
+  'finish.marker-removed': 'the marker is gone; only the journal file is left, for the temp sweep',
+  'move.after-link': 'a moved task has two names (source and destination) until the source is unlinked',
+  'reconcile.after-lock': 'reconcile holds its lock and has looked at the sessions; nothing changed yet',
+  'reap.after-lock': 'reap holds its lock; nothing polled yet',
+} as const
+
+export type Failpoint = keyof typeof FAILPOINTS
+
+type Action = 'kill' | 'pause'
+
+let armed: Map<string, Action> | undefined
+
+function parse(spec: string | undefined): Map<string, Action> {
+  const points = new Map<string, Action>()
+  for (const item of (spec ?? '').split(',')) {
+    const [name, action = 'kill'] = item.trim().split('=')
+    if (!name) continue
+    if (!(name in FAILPOINTS)) throw new Error(`CCL_FAILPOINTS: unknown point "${name}" (have: ${Object.keys(FAILPOINTS).join(', ')})`)
+    if (action !== 'kill' && action !== 'pause') throw new Error(`CCL_FAILPOINTS: ${name}: unknown action "${action}" (kill or pause)`)
+    points.set(name, action)
+  }
+
+  return points
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+}
+
+/** Reached a point: does nothing unless a test armed it. Synchronous, so no other work runs meanwhile. */
+export function failpoint(point: Failpoint): void {
+  armed ??= parse(process.env.CCL_FAILPOINTS)
+  if (armed.size === 0) return
+  const action = armed.get(point)
+  if (action === 'kill') process.kill(process.pid, 'SIGKILL')
+  if (action === 'pause') {
+    const dir = process.env.CCL_FAILPOINT_DIR
+    if (!dir) throw new Error(`CCL_FAILPOINTS: ${point}=pause needs CCL_FAILPOINT_DIR`)
+    const flag = path.join(dir, `${point}.reached`)
+    writeFileSync(flag, String(process.pid))
+    while (existsSync(flag)) sleepSync(10)
+  }
+}
+
+/** For tests in the same process: re-read $CCL_FAILPOINTS. */
+export function rearmFailpoints(): void {
+  armed = undefined
+}
