@@ -34,7 +34,6 @@ If the prompt cannot be delivered the task goes back to pending/ with its old mt
       tmux,
       task: this.args.task,
       account: this.flags.account,
-      crashAt: process.env.CCL_TEST_CRASH_AT,
     })
     if (result.outcome !== 'assigned') throw new RefusedError(describeRefusal(result))
     this.log(`${result.task} -> ${result.account} (${result.session})`)

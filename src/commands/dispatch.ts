@@ -42,8 +42,8 @@ Safe to run every 15 s from a systemd timer or cron. stdout lists what was hande
         if (entry.outcome === 'failed') this.note(`dispatch: ${describeEntry(entry)}`)
       },
     })
-    for (const {account, task, requeued} of result.recovered) {
-      if (requeued) this.note(`dispatch: ${task}: an earlier hand-off to ${account} was interrupted; back in pending/`)
+    for (const {account, task, as} of result.recovered) {
+      this.note(`dispatch: ${task}: an earlier hand-off to ${account} was interrupted; back in pending/${as === task ? '' : ` as ${as}`}`)
     }
 
     const text = renderDispatch(result, {quiet: !process.stdout.isTTY})

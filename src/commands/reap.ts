@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
 import {delegationState} from '../lib/config/load.js'
-import {type ReapRun, type ReapSummary, runReap, type RunReapOptions} from '../lib/delegation/reap.js'
+import {type ReapedJob, type ReapRun, runReap, type RunReapOptions, summarize} from '../lib/delegation/reap.js'
 import {BugError, EXIT_CODES} from '../lib/errors.js'
 import {queueLayout} from '../lib/queue/layout.js'
 import {renderReapedJob, renderReapSummary, renderReapTotals} from '../lib/render/reap.js'
@@ -43,7 +43,6 @@ Meant for cron every minute; with delegation off and no markers it does nothing 
       layout: queueLayout(config),
       delegation,
       dryRun,
-      crashAt: process.env.CCL_TEST_CRASH_AT,
       client: delegation.on
         ? () => connect(delegation, process.env, {userAgent: `ccl/${this.config.version}`, onRetry: (info) => this.note(describeRetry(info))})
         : () => Promise.reject(new BugError('reap asked for a client with delegation off')),
@@ -77,8 +76,7 @@ Meant for cron every minute; with delegation off and no markers it does nothing 
   private async withListr(options: RunReapOptions, concurrency: number): Promise<ReapRun> {
     const {Listr, ListrLogger, ProcessOutput} = await import('listr2')
     let result: ReapRun | undefined
-    const counts: Omit<ReapSummary, 'jobs' | 'problems'> = {polled: 0, completed: 0, failed: 0, still_running: 0, errors: 0, resubmitted: 0, dry_run: Boolean(options.dryRun)}
-    let seen = 0
+    const seen: ReapedJob[] = []
     let total = 0
     await new Listr(
       [
@@ -92,14 +90,9 @@ Meant for cron every minute; with delegation off and no markers it does nothing 
                 task.title = `reap: ${markers} delegated job${markers === 1 ? '' : 's'}, ${concurrency} polls at once`
               },
               onJob(job) {
-                seen++
-                if (job.status !== null) counts.polled++
-                if (job.resubmitted) counts.resubmitted++
-                if (job.outcome === 'completed') counts.completed++
-                else if (job.outcome === 'failed' || job.outcome === 'timed_out') counts.failed++
-                else if (job.outcome === 'running') counts.still_running++
-                else counts.errors++
-                task.output = `${seen}/${total}: ${renderReapTotals(counts).replace(/^reap[^:]*: /, '')}\n${renderReapedJob(job, counts.dry_run)}`
+                seen.push(job)
+                const counts = summarize(seen, [], Boolean(options.dryRun))
+                task.output = `${seen.length}/${total}: ${renderReapTotals(counts).replace(/^reap[^:]*: /, '')}\n${renderReapedJob(job, counts.dry_run)}`
               },
             })
             task.title = result.skipped ? `reap: ${result.skipped}` : renderReapTotals(result)

@@ -123,6 +123,12 @@ export class ExternalError extends CclError {
   readonly exitCode = EXIT_CODES.failure
 }
 
+/** This run's command lock was taken over by another process: the run stopped so the two never act at once. */
+export class LockLostError extends CclError {
+  readonly code = 'lock_lost'
+  readonly exitCode = EXIT_CODES.failure
+}
+
 /** Something that should never happen: a bug in ccl. */
 export class BugError extends CclError {
   readonly code = 'bug'

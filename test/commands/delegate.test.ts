@@ -226,7 +226,7 @@ describe('ccl delegate submit', () => {
   describe('killed at the worst moments', () => {
     it('between the claim and the POST: no job yet, the claim stays, the recovery makes one job', async () => {
       await task('crash.md')
-      const killed = await ccl(['delegate', 'submit', 'crash.md'], {CCL_TEST_CRASH_AT: 'after-claim'})
+      const killed = await ccl(['delegate', 'submit', 'crash.md'], {CCL_FAILPOINTS: 'submit.after-claim'})
       expect(killed.code).not.toBe(0)
       expect(killed.stdout).toBe('')
       expect(fake.requests).toHaveLength(0)
@@ -244,7 +244,7 @@ describe('ccl delegate submit', () => {
 
     it('between the POST and the marker rewrite: the recovery gets the same job back', async () => {
       await task('crash.md')
-      const killed = await ccl(['delegate', 'submit', 'crash.md'], {CCL_TEST_CRASH_AT: 'after-post'})
+      const killed = await ccl(['delegate', 'submit', 'crash.md'], {CCL_FAILPOINTS: 'submit.after-post'})
       expect(killed.code).not.toBe(0)
       expect(killed.stdout).toBe('')
       const made = jobsFor('crash.md')

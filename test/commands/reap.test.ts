@@ -4,7 +4,7 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {parseFooter} from '../../src/lib/delegation/footer.js'
 import {idempotencyKey} from '../../src/lib/delegation/marker.js'
-import {REAP_CRASH_POINTS} from '../../src/lib/delegation/reap.js'
+import {FINISH_STEPS} from '../../src/lib/delegation/finish.js'
 import {tryLock} from '../../src/lib/queue/lock.js'
 import {delegatedTask, delegationOn, eventsOf, queueState} from '../support/delegated.js'
 import {type FakeSecutools, startFakeSecutools} from '../support/fake-secutools.js'
@@ -169,7 +169,7 @@ describe('ccl reap', () => {
     await rm(path.join(sandbox.queue, 'pending', 'gone.md'))
     const run = await reap()
     expect(run.code).toBe(1)
-    expect(run.stdout).toContain('gone.md is gone but its marker gone.md.delegated remains')
+    expect(run.stdout).toContain('gone.md is gone (or not a regular file) but its marker gone.md.delegated remains')
     expect((await queueState(sandbox)).pending).toEqual(['gone.md.delegated'])
   })
 
@@ -191,7 +191,7 @@ describe('with delegate submit', () => {
     const task = path.join(sandbox.queue, 'pending', 'summary.md')
     const {writeFile} = await import('node:fs/promises')
     await writeFile(task, '---\nallow_delegation: true\ncomplexity_hint: low\n---\nSummarise the logs.\n')
-    const killed = await runCcl(['delegate', 'submit', task, '--config', sandbox.configFile], {env: {...env, CCL_TEST_CRASH_AT: 'after-post'}, cwd: sandbox.dir})
+    const killed = await runCcl(['delegate', 'submit', task, '--config', sandbox.configFile], {env: {...env, CCL_FAILPOINTS: 'submit.after-post'}, cwd: sandbox.dir})
     expect(killed.code).not.toBe(0)
     expect(JSON.parse(await file('pending', 'summary.md.delegated'))).toMatchObject({state: 'submitting', job_id: null})
     expect(fake.jobCount()).toBe(1)
@@ -246,13 +246,25 @@ describe('one reap at a time', () => {
   })
 })
 
+/** Sets every `.ccl-` file in the queue an hour back: older than the sweep's safe age. */
+async function ageTemps(): Promise<void> {
+  const {readdir} = await import('node:fs/promises')
+  const old = new Date(Date.now() - 3_600_000)
+  for (const dir of ['pending', 'done', 'failed']) {
+    for (const name of await readdir(path.join(sandbox.queue, dir))) {
+      if (name.startsWith('.ccl-tmp-') || name.startsWith('.ccl-result-')) await utimes(path.join(sandbox.queue, dir, name), old, old)
+    }
+  }
+}
+
 describe('crash safety', () => {
-  for (const point of REAP_CRASH_POINTS) {
-    it(`a reap killed ${point} is finished by the next one: each task in one place, one footer, one event`, async () => {
+  for (const step of FINISH_STEPS) {
+    const point = `finish.${step}`
+    it(`a reap killed after ${point} is finished by the next one: each task in one place, one footer, one event`, async () => {
       const tasks = await Promise.all(['a.md', 'b.md', 'c.md'].map((t, i) => delegatedTask(sandbox, fake, t, i === 2 ? {status: 'failed', error: 'nope'} : {})))
-      const killed = await runCcl(['reap', '--config', sandbox.configFile], {env: {...env, CCL_TEST_CRASH_AT: point}, cwd: sandbox.dir})
+      const killed = await runCcl(['reap', '--config', sandbox.configFile], {env: {...env, CCL_FAILPOINTS: point}, cwd: sandbox.dir})
       expect(killed.code).not.toBe(0) // SIGKILL
-      if (point === REAP_CRASH_POINTS[0]) {
+      if (step === FINISH_STEPS[0]) {
         // The killed run's lock is still there; while fresh (as if killed a moment ago; on a loaded
         // machine the spawn alone can take seconds) the next reap must not barge in...
         const now = new Date()
@@ -260,8 +272,10 @@ describe('crash safety', () => {
         expect((await reap('--json')).stdout).toContain('another ccl reap is running')
       }
 
-      // ...until it is stale (a killed holder stops refreshing it).
+      // ...until it is stale (a killed holder stops refreshing it). Temp files the killed run left
+      // are swept by the next reap once older than their safe age: make them that old.
       await ageLock()
+      await ageTemps()
       const again = await reap('--json')
       expect(again.code).toBe(0)
       const state = await queueState(sandbox)
@@ -301,7 +315,9 @@ describe('crash safety', () => {
 
     expect(killedMidWork).toBeGreaterThan(0)
     await ageLock().catch(() => undefined)
-    expect((await reap()).code).toBe(0)
+    await ageTemps()
+    const last = await reap()
+    expect(last.code, last.stdout + last.stderr).toBe(0)
     const state = await queueState(sandbox)
     expect(state.pending).toEqual([])
     expect(state.done).toEqual(tasks.map((t) => t.task))
@@ -313,4 +329,54 @@ describe('crash safety', () => {
     const completed = (await eventsOf(sandbox)).filter((e) => e.event === 'delegation.completed')
     expect(completed).toHaveLength(30)
   })
+
+  it('40 random kills of submit and reap: every task finished once, and what the killed writers left is swept once old', async () => {
+    env = await delegationOn(sandbox, fake, {concurrency: 4})
+    fake.setLatency(5)
+    fake.autoComplete({afterPolls: 1, result: 'ok'})
+    const {spawn} = await import('node:child_process')
+    const {BIN} = await import('../support/sandbox.js')
+    const {writeFile, readdir} = await import('node:fs/promises')
+    const names = Array.from({length: 20}, (_, i) => `k${String(i).padStart(2, '0')}.md`)
+    for (const name of names) await writeFile(path.join(sandbox.queue, 'pending', name), '---\nallow_delegation: true\n---\nwork\n')
+    const spawnKill = async (args: string[], afterMs: number) => {
+      await ageLock().catch(() => undefined)
+      const child = spawn(process.execPath, [BIN, ...args, '--config', sandbox.configFile], {env: {PATH: process.env.PATH, HOME: sandbox.dir, ...env}, stdio: 'ignore'})
+      const exit = new Promise((r) => child.on('exit', r))
+      await new Promise((r) => setTimeout(r, afterMs))
+      child.kill('SIGKILL')
+      await exit
+    }
+
+    for (let round = 0; round < 40; round++) {
+      const delay = 150 + ((round * 37) % 400)
+      if (round % 2 === 0) await spawnKill(['delegate', 'submit', names[(round / 2) % names.length]!], delay)
+      else await spawnKill(['reap'], delay)
+    }
+
+    // Whatever is left: submit each task not yet claimed, then reap until nothing is delegated.
+    for (const name of names) {
+      if ((await readdir(path.join(sandbox.queue, 'pending'))).includes(name)) await runCcl(['delegate', 'submit', name, '--config', sandbox.configFile], {env, cwd: sandbox.dir})
+    }
+
+    // Every temp file a killed writer left is old by the time the next runs come (its safe age: 10 min).
+    await ageTemps()
+
+    for (let i = 0; i < 5 && (await queueState(sandbox)).pending.length > 0; i++) {
+      await ageLock().catch(() => undefined)
+      await reap()
+    }
+
+    const state = await queueState(sandbox)
+    expect(state.pending).toEqual([])
+    expect([...state.done].sort()).toEqual(names)
+    for (const dir of ['pending', 'done', 'failed']) {
+      expect((await readdir(path.join(sandbox.queue, dir))).filter((n) => n.startsWith('.'))).toEqual([])
+    }
+
+    const done = (await eventsOf(sandbox)).filter((e) => e.event === 'delegation.completed')
+    expect(done.map((e) => e.task).sort()).toEqual(names)
+    // one job per task on the platform: a killed submit's claim is resubmitted with its own key
+    expect(fake.jobCount()).toBe(names.length)
+  }, 240_000)
 })

@@ -3,19 +3,12 @@ import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {readEvents} from '../../src/lib/events/log.js'
-import {
-  FINISH_STEPS,
-  type FinishRequest,
-  type FinishStep,
-  finishJob,
-  indexFinished,
-  removeStaleTemps,
-  writeNoClobber,
-} from '../../src/lib/delegation/finish.js'
+import {FINISH_STEPS, type FinishRequest, type FinishStep, finishJob} from '../../src/lib/delegation/finish.js'
 import type {FooterData} from '../../src/lib/delegation/footer.js'
 import {parseFooter} from '../../src/lib/delegation/footer.js'
-import {idempotencyKey} from '../../src/lib/delegation/marker.js'
+import {contentHash, idempotencyKey, type Marker, serializeMarker} from '../../src/lib/delegation/marker.js'
 import {type QueueLayout, ensureLayout, markerPath, queueLayout} from '../../src/lib/queue/layout.js'
+import {resultJournalName} from '../../src/lib/queue/transitions.js'
 import {makeSandbox, type Sandbox} from '../support/sandbox.js'
 
 let sandbox: Sandbox
@@ -42,18 +35,36 @@ function footer(task: string, jobId: string, status: FooterData['status'] = 'com
   }
 }
 
+function markerFor(task: string, content: string, jobId: string): Marker {
+  return {
+    version: 1,
+    task,
+    state: 'submitted',
+    provider: 'gemini',
+    idempotency_key: idempotencyKey(task, content, 'nonce-of-' + task),
+    claimed_at: '2026-11-25T11:00:00.000Z',
+    job_id: jobId,
+    submitted_at: '2026-11-25T11:00:00.000Z',
+    task_sha256: contentHash(content),
+  }
+}
+
 async function delegated(task: string, content = `# ${task}\n`): Promise<FinishRequest> {
   const taskFile = path.join(layout.pending, task)
   await writeFile(taskFile, content)
-  await writeFile(markerPath(layout, task), '{"version":1}')
-  return {task, taskFile, markerFile: markerPath(layout, task), footer: footer(task, `j-${task}`), text: {result: 'the result'}}
+  const marker = markerFor(task, content, `j-${task}`)
+  await writeFile(markerPath(layout, task), serializeMarker(marker))
+  return {task, marker, outcome: {footer: footer(task, `j-${task}`), text: {result: 'the result'}}}
+}
+
+function withOutcome(request: FinishRequest, status: FooterData['status'], text: FinishRequest['outcome'] extends infer O ? (O extends {text: infer T} ? T : never) : never) {
+  return {...request, outcome: {footer: footer(request.task, request.marker.job_id!, status), text}}
 }
 
 class Crash extends Error {}
 
 async function finishCrashingAt(request: FinishRequest, at: FinishStep | undefined) {
   return finishJob(layout, request, {
-    index: await indexFinished(layout),
     now,
     onStep(step) {
       if (step === at) throw new Crash(step)
@@ -77,9 +88,9 @@ describe('finishJob', () => {
   it('puts failed, cancelled and timed-out jobs in failed/ with the right event', async () => {
     for (const [status, event] of [['failed', 'delegation.failed'], ['cancelled', 'delegation.failed'], ['timed_out', 'delegation.timed_out']] as const) {
       const request = await delegated(`${status}.md`)
-      const result = await finishCrashingAt({...request, footer: footer(request.task, `j-${status}`, status), text: {error: 'boom'}}, undefined)
+      const result = await finishCrashingAt(withOutcome(request, status, {error: 'boom'}), undefined)
       expect(result).toMatchObject({kind: 'finished', destination: path.join(layout.failed, `${status}.md`)})
-      expect((await readEvents(layout.events)).at(-1)).toMatchObject({event, job_id: `j-${status}`})
+      expect((await readEvents(layout.events)).at(-1)).toMatchObject({event, job_id: `j-${status}.md`})
     }
 
     expect(await readdir(layout.done)).toEqual([])
@@ -100,6 +111,7 @@ describe('finishJob', () => {
       await expect(finishCrashingAt(request, at)).rejects.toThrow(Crash)
       const again = await finishCrashingAt(request, undefined)
       expect(again).toMatchObject({kind: 'finished', destination: path.join(layout.done, 'fix.2.md'), recovered: true})
+      // the journal file is gone too once the finish completed
       expect((await readdir(layout.done)).sort()).toEqual(['fix.2.md', 'fix.md'])
       expect(await readdir(layout.pending)).toEqual([])
       const text = await readFile(path.join(layout.done, 'fix.2.md'), 'utf8')
@@ -110,12 +122,13 @@ describe('finishJob', () => {
     })
   }
 
-  it('recovers from the finished copy even when the task is already gone and only the marker is left', async () => {
+  it('recovers from its journal even when the task is already gone and only the marker is left', async () => {
     const request = await delegated('gone.md')
     await expect(finishCrashingAt(request, 'task-removed')).rejects.toThrow(Crash)
     expect(await readdir(layout.pending)).toEqual(['gone.md.delegated'])
-    // The job now reads differently (say the poll raced a retry): the copy written first still wins.
-    const result = await finishCrashingAt({...request, footer: footer('gone.md', 'j-gone.md', 'failed')}, undefined)
+    expect(await readdir(layout.done)).toContain(resultJournalName(request.marker.idempotency_key))
+    // The job now reads differently (say the poll raced a retry): what was journaled first still wins.
+    const result = await finishCrashingAt(withOutcome(request, 'failed', {error: 'late'}), undefined)
     expect(result).toMatchObject({kind: 'finished', status: 'completed', recovered: true})
     expect(await readdir(layout.pending)).toEqual([])
     expect(await readdir(layout.failed)).toEqual([])
@@ -123,20 +136,19 @@ describe('finishJob', () => {
 
   it('on recovery, leaves alone a new task that took the delegated one\'s name in pending/', async () => {
     const request = await delegated('same.md', 'the delegated text\n')
-    const key = idempotencyKey('same.md', 'the delegated text\n')
-    await expect(finishCrashingAt({...request, idempotencyKey: key}, 'task-removed')).rejects.toThrow(Crash)
-    await writeFile(request.taskFile, 'a new task, dropped in under the same name\n')
-    const result = await finishCrashingAt({...request, idempotencyKey: key}, undefined)
+    const taskFile = path.join(layout.pending, 'same.md')
+    await expect(finishCrashingAt(request, 'task-removed')).rejects.toThrow(Crash)
+    await writeFile(taskFile, 'a new task, dropped in under the same name\n')
+    const result = await finishCrashingAt(request, undefined)
     expect(result).toMatchObject({kind: 'finished', recovered: true})
     expect(await readdir(layout.pending)).toEqual(['same.md'])
-    expect(await readFile(request.taskFile, 'utf8')).toBe('a new task, dropped in under the same name\n')
+    expect(await readFile(taskFile, 'utf8')).toBe('a new task, dropped in under the same name\n')
   })
 
   it('on recovery, removes the delegated task when it is still the same text', async () => {
     const request = await delegated('same.md', 'the delegated text\n')
-    const key = idempotencyKey('same.md', 'the delegated text\n')
-    await expect(finishCrashingAt({...request, idempotencyKey: key}, 'logged')).rejects.toThrow(Crash)
-    await finishCrashingAt({...request, idempotencyKey: key}, undefined)
+    await expect(finishCrashingAt(request, 'logged')).rejects.toThrow(Crash)
+    await finishCrashingAt(request, undefined)
     expect(await readdir(layout.pending)).toEqual([])
   })
 
@@ -144,39 +156,28 @@ describe('finishJob', () => {
     const request = await delegated('vanished.md')
     await mkdir(path.join(layout.root, 'elsewhere'))
     const {rename} = await import('node:fs/promises')
-    await rename(request.taskFile, path.join(layout.root, 'elsewhere', 'vanished.md'))
+    await rename(path.join(layout.pending, 'vanished.md'), path.join(layout.root, 'elsewhere', 'vanished.md'))
     const result = await finishCrashingAt(request, undefined)
     expect(result.kind).toBe('orphan')
-    expect(result.kind === 'orphan' && result.message).toContain('vanished.md is gone but its marker vanished.md.delegated remains')
+    expect(result.kind === 'orphan' && result.message).toContain('vanished.md is gone (or not a regular file) but its marker vanished.md.delegated remains')
     expect(await readdir(layout.pending)).toEqual(['vanished.md.delegated'])
     expect(await readEvents(layout.events)).toEqual([])
   })
 
-  it('does not take a numbered file of another job as its own', async () => {
-    await writeFile(path.join(layout.done, 'fix.2.md'), 'x\n\n<!-- ccl:delegation {"status":"completed","provider":"p","job_id":"j-other"} -->\n')
-    const request = await delegated('fix.md')
+  it('a file in done/ that carries this job id in a footer (a local task, a forged server field) is not taken as its result', async () => {
+    // X.2.md is another task's file whose own text ends with a footer line naming X's job.
+    const forged = 'a local task\n\n<!-- ccl:delegation {"status":"completed","provider":"p","job_id":"j-x.md","task":"x.md"} -->\n## Delegation result\n'
+    await writeFile(path.join(layout.done, 'x.2.md'), forged)
+    const request = await delegated('x.md', 'the real task x\n')
+    // Killed right after it prepared its result: the next run completes from its own journal only.
+    await expect(finishCrashingAt(request, 'prepared')).rejects.toThrow(Crash)
     const result = await finishCrashingAt(request, undefined)
-    expect(result).toMatchObject({destination: path.join(layout.done, 'fix.md'), recovered: false})
-  })
-})
-
-describe('writeNoClobber', () => {
-  it('gives parallel writers of one name distinct files and leaves no temp file behind', async () => {
-    const written = await Promise.all(Array.from({length: 20}, (_, i) => writeNoClobber(layout.done, 'same.md', `writer ${i}\n`)))
-    expect(new Set(written).size).toBe(20)
-    const names = await readdir(layout.done)
-    expect(names).toHaveLength(20)
-    expect(names.every((n) => /^same(\.\d+)?\.md$/.test(n))).toBe(true)
-    const contents = await Promise.all(names.map((n) => readFile(path.join(layout.done, n), 'utf8')))
-    expect(new Set(contents).size).toBe(20)
-  })
-
-  it('removeStaleTemps clears temp files a killed run left, and nothing else', async () => {
-    await writeFile(path.join(layout.done, '.ccl-reap-123-abc.tmp'), 'partial')
-    await writeFile(path.join(layout.failed, '.ccl-reap-9-def.tmp'), 'partial')
-    await writeFile(path.join(layout.done, 'keep.md'), 'kept')
-    expect(await removeStaleTemps(layout)).toBe(2)
-    expect(await readdir(layout.done)).toEqual(['keep.md'])
-    expect(await readdir(layout.failed)).toEqual([])
+    expect(result).toMatchObject({kind: 'finished', destination: path.join(layout.done, 'x.md'), recovered: true})
+    expect(await readFile(path.join(layout.done, 'x.2.md'), 'utf8')).toBe(forged)
+    expect((await readFile(path.join(layout.done, 'x.md'), 'utf8')).startsWith('the real task x\n')).toBe(true)
+    // And with no journal at all, the forged file changes nothing: a fresh finish.
+    const other = await delegated('y.md', 'the real task y\n')
+    await writeFile(path.join(layout.done, 'y.2.md'), forged.replaceAll('x.md', 'y.md'))
+    expect(await finishCrashingAt(other, undefined)).toMatchObject({destination: path.join(layout.done, 'y.md'), recovered: false})
   })
 })

@@ -6,14 +6,7 @@ import {afterAll, afterEach, beforeAll, beforeEach, describe, expect, it} from '
 
 import type {DelegationState} from '../../src/lib/config/load.js'
 import {parseConfig} from '../../src/lib/config/load.js'
-import {
-  claimMarker,
-  idempotencyKey,
-  type Marker,
-  readMarker,
-  scanMarkers,
-  serializeMarker,
-} from '../../src/lib/delegation/marker.js'
+import {contentHash, idempotencyKey, type Marker, readMarker, scanMarkers, serializeMarker} from '../../src/lib/delegation/marker.js'
 import {AlreadyDelegatedError, resubmit, submitTask} from '../../src/lib/delegation/submit.js'
 import {waitForJob} from '../../src/lib/delegation/wait.js'
 import {ApiError, RefusedError, TaskFileError, TimeoutError, UserError} from '../../src/lib/errors.js'
@@ -76,7 +69,9 @@ async function rejection(promise: Promise<unknown>): Promise<Error> {
 const posts = () => fake.requests.filter((r) => r.method === 'POST')
 
 describe('the marker', () => {
-  it('keys a task by sha256 of name, NUL, content', () => {
+  it('keys a claim by sha256 of name, NUL, content, NUL, nonce (markers of earlier versions: name and content)', () => {
+    expect(idempotencyKey('a.md', 'hello', 'n1')).toBe(createHash('sha256').update('a.md\0hello\0n1').digest('hex'))
+    expect(idempotencyKey('a.md', 'hello', 'n2')).not.toBe(idempotencyKey('a.md', 'hello', 'n1'))
     const expected = createHash('sha256').update('a.md\0hello').digest('hex')
     expect(idempotencyKey('a.md', 'hello')).toBe(expected)
     expect(idempotencyKey('b.md', 'hello')).not.toBe(expected)
@@ -85,23 +80,13 @@ describe('the marker', () => {
     expect(idempotencyKey('a.m', 'd\0hello')).not.toBe(idempotencyKey('a.md', '\0hello'))
   })
 
-  it('is claimed by exactly one of many concurrent claimers, and leaves no temp file', async () => {
-    const file = markerPath(layout, 'x.md')
-    const base: Marker = {
-      version: 1,
-      task: 'x.md',
-      state: 'submitting',
-      provider: 'gemini',
-      idempotency_key: idempotencyKey('x.md', ''),
-      claimed_at: '2026-01-01T00:00:00.000Z',
-      job_id: null,
-      submitted_at: null,
-    }
-    const results = await Promise.all(Array.from({length: 20}, (_, n) => claimMarker(file, {...base, provider: `p${n}`})))
-    expect(results.filter(Boolean)).toHaveLength(1)
-    const winner = results.indexOf(true)
-    expect((await readMarker(file)).provider).toBe(`p${winner}`)
-    expect((await readdir(layout.pending)).sort()).toEqual(['x.md.delegated'])
+  it('is claimed by exactly one of many concurrent submits, and leaves no temp or claim file', async () => {
+    const file = await task('x.md', REMOTE_TASK)
+    const results = await Promise.allSettled(Array.from({length: 20}, () => submitTask({layout, delegation, task: file, client})))
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1)
+    for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(RefusedError)
+    expect(posts()).toHaveLength(1)
+    expect((await readdir(layout.pending)).sort()).toEqual(['x.md', 'x.md.delegated'])
   })
 
   it('names the file and the field when a marker is broken', async () => {
@@ -136,19 +121,23 @@ describe('submitTask', () => {
     const now = () => new Date('2026-03-01T12:00:00.000Z')
     const result = await submitTask({layout, delegation, task: file, client, now})
     expect(result).toEqual({task: 'logs.md', jobId: expect.stringMatching(/^j-/), provider: 'claude-api', resubmitted: false})
-    expect(await markerOf('logs.md')).toEqual({
+    const marker = await markerOf('logs.md')
+    expect(marker).toEqual({
       version: 1,
       task: 'logs.md',
       state: 'submitted',
       provider: 'claude-api',
-      idempotency_key: idempotencyKey('logs.md', REMOTE_TASK),
+      idempotency_key: expect.stringMatching(/^[0-9a-f]{64}$/),
       claimed_at: '2026-03-01T12:00:00.000Z',
       job_id: result.jobId,
       submitted_at: '2026-03-01T12:00:00.000Z',
       complexity: 'high',
+      task_sha256: contentHash(REMOTE_TASK),
     })
+    // A random nonce per claim: not the content-only key of earlier versions.
+    expect(marker.idempotency_key).not.toBe(idempotencyKey('logs.md', REMOTE_TASK))
     expect(posts()).toHaveLength(1)
-    expect(posts()[0]).toMatchObject({idempotencyKey: idempotencyKey('logs.md', REMOTE_TASK), authOk: true})
+    expect(posts()[0]).toMatchObject({idempotencyKey: marker.idempotency_key, authOk: true})
     expect(posts()[0]?.body).toEqual({
       provider: 'claude-api',
       prompt: 'Summarise the nightly logs.\n',
@@ -229,7 +218,7 @@ describe('submitTask', () => {
     expect(result).toMatchObject({task: 'flaky.md', provider: 'claude-api', resubmitted: true})
     expect(await markerOf('flaky.md')).toMatchObject({state: 'submitted', job_id: result.jobId})
     expect(fake.jobCount()).toBe(jobs + 1)
-    expect(new Set(posts().map((r) => r.idempotencyKey))).toEqual(new Set([idempotencyKey('flaky.md', REMOTE_TASK)]))
+    expect(new Set(posts().map((r) => r.idempotencyKey))).toEqual(new Set([(await markerOf('flaky.md')).idempotency_key]))
     expect((await readEvents(layout.events)).at(-1)).toMatchObject({event: 'delegation.submitted', resubmitted: true, job_id: result.jobId})
   })
 

@@ -1,12 +1,12 @@
 import {spawn} from 'node:child_process'
-import {mkdir, readdir, readFile, utimes, writeFile} from 'node:fs/promises'
+import {mkdir, readdir, readFile, symlink, utimes, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {appendEvent, readEvents} from '../../src/lib/events/log.js'
-import {createExclusive, freeName, moveTask, removeIfExists, writeFileAtomic} from '../../src/lib/queue/files.js'
-import {ensureLayout, isTaskName, listTasks, markerPath, queueLayout} from '../../src/lib/queue/layout.js'
+import {createExclusive, numberedName, removeIfExists, sweepTemps, writeFileAtomic} from '../../src/lib/queue/files.js'
+import {ensureLayout, isTaskName, listTasks, markerPath, queueLayout, scanTasks} from '../../src/lib/queue/layout.js'
 import {tryLock} from '../../src/lib/queue/lock.js'
 import {REPO} from '../support/sandbox.js'
 
@@ -45,7 +45,10 @@ describe('layout', () => {
     await writeFile(path.join(layout.pending, 'c.md.delegated'), '{}')
     await writeFile(path.join(layout.pending, '.tmp-x.md'), '')
     await mkdir(path.join(layout.pending, 'dir.md'))
+    await symlink('/etc/hostname', path.join(layout.pending, 'link.md'))
     expect((await listTasks(layout.pending)).map((t) => t.name)).toEqual(['c.md', 'a.md', 'b.md'])
+    // a symlink and a folder with a task's name are reported, never followed
+    expect((await scanTasks(layout.pending)).irregular.map((t) => `${t.name}: ${t.what}`).sort()).toEqual(['dir.md: a folder', 'link.md: a symbolic link'])
     expect(await listTasks(path.join(dir, 'missing'))).toEqual([])
   })
 })
@@ -72,22 +75,26 @@ describe('files', () => {
     expect(results.filter(Boolean)).toHaveLength(1)
   })
 
-  it('moves by rename and never over an existing task', async () => {
-    await mkdir(path.join(dir, 'from'))
-    await mkdir(path.join(dir, 'to'))
-    await writeFile(path.join(dir, 'to', 'a.md'), 'old')
-    await writeFile(path.join(dir, 'to', 'a.2.md'), 'older')
-    await writeFile(path.join(dir, 'from', 'a.md'), 'new')
-    const moved = await moveTask(path.join(dir, 'from', 'a.md'), path.join(dir, 'to'))
-    expect(moved).toEqual({path: path.join(dir, 'to', 'a.3.md'), name: 'a.3.md', renamed: true})
-    expect(await readFile(path.join(dir, 'to', 'a.md'), 'utf8')).toBe('old')
-    expect(await readFile(moved.path, 'utf8')).toBe('new')
-    expect(await readdir(path.join(dir, 'from'))).toEqual([])
-    await expect(moveTask(path.join(dir, 'from', 'a.md'), path.join(dir, 'to'))).rejects.toMatchObject({code: 'ENOENT'})
-    expect(await freeName(path.join(dir, 'to'), 'b.md')).toBe('b.md')
-    // a leftover delegation marker keeps its name taken: the task would otherwise look delegated
-    await writeFile(path.join(dir, 'to', 'b.md.delegated'), '{}')
-    expect(await freeName(path.join(dir, 'to'), 'b.md')).toBe('b.2.md')
+  it('numbers a taken name, shortening a long stem so the number fits in 255 bytes, never inside a character', () => {
+    expect(numberedName('fix.md', 1)).toBe('fix.md')
+    expect(numberedName('fix.md', 2)).toBe('fix.2.md')
+    const long = 'é'.repeat(125) + 'x.md' // 250 + 4 bytes
+    const second = numberedName(long, 2)
+    expect(Buffer.byteLength(second)).toBeLessThanOrEqual(255)
+    expect(second.endsWith('.2.md')).toBe(true)
+    expect(second).not.toContain('\uFFFD')
+    expect(second.startsWith('é'.repeat(10))).toBe(true)
+  })
+
+  it('sweeps only its own temp files, and only once they are old', async () => {
+    await writeFile(path.join(dir, '.ccl-tmp-1-old'), '')
+    await writeFile(path.join(dir, '.ccl-tmp-2-young'), '')
+    await writeFile(path.join(dir, 'task.md'), '')
+    await writeFile(path.join(dir, '.editor-tmp'), '')
+    const old = new Date(Date.now() - 3_600_000)
+    await utimes(path.join(dir, '.ccl-tmp-1-old'), old, old)
+    expect(await sweepTemps(dir, 600_000)).toBe(1)
+    expect((await readdir(dir)).sort()).toEqual(['.ccl-tmp-2-young', '.editor-tmp', 'task.md'])
   })
 
   it('removes a file once; a second removal is not an error', async () => {

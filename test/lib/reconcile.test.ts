@@ -126,7 +126,7 @@ describe('reconcile: safety', () => {
     expect(result.ok).toBe(false)
     expect(result.accounts[0]!.created).toBe(true)
     expect(result.accounts[1]!.error).toMatch(/^`tmux -L ccl-test-\S+ new-session -d -s ccl-same -c \S+ -e CLAUDE_CONFIG_DIR=\S+\/\.claude-beta "sleep 3600"` failed: duplicate session: ccl-same$/)
-    expect(result.accounts[1]!.requeued).toEqual([{task: 'b.md', as: 'b.md', renamed: false}])
+    expect(result.accounts[1]!.requeued).toEqual([{account: 'beta', task: 'b.md', as: 'b.md', renamed: false, restored: false}])
     expect(await readdir(path.join(machine.sandbox.queue, 'pending'))).toEqual(['b.md'])
   })
 
@@ -136,7 +136,7 @@ describe('reconcile: safety', () => {
     await writeFile(path.join(pending, 'job.md.delegated'), '{}')
     await machine.active('alpha', 'job.md', 'local work\n')
     const {result} = await pass(machine)
-    expect(result.accounts[0]!.requeued).toEqual([{task: 'job.md', as: 'job.2.md', renamed: true}])
+    expect(result.accounts[0]!.requeued).toEqual([{account: 'alpha', task: 'job.md', as: 'job.2.md', renamed: true, restored: false}])
     expect((await readdir(pending)).sort()).toEqual(['job.2.md', 'job.md.delegated'])
   })
 

@@ -53,7 +53,6 @@ A task already delegated prints its existing job id and exits 4. If the API stil
         task: this.args.task,
         force: this.flags.force,
         ...(this.flags.provider === undefined ? {} : {provider: this.flags.provider}),
-        crashAt: process.env.CCL_TEST_CRASH_AT,
         client: () => connect(delegation, process.env, {userAgent: `ccl/${this.config.version}`, onRetry: (info) => this.note(describeRetry(info))}),
       })
       this.note(`${result.task}: delegated to ${result.provider} as job ${result.jobId}`)

@@ -1,33 +1,18 @@
 import {randomBytes} from 'node:crypto'
-import {mkdir, readFile, rename, stat, utimes} from 'node:fs/promises'
+import {stat} from 'node:fs/promises'
 import path from 'node:path'
 
 import {formatDuration} from '../config/duration.js'
+import {CONTROL_BUT_TAB_NEWLINE} from '../control-chars.js'
 import type {Account, Config} from '../config/schema.js'
-import {ExternalError, TaskFileError, UserError, EXIT_CODES, errorMessage} from '../errors.js'
+import {CclError, ExternalError, TaskFileError, UserError, EXIT_CODES, errorMessage} from '../errors.js'
 import {appendEvent} from '../events/log.js'
-import {createExclusive, exists, moveTask, removeIfExists} from '../queue/files.js'
-import {activeDir, ensureLayout, isTaskName, listTasks, markerPath, type QueueLayout, queueLayout} from '../queue/layout.js'
+import {failpoint} from '../failpoints.js'
+import {exists} from '../queue/files.js'
+import {activeDir, ensureLayout, isTaskName, listTasks, type QueueLayout, queueLayout} from '../queue/layout.js'
+import {type HandOff, markDelivered, recoverHandOffs as recoverAll, type Requeued, settleHandOff, takeForAccount, undoHandOff} from '../queue/transitions.js'
 import {readSessionRecord} from '../sessions/record.js'
 import type {Tmux} from '../tmux/tmux.js'
-
-/**
- * A hand-off in progress, one file per account: `<state>/handoff/<account>.json`, created with O_EXCL.
- * It is the account's claim (two assigns never pick the same account) and the journal that lets the
- * next run undo a hand-off whose process died between the claim and the Enter key.
- */
-export interface HandOff {
-  version: 1
-  account: string
-  task: string
-  pid: number
-  started_at: string
-  /** The task's mtime in pending/, restored when it goes back so it keeps its place in the queue. */
-  pending_mtime_ms: number
-}
-
-/** A hand-off file older than this is stale even if its pid is alive again (a reused pid). */
-export const HANDOFF_STALE_MS = 10 * 60_000
 
 export type AssignResult =
   | {outcome: 'assigned'; task: string; account: string; session: string; path: string; buffer: string}
@@ -37,6 +22,8 @@ export type AssignResult =
   | {outcome: 'lost-race'; task: string; where: string | null}
   /** The task has a delegation marker: it is remote, not ours to hand to a session. */
   | {outcome: 'delegated'; task: string}
+  /** The task can never be handed out as it is (a name a paste cannot carry, a symlink): it stays for an operator. */
+  | {outcome: 'refused'; task: string; why: string}
 
 export interface AssignOptions {
   config: Config
@@ -48,26 +35,19 @@ export interface AssignOptions {
   cwd?: string
   now?: () => Date
   sleep?: (ms: number) => Promise<void>
-  /** Test-only: stop the process dead at a named step, to prove the next run repairs it. */
-  crashAt?: string
 }
 
-export function handOffDir(layout: QueueLayout): string {
-  return path.join(layout.state, 'handoff')
-}
+// C0/C1 controls other than tab and newline: ESC would let text end the bracketed paste early.
+const PASTE_BREAKERS = new RegExp(CONTROL_BUT_TAB_NEWLINE.source, 'g')
 
-function handOffPath(layout: QueueLayout, account: string): string {
-  return path.join(handOffDir(layout), `${account}.json`)
-}
-
-/** The prompt the session gets: `{task}` and `{done}` replaced by absolute paths. */
+/**
+ * The prompt the session gets: `{task}` and `{done}` replaced by absolute paths. Nothing in it can
+ * end the bracketed paste: every control character but tab and newline is removed (a task name
+ * holding one is never handed out at all; this guards the template and the queue path too).
+ */
 export function renderPrompt(template: string, task: string, done: string): string {
   // Functions, not strings: a `$&` or `$'` in a file name is text, not a replacement pattern.
-  return template.replaceAll('{task}', () => task).replaceAll('{done}', () => done)
-}
-
-function crash(point: string, crashAt: string | undefined): void {
-  if (crashAt === point) process.kill(process.pid, 'SIGKILL')
+  return template.replaceAll('{task}', () => task).replaceAll('{done}', () => done).replace(PASTE_BREAKERS, '')
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
@@ -107,7 +87,7 @@ async function whereIs(layout: QueueLayout, config: Config, name: string): Promi
   return null
 }
 
-/** Why an account cannot take a task now, or null when it is free. */
+/** Why an account cannot take a task now, or null when it is free. A finished or killed hand-off is settled first. */
 export async function whyBusy(config: Config, layout: QueueLayout, tmux: Tmux, account: Account, now: Date = new Date()): Promise<string | null> {
   const record = await readSessionRecord(layout, account.name)
   if (record.held) return `on hold (crash limit); release with: ccl reconcile --release ${account.name}`
@@ -116,65 +96,26 @@ export async function whyBusy(config: Config, layout: QueueLayout, tmux: Tmux, a
     return `session ${account.session} started ${formatDuration(age)} ago, still starting (assign.ready_after ${formatDuration(config.assign.ready_after)})`
   }
 
+  const {state} = await settleHandOff(layout, account.name, now)
+  if (state.kind === 'in-progress') return `a hand-off of ${state.task} to it is in progress (${state.by})`
   const working = await listTasks(activeDir(layout, account.name))
   if (working.length > 0) return `working on ${working[0]!.name}`
-  if (await exists(handOffPath(layout, account.name))) return 'a hand-off to it is in progress'
-  const state = await tmux.sessionState(account.session)
-  if (state !== 'alive') return `session ${account.session} is ${state === 'dead' ? 'dead' : 'not running'}`
+  const session = await tmux.sessionState(account.session)
+  if (session !== 'alive') return `session ${account.session} is ${session === 'dead' ? 'dead' : 'not running'}`
   return null
 }
 
 /**
- * Undoes hand-offs whose process died between the claim and the Enter key: the task goes back to
- * pending/ with its old mtime (so it keeps its place), and the account is free again.
- * A hand-off whose process is still running is left alone.
+ * Undoes hand-offs whose process died between the claim and the Enter key (the task goes back to
+ * pending/ with its old mtime, so it keeps its place) and frees accounts whose task is done.
  */
-export async function recoverHandOffs(config: Config, now: Date = new Date()): Promise<{account: string; task: string; requeued: boolean}[]> {
-  const layout = queueLayout(config)
-  const recovered: {account: string; task: string; requeued: boolean}[] = []
-  for (const account of config.accounts) {
-    const file = handOffPath(layout, account.name)
-    let handOff: HandOff
-    try {
-      handOff = JSON.parse(await readFile(file, 'utf8')) as HandOff
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue
-      // Torn by a crash while being written (it is created, then filled): nothing was moved yet.
-      const age = now.getTime() - (await stat(file).then((s) => s.mtimeMs, () => now.getTime()))
-      if (age > 5000) await removeIfExists(file)
-      continue
-    }
-
-    if (!isStale(handOff, now)) continue
-    const inActive = path.join(activeDir(layout, account.name), handOff.task)
-    let requeued = false
-    if (await exists(inActive)) {
-      const moved = await moveTask(inActive, layout.pending, handOff.task)
-      await utimes(moved.path, handOff.pending_mtime_ms / 1000, handOff.pending_mtime_ms / 1000)
-      await appendEvent(layout.events, 'task.requeued', {task: handOff.task, account: account.name, reason: 'hand-off interrupted', as: moved.name}, now)
-      requeued = true
-    }
-
-    await removeIfExists(file)
-    recovered.push({account: account.name, task: handOff.task, requeued})
-  }
-
-  return recovered
-}
-
-function isStale(handOff: HandOff, now: Date): boolean {
-  if (now.getTime() - Date.parse(handOff.started_at) > HANDOFF_STALE_MS) return true
-  try {
-    process.kill(handOff.pid, 0)
-    return false
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH'
-  }
+export async function recoverHandOffs(config: Config, now: Date = new Date()): Promise<Requeued[]> {
+  return recoverAll(queueLayout(config), config.accounts.map((a) => a.name), now)
 }
 
 /**
  * `ccl assign`: hands one pending task to a free account's Claude Code session.
- * Claim: O_EXCL hand-off file for the account, then rename pending/ → active/<account>/ (mtime set to now).
+ * Claim (queue core): the task's claim and the account's hand-off record, then pending/ → active/<account>/.
  * Delivery: the prompt through a uniquely named tmux buffer (bracketed paste), then Enter after
  * `enter_delay` — the text never goes through send-keys. A delivery that fails puts the task back.
  */
@@ -184,7 +125,6 @@ export async function assignTask(options: AssignOptions): Promise<AssignResult> 
   const sleep = options.sleep ?? defaultSleep
   const layout = queueLayout(config)
   await ensureLayout(layout, config.accounts.map((a) => a.name))
-  await mkdir(handOffDir(layout), {recursive: true})
   const {name, file} = await locateTask(layout, options.task, options.cwd ?? process.cwd())
 
   let candidates = config.accounts
@@ -197,112 +137,91 @@ export async function assignTask(options: AssignOptions): Promise<AssignResult> 
     candidates = [named]
   }
 
-  await recoverHandOffs(config, now())
-
-  let pendingStat
-  try {
-    pendingStat = await stat(file)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new TaskFileError(`${file}: cannot read: ${errorMessage(error)}`)
+  // lstat: a symlink is there (and refused under the claim below), never followed.
+  if (!(await exists(file))) {
     const where = await whereIs(layout, config, name)
     if (where) return {outcome: 'lost-race', task: name, where}
     throw new TaskFileError(`${file}: no such task in pending/`)
   }
 
-  if (!pendingStat.isFile()) throw new TaskFileError(`${file}: not a regular file`)
-  if (await exists(markerPath(layout, name))) return {outcome: 'delegated', task: name}
-
   const reasons: Record<string, string> = {}
   for (const account of candidates) {
-    // One account whose state cannot be read (a broken record, tmux failing) does not block the others.
-    const busy = await whyBusy(config, layout, tmux, account, now()).catch((error: unknown) => errorMessage(error))
+    let busy: string | null
+    try {
+      busy = await whyBusy(config, layout, tmux, account, now())
+    } catch (error) {
+      // One account whose state cannot be read (a broken record, tmux failing) does not block the others;
+      // a bug is a bug, not "busy".
+      if (!(error instanceof CclError)) throw error
+      busy = error.message
+    }
+
     if (busy) {
       reasons[account.name] = busy
       continue
     }
 
-    const claimFile = handOffPath(layout, account.name)
-    const handOff: HandOff = {
-      version: 1,
-      account: account.name,
-      task: name,
-      pid: process.pid,
-      started_at: now().toISOString(),
-      pending_mtime_ms: pendingStat.mtimeMs,
-    }
-    if (!(await createExclusive(claimFile, JSON.stringify(handOff) + '\n'))) {
-      reasons[account.name] = 'a hand-off to it is in progress'
-      continue
-    }
+    const taken = await takeForAccount(layout, {name, account: account.name, now: now()})
+    switch (taken.kind) {
+      case 'taken': {
+        return deliver(options, layout, account, taken.handOff, now, sleep)
+      }
 
-    try {
-      return await handTo(options, layout, account, name, file, pendingStat.mtimeMs, now, sleep)
-    } finally {
-      await removeIfExists(claimFile)
+      case 'account-busy': {
+        reasons[account.name] = taken.why
+        continue
+      }
+
+      case 'gone': {
+        return {outcome: 'lost-race', task: name, where: await whereIs(layout, config, name)}
+      }
+
+      case 'claimed': {
+        return {outcome: 'lost-race', task: name, where: `claimed by ${taken.by}`}
+      }
+
+      case 'delegated': {
+        return {outcome: 'delegated', task: name}
+      }
+
+      case 'refused': {
+        return {outcome: 'refused', task: name, why: taken.why}
+      }
     }
   }
 
   return {outcome: 'no-free-account', task: name, accounts: reasons}
 }
 
-async function handTo(
+async function deliver(
   options: AssignOptions,
   layout: QueueLayout,
   account: Account,
-  name: string,
-  file: string,
-  pendingMtimeMs: number,
+  handOff: HandOff,
   now: () => Date,
   sleep: (ms: number) => Promise<void>,
 ): Promise<AssignResult> {
   const {config, tmux} = options
-  // Under our claim the account can only have become busy through someone else's hand (a person, reconcile).
-  const working = await listTasks(activeDir(layout, account.name))
-  if (working.length > 0) return {outcome: 'no-free-account', task: name, accounts: {[account.name]: `working on ${working[0]!.name}`}}
-
-  const target = path.join(activeDir(layout, account.name), name)
-  crash('after-claim', options.crashAt)
-  try {
-    // Not moveTask: active/<account>/ is empty under our claim, and the name must stay the one the prompt names.
-    await rename(file, target)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {outcome: 'lost-race', task: name, where: await whereIs(layout, config, name)}
-    throw error
-  }
-
-  const at = now()
-  await utimes(target, at, at) // age in active/ is measured from the hand-off
-
-  const putBack = async (why: string) => {
-    const moved = await moveTask(target, layout.pending, name)
-    await utimes(moved.path, pendingMtimeMs / 1000, pendingMtimeMs / 1000)
-    await appendEvent(layout.events, 'task.requeued', {task: name, account: account.name, reason: why, as: moved.name}, now())
-    return moved
-  }
-
-  // `delegate submit` may have claimed it between our marker check and the rename: remote wins.
-  if (await exists(markerPath(layout, name))) {
-    await putBack('delegated meanwhile')
-    return {outcome: 'delegated', task: name}
-  }
-
-  crash('after-move', options.crashAt)
+  const name = handOff.record.task
+  const target = handOff.path
   const buffer = `ccl-${account.name}-${process.pid}-${randomBytes(4).toString('hex')}`
   const prompt = renderPrompt(config.assign.prompt, target, layout.done)
   try {
     await tmux.loadBuffer(buffer, prompt)
     await tmux.pasteBuffer(buffer, account.session)
-    crash('after-paste', options.crashAt)
+    failpoint('assign.after-paste')
     await sleep(config.assign.enter_delay)
     await tmux.sendKeys(account.session, ['Enter'])
+    failpoint('assign.after-enter')
   } catch (error) {
-    const moved = await putBack(`delivery failed: ${errorMessage(error)}`)
-    throw new ExternalError(`${name}: could not deliver the prompt to ${account.session}: ${errorMessage(error)}; the task is back in pending/${moved.renamed ? ` as ${moved.name}` : ''}`, {
+    const moved = await undoHandOff(layout, handOff, `delivery failed: ${errorMessage(error)}`, now())
+    throw new ExternalError(`${name}: could not deliver the prompt to ${account.session}: ${errorMessage(error)}; the task is back in pending/${moved?.renamed ? ` as ${moved.as}` : ''}`, {
       cause: error,
       hint: `check the session: tmux${config.tmux.socket ? ` -L ${config.tmux.socket}` : ''} attach -t ${account.session}`,
     })
   }
 
+  await markDelivered(handOff, now())
   await appendEvent(layout.events, 'task.assigned', {task: name, account: account.name, session: account.session}, now())
   return {outcome: 'assigned', task: name, account: account.name, session: account.session, path: target, buffer}
 }

@@ -2,6 +2,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {z} from 'zod'
 
+import {CONTROL_BUT_TAB_NEWLINE, hasControl} from '../control-chars.js'
 import {parseDuration} from './duration.js'
 
 const NAME = /^[a-z0-9][a-z0-9-]*$/
@@ -10,6 +11,8 @@ const absolutePath = z
   .string({error: 'expected an absolute path'})
   .min(1, {error: 'expected an absolute path'})
   .refine((value) => path.isAbsolute(value), {error: (issue) => `expected an absolute path, got "${String(issue.input)}"`})
+  // Paths end up in prompts pasted into sessions: a control character there could end the paste.
+  .refine((value) => !hasControl(value), {error: 'expected a path without control characters'})
   .transform((value) => path.normalize(value))
 
 /** A duration such as `45m`, held as milliseconds. */
@@ -82,6 +85,12 @@ const delegationSchema = z
     }
   })
 
+/** A prompt template: pasted into a session, so no control character but newline and tab (ESC could end the paste). */
+const promptTemplate = z
+  .string()
+  .min(1)
+  .refine((value) => !CONTROL_BUT_TAB_NEWLINE.test(value), {error: 'expected text without control characters (newline and tab are fine)'})
+
 export const DEFAULT_PROMPT =
   'Read the task in {task} and do it. When it is finished, move that file into {done}/.'
 
@@ -107,12 +116,18 @@ export const configSchema = z
       .default({stale_after: 45 * 60_000, crash_limit: 5, crash_window: 30 * 60_000}),
     assign: z
       .strictObject({
-        prompt: z.string().min(1).default(DEFAULT_PROMPT),
+        prompt: promptTemplate.default(DEFAULT_PROMPT),
         enter_delay: duration.default(300),
         // A session reconcile created this recently is still starting Claude Code: no prompt yet.
         ready_after: duration.default(10_000),
       })
       .default({prompt: DEFAULT_PROMPT, enter_delay: 300, ready_after: 10_000}),
+    dispatch: z
+      .strictObject({
+        // A task modified more recently than this may still be being written: left for the next pass.
+        settle: duration.default(2000),
+      })
+      .default({settle: 2000}),
     delegation: delegationSchema.optional(),
   })
   .superRefine((value, ctx) => {

@@ -1,11 +1,11 @@
-import {createHash, randomBytes} from 'node:crypto'
-import {constants, readFileSync} from 'node:fs'
-import {link, open, readdir} from 'node:fs/promises'
+import {createHash} from 'node:crypto'
+import {readFileSync} from 'node:fs'
+import {readdir} from 'node:fs/promises'
 import path from 'node:path'
 import {z} from 'zod'
 
 import {TaskFileError} from '../errors.js'
-import {writeFileAtomic, removeIfExists} from '../queue/files.js'
+import {writeFileAtomic} from '../queue/files.js'
 import {isTaskName, MARKER_SUFFIX, type QueueLayout} from '../queue/layout.js'
 import {isJobId, JOB_ID_PATTERN} from '../secutools/job-id.js'
 
@@ -24,6 +24,8 @@ export const markerSchema = z
       .nullable(),
     submitted_at: z.string().nullable(),
     complexity: z.string().nullish(),
+    /** sha256 of the task's content when it was claimed: tells the delegated task from a new one of the same name. */
+    task_sha256: z.string().regex(/^[0-9a-f]{64}$/, {error: 'expected a sha256 hex digest'}).nullish(),
   })
   .refine((marker) => marker.state === 'submitting' || marker.job_id !== null, {
     error: 'a submitted marker needs a job_id',
@@ -32,9 +34,24 @@ export const markerSchema = z
 
 export type Marker = z.infer<typeof markerSchema>
 
-/** sha256 hex of the task name, a NUL, and the task's content: the same task text always gets the same key. */
-export function idempotencyKey(taskName: string, content: string): string {
-  return createHash('sha256').update(taskName).update('\0').update(content).digest('hex')
+/**
+ * sha256 hex of the task name, a NUL, the task's content, a NUL and the claim's random nonce (SPEC §3.2):
+ * every resubmit of one claim sends the same key, and the same task dropped again later is a new job.
+ * Without a nonce (markers of earlier versions) it is the name and content alone.
+ */
+export function idempotencyKey(taskName: string, content: string | Buffer, nonce?: string): string {
+  const hash = createHash('sha256').update(taskName).update('\0').update(content)
+  if (nonce !== undefined) hash.update('\0').update(nonce)
+  return hash.digest('hex')
+}
+
+export function contentHash(content: string | Buffer): string {
+  return createHash('sha256').update(content).digest('hex')
+}
+
+/** Whether `content` is the task this marker delegated (and not a new task dropped in under the same name). */
+export function isDelegatedContent(marker: Marker, content: Buffer): boolean {
+  return marker.task_sha256 ? contentHash(content) === marker.task_sha256 : idempotencyKey(marker.task, content) === marker.idempotency_key
 }
 
 export function serializeMarker(marker: Marker): string {
@@ -126,51 +143,7 @@ export async function scanMarkers(layout: QueueLayout): Promise<MarkerScan> {
   return scan
 }
 
-/**
- * Creates the marker only if none exists: the claim on the task. The content is written and fsynced
- * under a temporary name first and then hard-linked to the marker name; link(2) fails with EEXIST
- * exactly like O_EXCL, but a reader can never see an empty or half-written marker, even if the
- * process dies mid-claim. Returns false when the task was already claimed.
- */
-export async function claimMarker(file: string, marker: Marker): Promise<boolean> {
-  const dir = path.dirname(file)
-  // A leading dot and no .md/.delegated ending: no scan ever mistakes it for a task or a marker.
-  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
-  const handle = await open(temp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o644)
-  try {
-    await handle.writeFile(serializeMarker(marker))
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-
-  try {
-    await link(temp, file)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false
-    throw error
-  } finally {
-    await removeIfExists(temp)
-  }
-
-  await syncDir(dir)
-  return true
-}
-
 /** Rewrites a marker atomically (temp + fsync + rename). */
 export async function writeMarker(file: string, marker: Marker): Promise<void> {
   await writeFileAtomic(file, serializeMarker(marker))
-}
-
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const handle = await open(dir, constants.O_RDONLY)
-    try {
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
-  } catch {
-    // Not every filesystem lets a directory be fsynced; the claim itself is already atomic.
-  }
 }

@@ -3,12 +3,13 @@ import path from 'node:path'
 import {formatDuration} from '../config/duration.js'
 import type {DelegationState} from '../config/load.js'
 import type {Delegation} from '../config/schema.js'
-import {ApiError, DelegationOffError, errorMessage} from '../errors.js'
-import {ensureLayout, markerPath, type QueueLayout} from '../queue/layout.js'
+import {ApiError, DelegationOffError, errorMessage, LockLostError} from '../errors.js'
+import {ensureLayout, type QueueLayout} from '../queue/layout.js'
 import {tryLock} from '../queue/lock.js'
+import {findPreparedResult, resultJournalName, sweepFolder} from '../queue/transitions.js'
 import type {Job, SecutoolsClient} from '../secutools/client.js'
-import {type FinishRequest, type FinishStep, finishJob, findFinished, indexFinished, removeStaleTemps} from './finish.js'
-import type {FooterData, FooterStatus} from './footer.js'
+import {finishJob} from './finish.js'
+import type {FooterData, FooterStatus, FooterText} from './footer.js'
 import {type MarkerEntry, scanMarkers} from './marker.js'
 import {type ClientSource, resubmit} from './submit.js'
 
@@ -69,22 +70,88 @@ export interface ReapOptions {
   client: ClientSource
   now?: () => Date
   dryRun?: boolean
-  /** Test-only: SIGKILL the process after this finish step (`after-written`, …) or a submit crash point. */
-  crashAt?: string
   /** Told about each job as soon as its outcome is known (progress on stderr). */
   onJob?: (job: ReapedJob) => void
   /** Told how many markers there are, before any request. */
   onStart?: (markers: number) => void
+  /** Throws when this run's lock was taken over: checked before every step that changes something. */
+  assertHeld?: () => void
 }
 
-/** Crash points of the finish steps, as $CCL_TEST_CRASH_AT names them. */
-export const REAP_CRASH_POINTS = ['after-written', 'after-logged', 'after-task-removed', 'after-marker-removed'] as const
+/** What reap does with one job it has read (or failed to read): a pure decision, executed below. */
+export type ReapDecision =
+  | {kind: 'finish'; footer: FooterData; text: FooterText}
+  /** An earlier, killed reap journaled this finish: complete it as it was decided then. */
+  | {kind: 'complete'}
+  | {kind: 'leave'}
+  | {kind: 'error'; error: unknown}
 
-function crashHook(crashAt: string | undefined): ((step: FinishStep) => void) | undefined {
-  if (!crashAt?.startsWith('after-')) return undefined
-  // SIGKILL, not exit(): no finally block runs, exactly like `kill -9` or a power cut.
-  return (step) => {
-    if (crashAt === `after-${step}`) process.kill(process.pid, 'SIGKILL')
+export interface DecideInput {
+  task: string
+  jobId: string
+  /** When the job was submitted (or claimed): job_timeout counts from it. */
+  submittedAt: string
+  /** Whichever the poll gave. */
+  job?: Job
+  error?: unknown
+  now: Date
+  jobTimeoutMs: number
+}
+
+/**
+ * completed → done/; failed | cancelled → failed/; older than job_timeout and not finished → failed/
+ * (timed_out); a 404 past job_timeout → failed/ (the platform forgot it); anything else → leave.
+ * A 404 younger than that is an error (a wrong base_url would otherwise fail every task).
+ */
+export function decideJob(input: DecideInput): ReapDecision {
+  const {jobId: id, now} = input
+  const age = now.getTime() - Date.parse(input.submittedAt)
+  const reapedAt = now.toISOString()
+  if (!input.job) {
+    const error = input.error
+    if (error instanceof ApiError && error.kind === 'not_found' && age > input.jobTimeoutMs) {
+      return {
+        kind: 'finish',
+        footer: {provider: '', job_id: id, cost_usd: null, submitted_at: input.submittedAt, finished_at: null, task: input.task, status: 'timed_out', reaped_at: reapedAt},
+        text: {error: `secutools does not know job ${id} (404) and it was submitted ${formatDuration(age)} ago (job_timeout ${formatDuration(input.jobTimeoutMs)})`},
+      }
+    }
+
+    return {kind: 'error', error}
+  }
+
+  const {job} = input
+  const base = {provider: job.provider, job_id: id, cost_usd: job.cost_usd, submitted_at: input.submittedAt, finished_at: job.finished_at, task: input.task, reaped_at: reapedAt}
+  if (job.status === 'completed') return {kind: 'finish', footer: {...base, status: 'completed'}, text: {result: job.result}}
+  if (job.status === 'failed' || job.status === 'cancelled') return {kind: 'finish', footer: {...base, status: job.status}, text: {error: job.error ?? `the job was ${job.status}`}}
+  if (age > input.jobTimeoutMs) {
+    return {
+      kind: 'finish',
+      footer: {...base, status: 'timed_out', finished_at: null},
+      text: {error: `job ${id} was still ${job.status} ${formatDuration(age)} after it was submitted (job_timeout ${formatDuration(input.jobTimeoutMs)})`},
+    }
+  }
+
+  return {kind: 'leave'}
+}
+
+function outcomeOf(status: FooterStatus): JobOutcome {
+  return status === 'completed' ? 'completed' : status === 'timed_out' ? 'timed_out' : 'failed'
+}
+
+/** The summary's counts, derived once from the jobs. */
+export function summarize(jobs: readonly ReapedJob[], problems: readonly string[], dryRun: boolean): ReapSummary {
+  const count = (test: (job: ReapedJob) => boolean) => jobs.filter((job) => test(job)).length
+  return {
+    polled: count((j) => j.status !== null),
+    completed: count((j) => j.outcome === 'completed'),
+    failed: count((j) => j.outcome === 'failed' || j.outcome === 'timed_out'),
+    still_running: count((j) => j.outcome === 'running'),
+    errors: count((j) => j.outcome === 'error') + problems.length,
+    resubmitted: count((j) => j.resubmitted),
+    dry_run: dryRun,
+    jobs: [...jobs].sort((a, b) => (a.task < b.task ? -1 : a.task > b.task ? 1 : 0)),
+    problems: [...problems],
   }
 }
 
@@ -95,39 +162,33 @@ async function limiter(concurrency: number): Promise<<T>(fn: () => Promise<T>) =
   return (fn) => limit(fn)
 }
 
-function ageFrom(entry: MarkerEntry): string {
-  return entry.marker.submitted_at ?? entry.marker.claimed_at
-}
-
 /** Errors that say every further request would fail the same way: stop polling the rest. */
 function stopsTheRun(error: unknown): boolean {
   return error instanceof ApiError && (error.kind === 'unauthorized' || error.kind === 'unavailable')
 }
 
+/** A temp or journal file older than this in pending/, done/ or failed/ was left by a killed reap or submit. */
+const TEMP_SAFE_AGE_MS = 10 * 60_000
+
 export async function reap(options: ReapOptions): Promise<ReapSummary> {
   const now = options.now ?? (() => new Date())
+  const dryRun = Boolean(options.dryRun)
   const {layout} = options
+  const assertHeld = options.assertHeld ?? (() => {})
   const scan = await scanMarkers(layout)
-  const summary: ReapSummary = {
-    polled: 0,
-    completed: 0,
-    failed: 0,
-    still_running: 0,
-    errors: scan.problems.length,
-    resubmitted: 0,
-    dry_run: Boolean(options.dryRun),
-    jobs: [],
-    problems: scan.problems.map((p) => p.message),
-  }
+  const problems = scan.problems.map((p) => p.message)
   options.onStart?.(scan.markers.length)
-  if (scan.markers.length === 0) return summary
+  if (scan.markers.length === 0) return summarize([], problems, dryRun)
 
-  if (!options.dryRun) {
+  if (!dryRun) {
     // done/ or failed/ may not exist yet on a young queue; made only when there is something to put there.
     await ensureLayout(layout)
-    await removeStaleTemps(layout)
+    const liveJournals = new Set(scan.markers.map((m) => resultJournalName(m.marker.idempotency_key)))
+    for (const dir of [layout.pending, layout.done, layout.failed]) {
+      await sweepFolder(dir, {tempAgeMs: TEMP_SAFE_AGE_MS, now: now().getTime(), liveJournals})
+    }
   }
-  const index = await indexFinished(layout)
+
   const limit = await limiter(options.settings.concurrency)
   let client: SecutoolsClient | undefined
   const getClient = async () => {
@@ -136,7 +197,6 @@ export async function reap(options: ReapOptions): Promise<ReapSummary> {
   }
 
   let stopped: string | undefined
-  const onStep = crashHook(options.crashAt)
   // Runs one request unless an earlier one showed that all would fail; the first such failure stops
   // the rest before the limiter starts them, so a bad key costs one request, not one per job.
   const guarded = async <T>(what: string, request: () => Promise<T>): Promise<T> => {
@@ -149,22 +209,18 @@ export async function reap(options: ReapOptions): Promise<ReapSummary> {
     }
   }
 
+  const jobs: ReapedJob[] = []
   const record = (job: ReapedJob) => {
-    summary.jobs.push(job)
-    if (job.resubmitted) summary.resubmitted++
-    if (job.status !== null) summary.polled++
-    if (job.outcome === 'completed') summary.completed++
-    else if (job.outcome === 'failed' || job.outcome === 'timed_out') summary.failed++
-    else if (job.outcome === 'running') summary.still_running++
-    else summary.errors++
+    jobs.push(job)
     options.onJob?.(job)
   }
 
-  const handle = async (entry: MarkerEntry): Promise<void> => {
-    const base: ReapedJob = {
+  const reapOne = async (entry: MarkerEntry): Promise<ReapedJob> => {
+    const {marker} = entry
+    let job: ReapedJob = {
       task: entry.task,
-      provider: entry.marker.provider,
-      job_id: entry.marker.job_id,
+      provider: marker.provider,
+      job_id: marker.job_id,
       outcome: 'error',
       status: null,
       destination: null,
@@ -173,101 +229,68 @@ export async function reap(options: ReapOptions): Promise<ReapSummary> {
       cost_usd: null,
       error: null,
     }
-    const fail = (error: unknown): ReapedJob => ({...base, outcome: 'error', error: errorMessage(error)})
-    try {
-      record(await reapOne(entry, base))
-    } catch (error) {
-      record(fail(error))
-    }
-  }
 
-  const reapOne = async (entry: MarkerEntry, base: ReapedJob): Promise<ReapedJob> => {
-    const {marker} = entry
-    // A result an earlier, killed reap already wrote: finish the remaining steps without asking the platform.
-    if (marker.state === 'submitted' && marker.job_id !== null && !options.dryRun) {
-      const earlier = await findFinished(layout, index, entry.task, marker.job_id)
-      if (earlier) return finish(entry, base, earlier.footer, {})
-    }
+    // A finish an earlier, killed reap began: its journal says what was decided; complete it without asking the platform.
+    if (!dryRun && findPreparedResult(layout, marker.idempotency_key)) return execute(entry, job, {kind: 'complete'})
 
     let jobId = marker.job_id
-    let submittedAt = ageFrom(entry)
+    let submittedAt = marker.submitted_at ?? marker.claimed_at
     if (marker.state === 'submitting') {
-      if (options.dryRun) return {...base, outcome: 'running', error: 'claim still "submitting": a real reap would resubmit it'}
-      const sent = await limit(() =>
-        guarded('resubmitted', async () => resubmit({layout, task: entry.task, client: await getClient(), now, crashAt: options.crashAt})),
-      )
+      if (dryRun) return {...job, outcome: 'running', error: 'claim still "submitting": a real reap would resubmit it'}
+      assertHeld()
+      const sent = await limit(() => guarded('resubmitted', async () => resubmit({layout, task: entry.task, client: await getClient(), now})))
       jobId = sent.jobId
       submittedAt = now().toISOString()
-      base = {...base, job_id: sent.jobId, provider: sent.provider, resubmitted: sent.resubmitted}
+      job = {...job, job_id: sent.jobId, provider: sent.provider, resubmitted: sent.resubmitted}
     }
 
-    if (jobId === null) return {...base, error: 'marker has no job id'}
+    if (jobId === null) return {...job, error: 'marker has no job id'}
     const id = jobId
-    const age = () => now().getTime() - Date.parse(submittedAt)
-    let job: Job
+    let polled: Job | undefined
+    let pollError: unknown
     try {
-      job = await limit(() => guarded('polled', async () => (await getClient()).getJob(id)))
+      polled = await limit(() => guarded('polled', async () => (await getClient()).getJob(id)))
+      job = {...job, status: polled.status, provider: polled.provider, cost_usd: polled.cost_usd}
     } catch (error) {
-      // A job the platform has forgotten is given up only once it is past job_timeout: until then a
-      // 404 may as well be a wrong base_url, and moving every task to failed/ would be worse.
-      if (error instanceof ApiError && error.kind === 'not_found' && age() > options.settings.job_timeout) {
-        const footer: FooterData = {provider: base.provider, job_id: id, cost_usd: null, submitted_at: submittedAt, finished_at: null, task: entry.task, status: 'timed_out', reaped_at: now().toISOString()}
-        return finish(entry, base, footer, {error: `secutools does not know job ${id} (404) and it was submitted ${formatDuration(age())} ago (job_timeout ${formatDuration(options.settings.job_timeout)})`})
-      }
-
-      throw error
+      pollError = error
     }
 
-    const polled: ReapedJob = {...base, status: job.status, provider: job.provider, cost_usd: job.cost_usd}
-    const footerBase = {provider: job.provider, job_id: id, cost_usd: job.cost_usd, submitted_at: submittedAt, finished_at: job.finished_at, task: entry.task}
-
-    if (job.status === 'completed' || job.status === 'failed' || job.status === 'cancelled') {
-      const status: FooterStatus = job.status
-      const footer: FooterData = {...footerBase, status, reaped_at: now().toISOString()}
-      return finish(entry, polled, footer, status === 'completed' ? {result: job.result} : {error: job.error ?? `the job was ${status}`})
-    }
-
-    if (age() > options.settings.job_timeout) {
-      const footer: FooterData = {...footerBase, status: 'timed_out', finished_at: null, reaped_at: now().toISOString()}
-      const error = `job ${id} was still ${job.status} ${formatDuration(age())} after it was submitted (job_timeout ${formatDuration(options.settings.job_timeout)})`
-      return finish(entry, polled, footer, {error})
-    }
-
-    return {...polled, outcome: 'running'}
+    const decision = decideJob({task: entry.task, jobId: id, submittedAt, now: now(), jobTimeoutMs: options.settings.job_timeout, ...(polled ? {job: polled} : {error: pollError})})
+    if (decision.kind === 'finish' && decision.footer.provider === '') decision.footer.provider = job.provider
+    return execute(entry, job, decision)
   }
 
-  const finish = async (entry: MarkerEntry, job: ReapedJob, footer: FooterData, text: FinishRequest['text']): Promise<ReapedJob> => {
-    const outcome: JobOutcome = footer.status === 'completed' ? 'completed' : footer.status === 'timed_out' ? 'timed_out' : 'failed'
-    const error = footer.status === 'completed' ? null : (text.error ?? null)
-    if (options.dryRun) return {...job, outcome, error}
-    const result = await finishJob(
-      layout,
-      {
-        task: entry.task,
-        taskFile: path.join(layout.pending, entry.task),
-        markerFile: markerPath(layout, entry.task),
-        idempotencyKey: entry.marker.idempotency_key,
-        footer,
-        text,
-      },
-      {index, now: now(), ...(onStep ? {onStep} : {})},
-    )
-    if (result.kind === 'orphan') return {...job, outcome: 'error', error: result.message}
-    const finalOutcome: JobOutcome = result.status === 'completed' ? 'completed' : result.status === 'timed_out' ? 'timed_out' : 'failed'
+  const execute = async (entry: MarkerEntry, job: ReapedJob, decision: ReapDecision): Promise<ReapedJob> => {
+    if (decision.kind === 'leave') return {...job, outcome: 'running'}
+    if (decision.kind === 'error') throw decision.error
+    const outcome = decision.kind === 'finish' ? {footer: decision.footer, text: decision.text} : undefined
+    const error = outcome && outcome.footer.status !== 'completed' ? (outcome.text.error ?? null) : null
+    if (dryRun && outcome) return {...job, outcome: outcomeOf(outcome.footer.status), error}
+    assertHeld()
+    const result = await finishJob(layout, {task: entry.task, marker: entry.marker, ...(outcome ? {outcome} : {})}, {now: now()})
+    if (result.kind !== 'finished') return {...job, outcome: 'error', error: result.message}
+    const finished = outcomeOf(result.status)
     return {
       ...job,
-      outcome: finalOutcome,
+      outcome: finished,
       destination: path.relative(layout.root, result.destination),
       recovered: result.recovered,
-      error: finalOutcome === 'completed' ? null : error,
+      error: finished === 'completed' ? null : error,
     }
   }
 
-  await Promise.all(scan.markers.map((entry) => handle(entry)))
-  summary.jobs.sort((a, b) => (a.task < b.task ? -1 : a.task > b.task ? 1 : 0))
-  return summary
+  await Promise.all(
+    scan.markers.map(async (entry) => {
+      try {
+        record(await reapOne(entry))
+      } catch (error) {
+        if (error instanceof LockLostError) throw error
+        record({task: entry.task, provider: entry.marker.provider, job_id: entry.marker.job_id, outcome: 'error', status: null, destination: null, resubmitted: false, recovered: false, cost_usd: null, error: errorMessage(error)})
+      }
+    }),
+  )
+  return summarize(jobs, problems, dryRun)
 }
-
 
 export interface ReapRun extends ReapSummary {
   /** Why nothing was done: another reap holds the lock. null when this run did the work. */
@@ -281,7 +304,7 @@ export interface RunReapOptions extends Omit<ReapOptions, 'settings'> {
 }
 
 function emptySummary(dryRun: boolean): ReapSummary {
-  return {polled: 0, completed: 0, failed: 0, still_running: 0, errors: 0, resubmitted: 0, dry_run: dryRun, jobs: [], problems: []}
+  return summarize([], [], dryRun)
 }
 
 /**

@@ -1,26 +1,20 @@
+import {randomBytes} from 'node:crypto'
 import {realpath} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {DelegationState} from '../config/load.js'
 import {ApiError, EXIT_CODES, RefusedError, TaskFileError, UserError} from '../errors.js'
 import {appendEvent} from '../events/log.js'
-import {exists, removeIfExists} from '../queue/files.js'
+import {failpoint} from '../failpoints.js'
+import {exists} from '../queue/files.js'
 import {isTaskName, markerPath, type QueueLayout} from '../queue/layout.js'
+import {claimForDelegation} from '../queue/transitions.js'
 import type {SecutoolsClient, SubmitRequest} from '../secutools/client.js'
 import {decide} from '../tasks/decide.js'
-import {readTask, type Task} from '../tasks/task.js'
-import {claimMarker, idempotencyKey, type Marker, readMarkerIfExists, writeMarker} from './marker.js'
+import {readTask, type Task, taskFromBytes} from '../tasks/task.js'
+import {contentHash, idempotencyKey, type Marker, readMarkerIfExists, serializeMarker, writeMarker} from './marker.js'
 
 type DelegationOn = Extract<DelegationState, {on: true}>
-
-/** Where a test may make the process die abruptly ($CCL_TEST_CRASH_AT), to prove the next run recovers. */
-export const CRASH_POINTS = ['after-claim', 'after-post'] as const
-export type CrashPoint = (typeof CRASH_POINTS)[number]
-
-function crashPoint(point: CrashPoint, crashAt: string | undefined): void {
-  // SIGKILL, not exit(): no finally block, no flush, exactly like `kill -9` or a power cut.
-  if (crashAt === point) process.kill(process.pid, 'SIGKILL')
-}
 
 /** The client, or a way to make one: a refused task never pays for loading got. */
 export type ClientSource = SecutoolsClient | (() => Promise<SecutoolsClient>)
@@ -41,8 +35,6 @@ export interface SubmitOptions {
   provider?: string
   cwd?: string
   now?: () => Date
-  /** Test-only crash hook ($CCL_TEST_CRASH_AT). */
-  crashAt?: string
 }
 
 export interface SubmitResult {
@@ -80,37 +72,58 @@ export async function submitTask(options: SubmitOptions): Promise<SubmitResult> 
   const name = path.basename(file)
   const marker = markerPath(options.layout, name)
 
-  const existing = await readMarkerIfExists(marker)
-  if (existing) throw new AlreadyDelegatedError(marker, existing)
+  // The queue core claims the task; the router's decision and the marker are made under that claim.
+  const claimed = await claimForDelegation(options.layout, {
+    name,
+    build: (content): {marker: Marker; task: Task} => {
+      const task = taskFromBytes(file, content)
+      const provider = chooseProvider(task, options)
+      return {
+        task,
+        marker: {
+          version: 1,
+          task: name,
+          state: 'submitting',
+          provider,
+          idempotency_key: idempotencyKey(name, content, randomBytes(16).toString('hex')),
+          claimed_at: now().toISOString(),
+          job_id: null,
+          submitted_at: null,
+          complexity: task.fields.complexity_hint ?? null,
+          task_sha256: contentHash(content),
+        },
+      }
+    },
+    serialize: ({marker}) => serializeMarker(marker),
+  })
+  switch (claimed.kind) {
+    case 'claimed': {
+      break
+    }
 
-  const task = await readTask(file)
-  const provider = chooseProvider(task, options)
-  const claim: Marker = {
-    version: 1,
-    task: name,
-    state: 'submitting',
-    provider,
-    idempotency_key: idempotencyKey(name, task.content),
-    claimed_at: now().toISOString(),
-    job_id: null,
-    submitted_at: null,
-    complexity: task.fields.complexity_hint ?? null,
-  }
-  if (!(await claimMarker(marker, claim))) {
-    const winner = await readMarkerIfExists(marker)
-    if (winner) throw new AlreadyDelegatedError(marker, winner)
-    throw new RefusedError(`${name}: lost the race to delegate it (its marker came and went); try again`)
+    case 'delegated': {
+      const existing = await readMarkerIfExists(marker)
+      if (existing) throw new AlreadyDelegatedError(marker, existing)
+      throw new RefusedError(`${name}: lost the race to delegate it (its marker came and went); try again`)
+    }
+
+    case 'gone': {
+      throw new RefusedError(`${name}: left pending/ while it was being claimed (assigned or finished elsewhere); not delegated`)
+    }
+
+    case 'claimed-by-other': {
+      throw new RefusedError(`${name}: claimed by ${claimed.by} right now; not delegated`)
+    }
+
+    case 'refused': {
+      throw new RefusedError(`${name}: not delegated: ${claimed.why}`)
+    }
   }
 
-  // Claim first, then look again: a task that `assign` moved to active/ meanwhile is not ours to send.
-  if (!(await exists(file))) {
-    await removeIfExists(marker)
-    throw new RefusedError(`${name}: left pending/ while it was being claimed (assigned or finished elsewhere); not delegated`)
-  }
-
-  await appendEvent(options.layout.events, 'delegation.claimed', {task: name, provider, idempotency_key: claim.idempotency_key}, now())
-  crashPoint('after-claim', options.crashAt)
-  return send(options.layout, marker, claim, task.body, await clientOf(options.client), now, options.crashAt, false)
+  const {marker: claim, task} = claimed.marker
+  await appendEvent(options.layout.events, 'delegation.claimed', {task: name, provider: claim.provider, idempotency_key: claim.idempotency_key}, now())
+  failpoint('submit.after-claim')
+  return send(options.layout, marker, claim, task.body, await clientOf(options.client), now, false)
 }
 
 export interface ResubmitOptions {
@@ -119,7 +132,6 @@ export interface ResubmitOptions {
   task: string
   client: ClientSource
   now?: () => Date
-  crashAt?: string
 }
 
 /**
@@ -138,8 +150,8 @@ export async function resubmit(options: ResubmitOptions): Promise<SubmitResult> 
     return {task: claim.task, jobId: claim.job_id, provider: claim.provider, resubmitted: false}
   }
 
-  const task = await readTask(path.join(options.layout.pending, options.task))
-  return send(options.layout, marker, claim, task.body, await clientOf(options.client), now, options.crashAt, true)
+  const task = await readTask(path.join(options.layout.pending, options.task), {noFollow: true})
+  return send(options.layout, marker, claim, task.body, await clientOf(options.client), now, true)
 }
 
 async function send(
@@ -149,7 +161,6 @@ async function send(
   prompt: string,
   client: SecutoolsClient,
   now: () => Date,
-  crashAt: string | undefined,
   resubmitted: boolean,
 ): Promise<SubmitResult> {
   const request: SubmitRequest = {
@@ -174,7 +185,7 @@ async function send(
     throw error
   }
 
-  crashPoint('after-post', crashAt)
+  failpoint('submit.after-post')
 
   const submitted: Marker = {...claim, state: 'submitted', job_id: answer.id, submitted_at: now().toISOString()}
   // Rewrite only the claim we made: a marker removed or replaced meanwhile (the task finished) is not recreated.

@@ -1,12 +1,12 @@
+import {formatDuration} from '../config/duration.js'
 import {type DelegationState, delegationState} from '../config/load.js'
 import type {Config} from '../config/schema.js'
 import {CclError, errorMessage, RefusedError, TaskFileError} from '../errors.js'
 import {assignTask, recoverHandOffs} from '../assign/assign.js'
 import {type ClientSource, submitTask} from '../delegation/submit.js'
-import {readdir} from 'node:fs/promises'
-
 import {exists} from '../queue/files.js'
-import {listTasks, MARKER_SUFFIX, queueLayout} from '../queue/layout.js'
+import {MARKER_SUFFIX, queueLayout, scanTasks, unsafeNameReason} from '../queue/layout.js'
+import type {Requeued} from '../queue/transitions.js'
 import type {SecutoolsClient} from '../secutools/client.js'
 import {decide, LOCAL_TARGET} from '../tasks/decide.js'
 import {readTask} from '../tasks/task.js'
@@ -23,6 +23,8 @@ export type DispatchOutcome =
   | 'skipped'
   /** could not be dispatched; it stays in pending/ (a remote one keeps its claim for `ccl reap`) */
   | 'failed'
+  /** never dispatched as it is (a name a paste cannot carry, a symlink): stays in pending/ for an operator; status lists it */
+  | 'held'
 
 export interface DispatchEntry {
   task: string
@@ -44,7 +46,9 @@ export interface DispatchResult {
   /** Tasks with a marker, left for `ccl reap`. */
   delegated: number
   /** Hand-offs of earlier runs that died half-way and were undone before this pass. */
-  recovered: {account: string; task: string; requeued: boolean}[]
+  recovered: Requeued[]
+  /** Tasks modified less than `dispatch.settle` ago: left for the next pass (they may still be being written). */
+  settling: number
   /** Stopped early because `--max` tasks were handed off. */
   limited: boolean
   ok: boolean
@@ -96,11 +100,29 @@ export async function dispatch(options: DispatchOptions): Promise<DispatchResult
   }
 
   // Markers from one listing: a marker that appears later is caught by the claim of submit or assign.
-  const tasks = await listTasks(layout.pending)
-  const markers = new Set((await readdir(layout.pending).catch(() => [] as string[])).filter((n) => n.endsWith(MARKER_SUFFIX)))
-  for (const pending of tasks) {
+  const listing = await scanTasks(layout.pending)
+  const markers = new Set(listing.names.filter((n) => n.endsWith(MARKER_SUFFIX)))
+  for (const entry of listing.irregular) {
+    add({task: entry.name, target: null, reason: null, outcome: 'held', detail: `${entry.what}, not a regular file: never read, moved or sent`, warnings: []})
+  }
+
+  const settleBefore = now().getTime() - config.dispatch.settle
+  let settling = 0
+  for (const pending of listing.tasks) {
     if (markers.has(pending.name + MARKER_SUFFIX)) {
       delegated++
+      continue
+    }
+
+    const unsafe = unsafeNameReason(pending.name)
+    if (unsafe) {
+      add({task: pending.name, target: null, reason: null, outcome: 'held', detail: unsafe, warnings: []})
+      continue
+    }
+
+    // Maybe still being written (a producer that did not write elsewhere and mv): next pass.
+    if (pending.mtimeMs > settleBefore) {
+      settling++
       continue
     }
 
@@ -117,7 +139,7 @@ export async function dispatch(options: DispatchOptions): Promise<DispatchResult
 
     let task
     try {
-      task = await readTask(pending.path)
+      task = await readTask(pending.path, {noFollow: true})
     } catch (error) {
       // Gone since the listing: another dispatcher or a person took it.
       if (!(await exists(pending.path))) continue
@@ -171,15 +193,24 @@ export async function dispatch(options: DispatchOptions): Promise<DispatchResult
           add({...base, outcome: 'skipped', detail: 'delegated meanwhile'})
           break
         }
+
+        case 'refused': {
+          add({...base, outcome: 'held', detail: result.why})
+          break
+        }
       }
     } catch (error) {
       add({...base, outcome: 'failed', detail: errorMessage(error), exitCode: exitOf(error)})
     }
   }
 
-  const counts: Record<DispatchOutcome, number> = {assigned: 0, submitted: 0, waiting: 0, skipped: 0, failed: 0}
+  const counts: Record<DispatchOutcome, number> = {assigned: 0, submitted: 0, waiting: 0, skipped: 0, failed: 0, held: 0}
   for (const entry of entries) counts[entry.outcome]++
-  return {entries, counts, delegated, recovered, limited, ok: counts.failed === 0}
+  return {entries, counts, delegated, recovered, settling, limited, ok: counts.failed === 0}
+}
+
+export function describeSettle(settleMs: number): string {
+  return `modified less than dispatch.settle (${formatDuration(settleMs)}) ago: left for the next pass`
 }
 
 function exitOf(error: unknown): number {

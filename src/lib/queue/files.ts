@@ -1,39 +1,56 @@
-import {constants} from 'node:fs'
-import {lstat, open, rename, unlink} from 'node:fs/promises'
+// File primitives of the queue. Every temporary name ccl makes starts with TEMP_PREFIX and is short,
+// so a 255-byte task name never makes it too long, and the next run can sweep what a killed writer left.
+import {randomBytes} from 'node:crypto'
+import {constants, lstatSync} from 'node:fs'
+import {link, lstat, open, readdir, rename, unlink} from 'node:fs/promises'
 import path from 'node:path'
 
-import {MARKER_SUFFIX} from './layout.js'
+export const TEMP_PREFIX = '.ccl-tmp-'
 
-/**
- * Writes a file so that a reader sees the old content or the new, never a part:
- * temp name in the same folder, fsync, rename (write-file-atomic does exactly that).
- */
-export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
-  const {default: write} = await import('write-file-atomic')
-  await write(file, data, {fsync: true})
+/** A fresh temporary name in `dir`: a dot-name no scan takes for a task, a marker or a claim. */
+export function tempName(dir: string): string {
+  return path.join(dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`)
 }
 
-/**
- * Creates a file only if no file of that name exists (O_EXCL): the claim primitive.
- * Returns false when it already existed. The content is fsynced before the call returns.
- */
-export async function createExclusive(file: string, data: string | Buffer): Promise<boolean> {
-  let handle
-  try {
-    handle = await open(file, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o644)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false
-    throw error
-  }
-
+async function writeNew(file: string, data: string | Buffer, fsync: boolean): Promise<void> {
+  const handle = await open(file, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o644)
   try {
     await handle.writeFile(data)
-    await handle.sync()
+    if (fsync) await handle.sync()
   } finally {
     await handle.close()
   }
+}
 
-  return true
+/** Writes a file so that a reader sees the old content or the new, never a part: temp name, fsync, rename. */
+export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
+  const temp = tempName(path.dirname(file))
+  try {
+    await writeNew(temp, data, true)
+    await rename(temp, file)
+  } catch (error) {
+    await removeIfExists(temp)
+    throw error
+  }
+}
+
+/**
+ * Creates `file` only if nothing of that name exists; false when something does. The content is
+ * written and fsynced under a temporary name and then hard-linked: link(2) fails with EEXIST like
+ * O_EXCL, but no reader ever sees the file empty or half-written, even if the process dies mid-way.
+ */
+export async function createExclusive(file: string, data: string | Buffer, options: {fsync?: boolean} = {}): Promise<boolean> {
+  const temp = tempName(path.dirname(file))
+  await writeNew(temp, data, options.fsync ?? true)
+  try {
+    await link(temp, file)
+    return true
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false
+    throw error
+  } finally {
+    await removeIfExists(temp)
+  }
 }
 
 export async function exists(file: string): Promise<boolean> {
@@ -41,44 +58,10 @@ export async function exists(file: string): Promise<boolean> {
     await lstat(file)
     return true
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ENOTDIR') return false
     throw error
   }
-}
-
-/**
- * A name in `dir` not yet taken, starting from `name` (`fix.md`, then `fix.2.md`, `fix.3.md`, …).
- * A task is never moved over another one: rename(2) would silently replace it. A name whose
- * delegation marker is still there counts as taken too: the task would look delegated.
- */
-export async function freeName(dir: string, name: string): Promise<string> {
-  const taken = async (candidate: string) =>
-    (await exists(path.join(dir, candidate))) || (await exists(path.join(dir, candidate + MARKER_SUFFIX)))
-  if (!(await taken(name))) return name
-  const stem = name.slice(0, -'.md'.length)
-  for (let n = 2; ; n++) {
-    const candidate = `${stem}.${n}.md`
-    if (!(await taken(candidate))) return candidate
-  }
-}
-
-export interface MoveResult {
-  /** The path the task now has. */
-  path: string
-  /** The name it has there, which differs from the original when that name was taken. */
-  name: string
-  renamed: boolean
-}
-
-/**
- * Moves a task into `dir` by rename(2) (atomic within one filesystem), under a free name.
- * Throws ENOENT when the source is gone: another process moved it first.
- */
-export async function moveTask(source: string, dir: string, name = path.basename(source)): Promise<MoveResult> {
-  const target = await freeName(dir, name)
-  const destination = path.join(dir, target)
-  await rename(source, destination)
-  return {path: destination, name: target, renamed: target !== name}
 }
 
 /** Removes a file; a file already gone is fine (the step was done before a crash). */
@@ -90,4 +73,62 @@ export async function removeIfExists(file: string): Promise<boolean> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false
     throw error
   }
+}
+
+/** fsync of a folder, so a link or rename in it survives a power cut; not every filesystem allows it. */
+export async function syncDir(dir: string): Promise<void> {
+  let handle
+  try {
+    handle = await open(dir, constants.O_RDONLY)
+    await handle.sync()
+  } catch {
+    // EINVAL/EISDIR on filesystems without directory fsync: the operation itself was already atomic.
+  } finally {
+    await handle?.close()
+  }
+}
+
+/** Linux's limit for one file name, in bytes. */
+export const NAME_MAX = 255
+
+/**
+ * The n-th name for a task in a folder where its own name is taken: `fix.md`, `fix.2.md`, `fix.3.md`…
+ * A name near NAME_MAX has its stem shortened (never inside a UTF-8 character) so the number fits.
+ */
+export function numberedName(name: string, n: number): string {
+  if (n === 1) return name
+  const stem = name.slice(0, -'.md'.length)
+  const suffix = `.${n}.md`
+  let bytes = Buffer.from(stem)
+  const room = NAME_MAX - Buffer.byteLength(suffix)
+  if (bytes.length > room) {
+    let cut = room
+    while (cut > 0 && (bytes[cut]! & 0xc0) === 0x80) cut-- // not inside a multi-byte character
+    bytes = bytes.subarray(0, cut)
+  }
+
+  return bytes.toString() + suffix
+}
+
+/** Removes temp files older than `olderThanMs` from `dir` (a writer killed mid-write leaves them). Returns how many. */
+export async function sweepTemps(dir: string, olderThanMs: number, now: number = Date.now()): Promise<number> {
+  let names: string[]
+  try {
+    names = await readdir(dir)
+  } catch {
+    return 0
+  }
+
+  let removed = 0
+  for (const name of names) {
+    if (!name.startsWith(TEMP_PREFIX)) continue
+    const file = path.join(dir, name)
+    try {
+      if (now - lstatSync(file).mtimeMs > olderThanMs && (await removeIfExists(file))) removed++
+    } catch {
+      // gone meanwhile: its writer finished
+    }
+  }
+
+  return removed
 }

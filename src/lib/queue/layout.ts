@@ -1,7 +1,9 @@
-import {mkdir, readdir, stat} from 'node:fs/promises'
+import {lstatSync} from 'node:fs'
+import {mkdir, readdir} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {Config} from '../config/schema.js'
+import {CONTROL} from '../control-chars.js'
 
 /** Where everything lives on disk (SPEC §3). */
 export interface QueueLayout {
@@ -50,6 +52,15 @@ export function isTaskName(name: string): boolean {
   return name.endsWith('.md') && name.length > 3 && !name.startsWith('.') && !name.includes('/') && !name.includes('\0')
 }
 
+
+/** Why a task of this name is never handed to a session or sent, or null when it may be. */
+export function unsafeNameReason(name: string): string | null {
+  if (!CONTROL.test(name)) return null
+  const found = [...new Set([...name].filter((c) => CONTROL.test(c)))]
+  const names = found.map((c) => (c === '\n' ? 'newline' : c === '\r' ? 'CR' : c === '\t' ? 'tab' : c === '\u001b' ? 'ESC' : `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`))
+  return `its name holds control characters (${names.join(', ')}), which a paste into a session or a line of output cannot carry; rename it`
+}
+
 /** Creates every folder of the layout (and one active/ folder per account); safe to repeat. */
 export async function ensureLayout(layout: QueueLayout, accounts: readonly string[] = []): Promise<void> {
   const dirs = [layout.pending, layout.done, layout.failed, layout.sessions, layout.locks, ...accounts.map((a) => activeDir(layout, a))]
@@ -62,28 +73,57 @@ export interface TaskEntry {
   mtimeMs: number
 }
 
-/** Task files in a folder, oldest first (by mtime, then name); a missing folder holds none. */
-export async function listTasks(dir: string): Promise<TaskEntry[]> {
+/** A name that looks like a task but is a symlink, a folder, a FIFO…: never read, moved or sent. */
+export interface NotATask {
+  name: string
+  path: string
+  what: string
+}
+
+export interface TaskListing {
+  tasks: TaskEntry[]
+  /** Entries with a task's name that are not regular files, by name. */
+  irregular: NotATask[]
+  /** Every name in the folder, as read (markers included), for callers that need more than the tasks. */
+  names: string[]
+}
+
+/**
+ * Task files in a folder, oldest first (by mtime, then name); a missing folder holds none. lstat, not
+ * stat: a symlink is reported in `irregular` and never followed (it may point anywhere).
+ */
+export async function scanTasks(dir: string): Promise<TaskListing> {
   let names: string[]
   try {
     names = await readdir(dir)
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {tasks: [], irregular: [], names: []}
     throw error
   }
 
-  const entries = await Promise.all(
-    names.filter((name) => isTaskName(name)).map(async (name) => {
-      const file = path.join(dir, name)
-      try {
-        const info = await stat(file)
-        return info.isFile() ? {name, path: file, mtimeMs: info.mtimeMs} : undefined
-      } catch {
-        return undefined // moved away while we looked: not ours to report
-      }
-    }),
-  )
-  return entries.filter((e): e is TaskEntry => e !== undefined).sort(byAge)
+  const tasks: TaskEntry[] = []
+  const irregular: NotATask[] = []
+  // Synchronous lstat one by one: thousands of tasks cost a few milliseconds, no thread-pool trips.
+  for (const name of names) {
+    if (!isTaskName(name)) continue
+    const file = path.join(dir, name)
+    let info
+    try {
+      info = lstatSync(file)
+    } catch {
+      continue // moved away while we looked: not ours to report
+    }
+
+    if (info.isFile()) tasks.push({name, path: file, mtimeMs: info.mtimeMs})
+    else irregular.push({name, path: file, what: info.isSymbolicLink() ? 'a symbolic link' : info.isDirectory() ? 'a folder' : 'not a regular file'})
+  }
+
+  return {tasks: tasks.sort(byAge), irregular, names}
+}
+
+/** The regular task files in a folder, oldest first. */
+export async function listTasks(dir: string): Promise<TaskEntry[]> {
+  return (await scanTasks(dir)).tasks
 }
 
 export function byAge(a: TaskEntry, b: TaskEntry): number {

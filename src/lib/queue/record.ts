@@ -24,28 +24,13 @@ export function stamp(): RecordBase {
 }
 
 /**
- * Creates the record only if none exists. `durable` records (hand-offs) are fsynced before they
- * appear; transient ones (a claim held for a few milliseconds) are not: after a power cut their
- * holder is on another boot, so they are broken at once anyway.
+ * Creates the record only if none exists, whole (written under a temp name, then linked: a reader
+ * never sees it empty, even when its writer was killed mid-write). `durable` records (hand-offs)
+ * are fsynced before they appear; transient ones (a claim held for a few milliseconds) are not:
+ * after a power cut their holder is on another boot, so they are broken at once anyway.
  */
 export async function createRecord(file: string, record: RecordBase, options: {durable?: boolean} = {}): Promise<boolean> {
-  const data = JSON.stringify(record) + '\n'
-  if (options.durable) return createExclusive(file, data)
-  let handle
-  try {
-    handle = await open(file, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o644)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false
-    throw error
-  }
-
-  try {
-    await handle.writeFile(data)
-  } finally {
-    await handle.close()
-  }
-
-  return true
+  return createExclusive(file, JSON.stringify(record) + '\n', {fsync: Boolean(options.durable)})
 }
 
 export type ReadRecord<T> =

@@ -11,6 +11,10 @@ export function describeRefusal(result: Exclude<AssignResult, {outcome: 'assigne
       return `${result.task}: taken by another process first${result.where ? ` (now in ${result.where})` : ''}`
     }
 
+    case 'refused': {
+      return `${result.task}: not handed out: ${result.why}`
+    }
+
     case 'no-free-account': {
       const why = Object.entries(result.accounts).map(([account, reason]) => `${account}: ${reason}`)
       return `${result.task}: no free account (${why.join('; ')})`

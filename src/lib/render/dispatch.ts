@@ -19,6 +19,10 @@ export function describeEntry(entry: DispatchEntry): string {
       return `${entry.task}: skipped (${entry.detail})`
     }
 
+    case 'held': {
+      return `${entry.task}: HELD for an operator: ${entry.detail}`
+    }
+
     case 'failed': {
       return `${entry.task}: FAILED${entry.target ? ` (${entry.target})` : ''}: ${entry.detail}`
     }
@@ -31,10 +35,10 @@ export function describeEntry(entry: DispatchEntry): string {
  * so a queue waiting for a free account does not log the same lines every 15 s.
  */
 export function renderDispatch(result: DispatchResult, options: {quiet?: boolean} = {}): string {
-  const {assigned, submitted, waiting, skipped, failed} = result.counts
+  const {assigned, submitted, waiting, skipped, failed, held} = result.counts
   const happened = assigned + submitted + skipped + failed > 0
   if (options.quiet && !happened) return ''
-  if (result.entries.length === 0 && result.delegated === 0) return options.quiet ? '' : 'dispatch: nothing pending'
+  if (result.entries.length === 0 && result.delegated === 0 && result.settling === 0) return options.quiet ? '' : 'dispatch: nothing pending'
 
   const lines = result.entries.filter((e) => e.outcome !== 'waiting').map((e) => describeEntry(e))
   const waits = result.entries.filter((e) => e.outcome === 'waiting')
@@ -46,6 +50,8 @@ export function renderDispatch(result: DispatchResult, options: {quiet?: boolean
   const parts = [`${assigned} assigned`, `${submitted} submitted`, `${waiting} waiting`]
   if (skipped) parts.push(`${skipped} skipped`)
   if (failed) parts.push(`${failed} failed`)
+  if (held) parts.push(`${held} held for an operator`)
+  if (result.settling) parts.push(`${result.settling} settling`)
   parts.push(`${result.delegated} already delegated`)
   lines.push(`dispatch: ${parts.join(', ')}${result.limited ? ' (stopped at --max)' : ''}`)
   return lines.join('\n')

@@ -1,20 +1,18 @@
 import type {Account, Config} from '../config/schema.js'
 import {UserError, EXIT_CODES, errorMessage} from '../errors.js'
 import {appendEvent} from '../events/log.js'
-import {freeName, moveTask} from '../queue/files.js'
-import {activeDir, ensureLayout, listTasks, type QueueLayout, queueLayout} from '../queue/layout.js'
+import {activeDir, ensureLayout, type QueueLayout, queueLayout} from '../queue/layout.js'
+import {handOffDir, requeueActive, sweepFolder} from '../queue/transitions.js'
 import {tryLock} from '../queue/lock.js'
 import {formatProblem, validateSymlinks} from '../symlinks/validate.js'
 import type {SessionState, Tmux} from '../tmux/tmux.js'
 import {emptyRecord, readSessionRecord, type SessionRecord, writeSessionRecord} from './record.js'
 
-export interface RequeuedTask {
-  /** The name it had in active/<account>/. */
-  task: string
-  /** The name it has in pending/ now (differs when that name was taken). */
-  as: string
-  renamed: boolean
-}
+export type {Requeued as RequeuedTask} from '../queue/transitions.js'
+import type {Requeued as RequeuedTask} from '../queue/transitions.js'
+
+/** A temp file older than this was left by a killed writer (writers take milliseconds). */
+export const TEMP_SAFE_AGE_MS = 10 * 60_000
 
 export interface AccountOutcome {
   account: string
@@ -118,6 +116,7 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
   if (!dryRun && release === null) {
     const states = await tmux.sessionStates()
     if (config.accounts.every((account) => states.get(account.session) === 'alive')) {
+      await sweepState(layout, config.accounts.map((a) => a.name), now)
       result.accounts = await (options.runAccounts ?? sequential)(jobsFor(states))
       result.ok = result.accounts.every((a) => a.error === null && !a.held)
       return result
@@ -136,6 +135,7 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
   try {
     // One tmux call for every account's state, under the lock; it also fails once, clearly, when tmux is missing.
     const states = await tmux.sessionStates()
+    if (!dryRun) await sweepState(layout, config.accounts.map((a) => a.name), now, true)
 
     if (release !== null) {
       if (!dryRun) {
@@ -235,9 +235,9 @@ async function reconcileAccount(ctx: AccountContext): Promise<AccountOutcome> {
       }
     }
 
-    outcome.requeued = await requeueActive(layout, account.name, dryRun)
+    // The queue core appends task.requeued for each, with the place in line kept from the hand-off record.
+    outcome.requeued = await requeueActive(layout, account.name, {reason: `session ${outcome.found}`, now, dryRun})
     for (const task of outcome.requeued) {
-      await event('task.requeued', {task: task.task, as: task.as, renamed: task.renamed, from: `active/${account.name}`})
       progress(
         task.renamed
           ? `requeued ${task.task} as pending/${task.as}: pending/ already held a ${task.task}; both kept`
@@ -271,27 +271,10 @@ async function reconcileAccount(ctx: AccountContext): Promise<AccountOutcome> {
 }
 
 /**
- * Moves every task in active/<account>/ back to pending/ by rename. A name already taken in pending/
- * (or carrying a delegation marker there, which would make the task look delegated) gets the next
- * free `NAME.N.md`, so both tasks are kept.
+ * What killed writers left in the folders reconcile owns: temp files of state records and hand-off
+ * records (cheap: a few names each pass) and, under the lock, stale claims in active/<account>/.
  */
-async function requeueActive(layout: QueueLayout, account: string, dryRun: boolean): Promise<RequeuedTask[]> {
-  const requeued: RequeuedTask[] = []
-  for (const task of await listTasks(activeDir(layout, account))) {
-    const target = await freeName(layout.pending, task.name)
-    if (dryRun) {
-      requeued.push({task: task.name, as: target, renamed: target !== task.name})
-      continue
-    }
-
-    try {
-      const moved = await moveTask(task.path, layout.pending, target)
-      requeued.push({task: task.name, as: moved.name, renamed: moved.name !== task.name})
-    } catch (error) {
-      // Gone meanwhile: someone else (an operator, a finishing session) moved it; it is not lost.
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
-    }
-  }
-
-  return requeued
+async function sweepState(layout: QueueLayout, accounts: readonly string[], now: Date, active = false): Promise<void> {
+  const dirs = [layout.sessions, handOffDir(layout), ...(active ? accounts.map((a) => activeDir(layout, a)) : [])]
+  for (const dir of dirs) await sweepFolder(dir, {tempAgeMs: TEMP_SAFE_AGE_MS, now: now.getTime()})
 }

@@ -1,0 +1,711 @@
+/*
+ * The one owner of task state. Every move of a task, and every claim on one, is made here:
+ *   claim for an account (assign)      pending/T        → active/<account>/T   under T's claim and the account's hand-off record
+ *   claim for delegation (submit)      pending/T        + pending/T.delegated  under T's claim
+ *   requeue (reconcile, undo, recover) active/<a>/T     → pending/T[.n]        under the claim of active/<a>/T
+ *   finish (reap)                      pending/T+marker → done|failed/T[.n]    under T's claim, journaled in .ccl-result-<key>
+ *
+ * The claim protocol, the same for every claimant: a claim on the task at <dir>/<name> is the file
+ * <dir>/.ccl-claim-<sha256(name)>, created exclusively, naming its holder (host, pid, process start
+ * time, boot id). Whoever creates it wins; the loser touches nothing. A claim is held for the few
+ * milliseconds of a check and a move; one whose holder is provably gone (same host) is broken at once,
+ * one from another host after CLAIM_STALE_MS. What a claimant checks (a marker, the file's type and
+ * age) it checks under its claim, so nobody can change it between the check and the move.
+ *
+ * Moves never replace a file: link(2) to the first free name (EEXIST → the next, `T.2.md` …), then
+ * unlink the source. A run killed between the two leaves one file under two names; the next claimant
+ * of the source finds the claim's `to` folder, sees the same inode there, and completes the move.
+ */
+import {createHash} from 'node:crypto'
+import {closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync} from 'node:fs'
+import {link, mkdir, readFile, unlink, utimes} from 'node:fs/promises'
+import path from 'node:path'
+
+import createDebug from 'debug'
+
+import {appendEvent} from '../events/log.js'
+import {failpoint} from '../failpoints.js'
+import {describeHolder, liveness} from './holder.js'
+import {createExclusive, NAME_MAX, numberedName, removeIfExists, sweepTemps, writeFileAtomic} from './files.js'
+import {activeDir, MARKER_SUFFIX, type QueueLayout, unsafeNameReason} from './layout.js'
+import {createRecord, isBreakable, type ReadRecord, readRecord, type RecordBase, removeIfUnchanged, stamp} from './record.js'
+
+const debug = createDebug('ccl:queue')
+
+/** A claim from another host is broken after this long; claims are held for milliseconds. */
+export const CLAIM_STALE_MS = 60_000
+/** A hand-off not delivered after this long is undone even if its holder seems alive (a reused pid on another host). */
+export const HANDOFF_STALE_MS = 10 * 60_000
+
+const CLAIM_PREFIX = '.ccl-claim-'
+const RESULT_PREFIX = '.ccl-result-'
+
+function sha256(text: string | Buffer): string {
+  return createHash('sha256').update(text).digest('hex')
+}
+
+// ─── claims ───────────────────────────────────────────────────────────────────────────────────────
+
+interface ClaimRecord extends RecordBase {
+  task: string
+  purpose: string
+  at: string
+  /** For a move: the folder the task is going to (relative to the queue), to complete a move a crash cut in two. */
+  to: string | null
+}
+
+export interface Claim {
+  dir: string
+  name: string
+  file: string
+  release(): Promise<void>
+}
+
+export function claimPath(dir: string, name: string): string {
+  return path.join(dir, CLAIM_PREFIX + sha256(name).slice(0, 32))
+}
+
+export type ClaimOutcome = {ok: true; claim: Claim} | {ok: false; holder: string}
+
+/**
+ * Claims the task `name` in `dir` for `purpose`. Exactly one of any number of concurrent claimants
+ * gets it. A claim left by a holder that is gone is broken (and a move it left half-done completed).
+ */
+export async function claimTask(layout: QueueLayout, dir: string, name: string, purpose: string, to?: string): Promise<ClaimOutcome> {
+  const file = claimPath(dir, name)
+  const record: ClaimRecord = {...stamp(), task: name, purpose, at: new Date().toISOString(), to: to === undefined ? null : path.relative(layout.root, to)}
+  for (let attempt = 0; attempt < 2; attempt++) {
+    if (await createRecord(file, record)) {
+      debug('claim %s/%s for %s', path.relative(layout.root, dir), name, purpose)
+      const text = JSON.stringify(record) + '\n'
+      return {ok: true, claim: {dir, name, file, release: async () => void (await removeIfUnchanged(file, text))}}
+    }
+
+    const found = readRecord<ClaimRecord>(file)
+    if (found.kind === 'none') continue
+    if (!isBreakable(found, CLAIM_STALE_MS, Date.now())) {
+      const by = found.kind === 'record' ? `${describeHolder(found.record.holder)} (${found.record.purpose})` : 'another process'
+      debug('claim %s/%s for %s: held by %s', path.relative(layout.root, dir), name, purpose, by)
+      return {ok: false, holder: by}
+    }
+
+    if (!(await removeIfUnchanged(file, found.text))) continue
+    debug('claim %s/%s: broke a stale claim (%s)', path.relative(layout.root, dir), name, found.kind === 'record' ? describeHolder(found.record.holder) : 'torn')
+    if (found.kind === 'record' && found.record.to) await completeHalfMove(layout, dir, name, path.join(layout.root, found.record.to))
+  }
+
+  return {ok: false, holder: 'another process (its claim changed while this one looked)'}
+}
+
+/** A crash between link and unlink left the task under two names: the source goes, the destination stays. */
+async function completeHalfMove(layout: QueueLayout, dir: string, name: string, to: string): Promise<void> {
+  const source = path.join(dir, name)
+  let info
+  try {
+    info = lstatSync(source)
+  } catch {
+    return
+  }
+
+  if (info.nlink < 2) return
+  const twin = findByInode(to, info.ino, info.dev)
+  if (twin === undefined) return
+  await unlink(source)
+  debug('completed a move cut by a crash: %s → %s', path.relative(layout.root, source), path.relative(layout.root, path.join(to, twin)))
+}
+
+function findByInode(dir: string, ino: number, dev: number, except?: string): string | undefined {
+  let names: string[]
+  try {
+    names = readdirSync(dir)
+  } catch {
+    return undefined
+  }
+
+  for (const name of names) {
+    if (name === except) continue
+    try {
+      const info = lstatSync(path.join(dir, name))
+      if (info.ino === ino && info.dev === dev) return name
+    } catch {
+      // gone meanwhile
+    }
+  }
+
+  return undefined
+}
+
+// ─── moves ────────────────────────────────────────────────────────────────────────────────────────
+
+export interface Moved {
+  path: string
+  name: string
+  renamed: boolean
+}
+
+/** A name in pending/ whose delegation marker is still there counts as taken: the task would look delegated. */
+function markerStands(dir: string, name: string): boolean {
+  if (Buffer.byteLength(name + MARKER_SUFFIX) > NAME_MAX) return false
+  try {
+    lstatSync(path.join(dir, name + MARKER_SUFFIX))
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Moves a claimed task into `toDir` without ever replacing a file: link(2) to `name`, or to the next
+ * free numbered name, then unlink the source. With `exact`, only `name` will do (EEXIST is thrown).
+ */
+async function moveClaimed(layout: QueueLayout, claim: Claim, toDir: string, options: {exact?: boolean; avoidMarkers?: boolean} = {}): Promise<Moved> {
+  const source = path.join(claim.dir, claim.name)
+  for (let n = 1; ; n++) {
+    const candidate = numberedName(claim.name, n)
+    if (options.avoidMarkers && markerStands(toDir, candidate)) continue
+    const destination = path.join(toDir, candidate)
+    try {
+      await link(source, destination)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST' && !options.exact) continue
+      throw error
+    }
+
+    failpoint('move.after-link')
+    await unlink(source)
+    debug('move %s → %s', path.relative(layout.root, source), path.relative(layout.root, destination))
+    return {path: destination, name: candidate, renamed: candidate !== claim.name}
+  }
+}
+
+/** lstat of a task: its mtime, or why it is not a task that may be moved or read. */
+function inspect(file: string): {kind: 'file'; mtimeMs: number; size: number} | {kind: 'gone'} | {kind: 'not-regular'; what: string} {
+  let info
+  try {
+    info = lstatSync(file)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {kind: 'gone'}
+    throw error
+  }
+
+  if (info.isFile()) return {kind: 'file', mtimeMs: info.mtimeMs, size: info.size}
+  return {kind: 'not-regular', what: info.isSymbolicLink() ? 'a symbolic link' : info.isDirectory() ? 'a folder' : 'not a regular file'}
+}
+
+/** Reads a regular file without following a link (O_NOFOLLOW); a FIFO never blocks (O_NONBLOCK). */
+export function readRegularFile(file: string): Buffer {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+  try {
+    const info = fstatSync(fd)
+    if (!info.isFile()) throw Object.assign(new Error(`${file}: not a regular file`), {code: 'ENOTREG'})
+    const chunks: Buffer[] = []
+    const buffer = Buffer.allocUnsafe(Math.max(64 * 1024, info.size + 1))
+    for (;;) {
+      const read = readSync(fd, buffer, 0, buffer.length, null)
+      if (read === 0) break
+      chunks.push(Buffer.from(buffer.subarray(0, read)))
+    }
+
+    return Buffer.concat(chunks)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+// ─── hand-off: pending/ → active/<account>/ ─────────────────────────────────────────────────────
+
+/**
+ * `<state>/handoff/<account>.json`: the account's claim (created exclusively, so two assigns never
+ * pick one account) and the journal of the task it was given. It stays while the task is in
+ * active/<account>/, so every way back to pending/ restores the task's place in line.
+ */
+export interface HandOffRecord extends RecordBase {
+  version: 2
+  account: string
+  task: string
+  /** moving: claimed, maybe moved; delivering: in active/, the prompt on its way; delivered: Enter was pressed. */
+  state: 'moving' | 'delivering' | 'delivered'
+  started_at: string
+  /** The task's mtime in pending/ before the hand-off: restored on the way back. */
+  pending_mtime_ms: number
+  delivered_at: string | null
+}
+
+export interface HandOff {
+  record: HandOffRecord
+  /** The record as written, so it is only ever removed or replaced by the one who read it. */
+  text: string
+  file: string
+  /** The task's path in active/<account>/. */
+  path: string
+}
+
+export function handOffDir(layout: QueueLayout): string {
+  return path.join(layout.state, 'handoff')
+}
+
+export function handOffPath(layout: QueueLayout, account: string): string {
+  return path.join(handOffDir(layout), `${account}.json`)
+}
+
+export type TakeOutcome =
+  | {kind: 'taken'; handOff: HandOff}
+  /** The account already has a hand-off or a task. */
+  | {kind: 'account-busy'; why: string}
+  /** Not in pending/ (any more). */
+  | {kind: 'gone'}
+  | {kind: 'delegated'}
+  /** Another process holds the task's claim right now. */
+  | {kind: 'claimed'; by: string}
+  /** Never to be handed out as it is: the reason says why (a name a paste cannot carry, a symlink…). */
+  | {kind: 'refused'; why: string}
+
+export interface TakeOptions {
+  name: string
+  account: string
+  now: Date
+}
+
+/**
+ * Claims pending/<name> for an account and moves it into active/<account>/ under the same name
+ * (the prompt names that path). The task's mtime is set to now: age in active/ counts from here.
+ */
+export async function takeForAccount(layout: QueueLayout, options: TakeOptions): Promise<TakeOutcome> {
+  const {name, account, now} = options
+  const unsafe = unsafeNameReason(name)
+  if (unsafe) return {kind: 'refused', why: unsafe}
+  const activeFolder = activeDir(layout, account)
+  failpoint('assign.before-claim')
+  const claimed = await claimTask(layout, layout.pending, name, `hand-off to ${account}`, activeFolder)
+  if (!claimed.ok) return inspect(path.join(layout.pending, name)).kind === 'gone' ? {kind: 'gone'} : {kind: 'claimed', by: claimed.holder}
+  const {claim} = claimed
+  try {
+    const source = path.join(layout.pending, name)
+    const found = inspect(source)
+    if (found.kind === 'gone') return {kind: 'gone'}
+    if (found.kind === 'not-regular') return {kind: 'refused', why: `${found.what}, not a regular file: never read, moved or sent`}
+    if (markerStands(layout.pending, name)) return {kind: 'delegated'}
+
+    const record: HandOffRecord = {
+      ...stamp(),
+      version: 2,
+      account,
+      task: name,
+      state: 'moving',
+      started_at: now.toISOString(),
+      pending_mtime_ms: found.mtimeMs,
+      delivered_at: null,
+    }
+    const file = handOffPath(layout, account)
+    await mkdir(handOffDir(layout), {recursive: true})
+    if (!(await createRecord(file, record, {durable: true}))) return {kind: 'account-busy', why: 'a hand-off to it is in progress'}
+    const text = JSON.stringify(record) + '\n'
+    failpoint('assign.after-claim')
+    let moved: Moved
+    try {
+      moved = await moveClaimed(layout, claim, activeFolder, {exact: true})
+    } catch (error) {
+      await removeIfUnchanged(file, text)
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return {kind: 'account-busy', why: `active/${account}/ already holds a ${name}`}
+      throw error
+    }
+
+    await utimes(moved.path, now, now)
+    const delivering: HandOffRecord = {...record, state: 'delivering'}
+    const handOff = await rewriteHandOff({record, text, file, path: moved.path}, delivering)
+    failpoint('assign.after-move')
+    return {kind: 'taken', handOff}
+  } finally {
+    await claim.release()
+  }
+}
+
+async function rewriteHandOff(handOff: HandOff, next: HandOffRecord): Promise<HandOff> {
+  const text = JSON.stringify(next) + '\n'
+  await writeFileAtomic(handOff.file, text)
+  return {...handOff, record: next, text}
+}
+
+/** The prompt was delivered: the record stays, as the journal of where the task came from. */
+export async function markDelivered(handOff: HandOff, now: Date): Promise<HandOff> {
+  return rewriteHandOff(handOff, {...handOff.record, state: 'delivered', delivered_at: now.toISOString()})
+}
+
+export interface Requeued {
+  account: string
+  /** The name it had in active/<account>/. */
+  task: string
+  /** The name it has in pending/ now (differs when that name was taken). */
+  as: string
+  renamed: boolean
+  /** The mtime it was given back (its place in line), when the hand-off record knew it. */
+  restored: boolean
+}
+
+/**
+ * Moves a task from active/<account>/ back to pending/ under its claim, under a free name, with the
+ * mtime it had in pending/ before the hand-off when the account's hand-off record knows it; the
+ * record goes. Null when someone else moved the task first.
+ */
+async function requeueOne(layout: QueueLayout, account: string, name: string, reason: string, now: Date): Promise<Requeued | null> {
+  const folder = activeDir(layout, account)
+  const claimed = await claimTask(layout, folder, name, `requeue: ${reason}`, layout.pending)
+  if (!claimed.ok) return null
+  try {
+    if (inspect(path.join(folder, name)).kind !== 'file') return null
+    const handOff = readHandOff(layout, account)
+    const known = handOff.kind === 'record' && handOff.record.task === name ? handOff : undefined
+    const moved = await moveClaimed(layout, claimed.claim, layout.pending, {avoidMarkers: true})
+    if (known) {
+      const at = known.record.pending_mtime_ms / 1000
+      await utimes(moved.path, at, at)
+      await removeIfUnchanged(handOffPath(layout, account), known.text)
+    }
+
+    await appendEvent(layout.events, 'task.requeued', {task: name, account, as: moved.name, renamed: moved.renamed, reason, from: `active/${account}`}, now)
+    return {account, task: name, as: moved.name, renamed: moved.renamed, restored: known !== undefined}
+  } finally {
+    await claimed.claim.release()
+  }
+}
+
+/** A hand-off that did not deliver goes back: the task to pending/ (its place kept), the account free. */
+export async function undoHandOff(layout: QueueLayout, handOff: HandOff, reason: string, now: Date): Promise<Requeued | null> {
+  const requeued = await requeueOne(layout, handOff.record.account, handOff.record.task, reason, now)
+  await removeIfUnchanged(handOff.file, handOff.text)
+  return requeued
+}
+
+function readHandOff(layout: QueueLayout, account: string): ReadRecord<HandOffRecord> {
+  const found = readRecord<HandOffRecord>(handOffPath(layout, account))
+  if (found.kind === 'record' && (typeof found.record.task !== 'string' || typeof found.record.pending_mtime_ms !== 'number')) {
+    return {kind: 'torn', mtimeMs: found.mtimeMs, text: found.text}
+  }
+
+  return found
+}
+
+/** Task files directly in a folder (names only: no stat), for the "is the account working" checks. */
+function taskNames(dir: string): string[] {
+  try {
+    return readdirSync(dir).filter((name) => name.endsWith('.md') && !name.startsWith('.'))
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw error
+  }
+}
+
+export type HandOffState =
+  | {kind: 'none'}
+  /** Under way by a live process. */
+  | {kind: 'in-progress'; task: string; by: string}
+  /** Delivered, and the task is still in active/<account>/. */
+  | {kind: 'delivered'; task: string}
+
+/**
+ * Where an account's hand-off stands, repairing what a finished or killed one left: a delivered task
+ * that left active/ (done) frees the account; a hand-off whose process died before delivering is undone.
+ */
+export async function settleHandOff(layout: QueueLayout, account: string, now: Date): Promise<{state: HandOffState; recovered: Requeued | null}> {
+  const file = handOffPath(layout, account)
+  const found = readHandOff(layout, account)
+  if (found.kind === 'none') return {state: {kind: 'none'}, recovered: null}
+  const inActive = (task: string) => inspect(path.join(activeDir(layout, account), task)).kind !== 'gone'
+
+  if (found.kind === 'torn') {
+    // Created, then torn by a crash before it was whole (durable records are linked whole, so only a foreign write).
+    if (now.getTime() - found.mtimeMs < 5000) return {state: {kind: 'in-progress', task: '?', by: 'another process'}, recovered: null}
+    await removeIfUnchanged(file, found.text)
+    debug('hand-off %s: removed an unreadable record', account)
+    return {state: {kind: 'none'}, recovered: null}
+  }
+
+  const {record} = found
+  if (record.state === 'delivered') {
+    if (inActive(record.task)) return {state: {kind: 'delivered', task: record.task}, recovered: null}
+    await removeIfUnchanged(file, found.text)
+    debug('hand-off %s: %s left active/, the account is free', account, record.task)
+    return {state: {kind: 'none'}, recovered: null}
+  }
+
+  const age = now.getTime() - Date.parse(record.started_at)
+  const state = liveness(record.holder)
+  if (state === 'alive' && !(age > HANDOFF_STALE_MS)) return {state: {kind: 'in-progress', task: record.task, by: describeHolder(record.holder)}, recovered: null}
+  if (state === 'unknown' && !(age > HANDOFF_STALE_MS)) return {state: {kind: 'in-progress', task: record.task, by: describeHolder(record.holder)}, recovered: null}
+
+  // Interrupted: undo. A move cut between link and unlink has the task in both places: the pending one stays.
+  const pendingCopy = path.join(layout.pending, record.task)
+  const activeCopy = path.join(activeDir(layout, account), record.task)
+  let recovered: Requeued | null = null
+  const a = safeLstat(activeCopy)
+  const p = safeLstat(pendingCopy)
+  if (a && p && a.ino === p.ino && a.dev === p.dev) {
+    await unlink(activeCopy)
+    debug('hand-off %s: undid a move cut by a crash (%s stays in pending/)', account, record.task)
+  } else if (a) {
+    recovered = await requeueOne(layout, account, record.task, 'hand-off interrupted', now)
+  }
+
+  await removeIfUnchanged(file, found.text)
+  return {state: {kind: 'none'}, recovered}
+}
+
+function safeLstat(file: string) {
+  try {
+    return lstatSync(file)
+  } catch {
+    return undefined
+  }
+}
+
+/** Settles every account's hand-off (see settleHandOff); returns the tasks it put back. */
+export async function recoverHandOffs(layout: QueueLayout, accounts: readonly string[], now: Date): Promise<Requeued[]> {
+  const recovered: Requeued[] = []
+  for (const account of accounts) {
+    const {recovered: one} = await settleHandOff(layout, account, now)
+    if (one) recovered.push(one)
+  }
+
+  return recovered
+}
+
+/**
+ * Every task in active/<account>/ back to pending/ (a dead session's work), each under its claim and
+ * with its place in line. A hand-off still under way by a live process is left to that process.
+ */
+export async function requeueActive(layout: QueueLayout, account: string, options: {reason: string; now: Date; dryRun?: boolean}): Promise<Requeued[]> {
+  const folder = activeDir(layout, account)
+  const names = taskNames(folder).sort()
+  if (names.length === 0) return []
+  const handOff = readHandOff(layout, account)
+  if (handOff.kind === 'record' && handOff.record.state !== 'delivered' && liveness(handOff.record.holder) === 'alive') return []
+  const requeued: Requeued[] = []
+  for (const name of names) {
+    if (inspect(path.join(folder, name)).kind !== 'file') continue
+    if (options.dryRun) {
+      requeued.push({account, task: name, as: name, renamed: false, restored: handOff.kind === 'record' && handOff.record.task === name})
+      continue
+    }
+
+    const one = await requeueOne(layout, account, name, options.reason, options.now)
+    if (one) requeued.push(one)
+  }
+
+  return requeued
+}
+
+// ─── delegation: pending/T + pending/T.delegated ─────────────────────────────────────────────────
+
+export type DelegationClaim<M> =
+  | {kind: 'claimed'; marker: M; content: Buffer}
+  | {kind: 'gone'}
+  | {kind: 'delegated'}
+  | {kind: 'claimed-by-other'; by: string}
+  | {kind: 'refused'; why: string}
+
+/** The longest task name whose marker `NAME.delegated` still fits in a file name. */
+export const MAX_DELEGATED_NAME_BYTES = NAME_MAX - Buffer.byteLength(MARKER_SUFFIX)
+
+/**
+ * Claims pending/<name> for delegation: under the task's claim, checks it is a regular file with no
+ * marker, reads it, and creates the marker that `build` makes from its content (exclusive, fsynced).
+ * From then on the marker says the task is remote; the claim itself is released at once.
+ */
+export async function claimForDelegation<M>(
+  layout: QueueLayout,
+  options: {name: string; build: (content: Buffer) => M; serialize: (marker: M) => string},
+): Promise<DelegationClaim<M>> {
+  const {name} = options
+  const unsafe = unsafeNameReason(name)
+  if (unsafe) return {kind: 'refused', why: unsafe}
+  if (Buffer.byteLength(name) > MAX_DELEGATED_NAME_BYTES) {
+    return {kind: 'refused', why: `its name is ${Buffer.byteLength(name)} bytes; a delegated task's marker ${MARKER_SUFFIX} must fit in ${NAME_MAX}, so at most ${MAX_DELEGATED_NAME_BYTES}`}
+  }
+
+  failpoint('submit.before-claim')
+  const claimed = await claimTask(layout, layout.pending, name, 'delegation')
+  if (!claimed.ok) return inspect(path.join(layout.pending, name)).kind === 'gone' ? {kind: 'gone'} : {kind: 'claimed-by-other', by: claimed.holder}
+  try {
+    const source = path.join(layout.pending, name)
+    const found = inspect(source)
+    if (found.kind === 'gone') return {kind: 'gone'}
+    if (found.kind === 'not-regular') return {kind: 'refused', why: `${found.what}, not a regular file: never read, moved or sent`}
+    if (markerStands(layout.pending, name)) return {kind: 'delegated'}
+    const content = readRegularFile(source)
+    const marker = options.build(content)
+    if (!(await createExclusive(path.join(layout.pending, name + MARKER_SUFFIX), options.serialize(marker)))) return {kind: 'delegated'}
+    debug('claim pending/%s: delegated', name)
+    return {kind: 'claimed', marker, content}
+  } finally {
+    await claimed.claim.release()
+  }
+}
+
+/** Drops a delegation claim that was never sent (the marker only), under the task's claim. */
+export async function dropDelegation(layout: QueueLayout, name: string): Promise<boolean> {
+  const claimed = await claimTask(layout, layout.pending, name, 'drop delegation')
+  if (!claimed.ok) return false
+  try {
+    return await removeIfExists(path.join(layout.pending, name + MARKER_SUFFIX))
+  } finally {
+    await claimed.claim.release()
+  }
+}
+
+// ─── finish: pending/T + marker → done/ or failed/ ───────────────────────────────────────────────
+
+export type FinishStep = 'prepared' | 'linked' | 'logged' | 'task-removed' | 'marker-removed'
+
+/** The journal file of one delegation's finish, named by its idempotency key (random per claim, unforgeable by task text). */
+export function resultJournalName(key: string): string {
+  return RESULT_PREFIX + sha256(key).slice(0, 32)
+}
+
+/** Where an earlier, killed finish left this claim's prepared result, if it did. */
+export function findPreparedResult(layout: QueueLayout, key: string): {dir: 'done' | 'failed'; file: string} | undefined {
+  const name = resultJournalName(key)
+  for (const dir of ['done', 'failed'] as const) {
+    const file = path.join(layout[dir], name)
+    if (safeLstat(file)) return {dir, file}
+  }
+
+  return undefined
+}
+
+export interface FinishTaskRequest {
+  name: string
+  /** The marker's idempotency key: names the journal file. */
+  key: string
+  /** Whether the file in pending/ is still the task that was delegated (not a new one of the same name). */
+  isDelegatedContent: (content: Buffer) => boolean
+  /** done/ or failed/, and the final text, from the task's content. */
+  dir: 'done' | 'failed'
+  render: (content: string) => string
+  /** Appends the outcome event; `recovered` says an earlier run may have appended it already. */
+  log: (destination: string, prepared: string, recovered: boolean) => Promise<void>
+}
+
+export type FinishTaskResult =
+  | {kind: 'finished'; destination: string; dir: 'done' | 'failed'; recovered: boolean; text: string}
+  | {kind: 'orphan'; message: string}
+  | {kind: 'busy'; by: string}
+
+/*
+ * Crash-safe, each step repeatable, all under the task's claim:
+ *   1. prepared      the final text (task + footer) is written to <dir>/.ccl-result-<key> (temp, fsync, rename)
+ *   2. linked        that file is hard-linked to the first free name in <dir> (never over a file)
+ *   3. logged        the outcome event is appended (on recovery, only if events.jsonl lacks it)
+ *   4. task-removed  pending/T goes, if it is still the delegated task
+ *   5. marker-removed
+ * then the journal name is unlinked. What a killed run did is read from the journal file: it exists
+ * (step 1 done), its link count is 2 (step 2 done, its twin found by inode). Never from the content
+ * of files in done/ or failed/, which tasks and servers can write.
+ */
+export async function finishDelegated(layout: QueueLayout, request: FinishTaskRequest, onStep?: (step: FinishStep) => void): Promise<FinishTaskResult> {
+  const step = (name: FinishStep) => {
+    onStep?.(name)
+    failpoint(`finish.${name}`)
+  }
+
+  const claimed = await claimTask(layout, layout.pending, request.name, 'finish')
+  if (!claimed.ok) return {kind: 'busy', by: claimed.holder}
+  try {
+    const source = path.join(layout.pending, request.name)
+    const markerFile = source + MARKER_SUFFIX
+    let prepared = findPreparedResult(layout, request.key)
+    const recovered = prepared !== undefined
+    let text: string
+    if (prepared) {
+      text = await readFile(prepared.file, 'utf8')
+    } else {
+      let content: Buffer
+      try {
+        content = readRegularFile(source)
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code
+        if (code !== 'ENOENT' && code !== 'ELOOP' && code !== 'ENOTREG') throw error
+        return {
+          kind: 'orphan',
+          message: `${source} is gone (or not a regular file) but its marker ${path.basename(markerFile)} remains, and no result of this claim was prepared; remove the marker by hand once that job's result is no longer wanted`,
+        }
+      }
+
+      text = request.render(content.toString('utf8'))
+      const folder = layout[request.dir]
+      const journal = path.join(folder, resultJournalName(request.key))
+      await writeFileAtomic(journal, text)
+      prepared = {dir: request.dir, file: journal}
+      step('prepared')
+    }
+
+    const folder = layout[prepared.dir]
+    const info = lstatSync(prepared.file)
+    let destination = info.nlink > 1 ? findByInode(folder, info.ino, info.dev, path.basename(prepared.file)) : undefined
+    destination ??= await linkFree(prepared.file, folder, request.name)
+    const destinationPath = path.join(folder, destination)
+    step('linked')
+    await request.log(destinationPath, text, recovered)
+    step('logged')
+    const current = inspect(source)
+    if (current.kind === 'file' && request.isDelegatedContent(readRegularFile(source))) await unlink(source)
+    step('task-removed')
+    await removeIfExists(markerFile)
+    step('marker-removed')
+    await removeIfExists(prepared.file)
+    debug('finish pending/%s → %s', request.name, path.relative(layout.root, destinationPath))
+    return {kind: 'finished', destination: destinationPath, dir: prepared.dir, recovered, text}
+  } finally {
+    await claimed.claim.release()
+  }
+}
+
+async function linkFree(file: string, dir: string, name: string): Promise<string> {
+  for (let n = 1; ; n++) {
+    const candidate = numberedName(name, n)
+    try {
+      await link(file, path.join(dir, candidate))
+      return candidate
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+    }
+  }
+}
+
+// ─── housekeeping ───────────────────────────────────────────────────────────────────────────────
+
+/**
+ * What killed runs left in a folder: temp files once older than `tempAgeMs`, claims whose holder is
+ * gone, and (with `liveJournals`) result journals of claims that no longer exist. Call it only from
+ * the run that owns the folder (reap: pending/, done/, failed/; reconcile: active/, state folders).
+ */
+export async function sweepFolder(dir: string, options: {tempAgeMs: number; now: number; liveJournals?: ReadonlySet<string>}): Promise<number> {
+  let removed = await sweepTemps(dir, options.tempAgeMs, options.now)
+  let names: string[]
+  try {
+    names = readdirSync(dir)
+  } catch {
+    return removed
+  }
+
+  for (const name of names) {
+    const file = path.join(dir, name)
+    if (options.liveJournals && name.startsWith(RESULT_PREFIX) && !options.liveJournals.has(name)) {
+      const info = safeLstat(file)
+      if (info && options.now - info.mtimeMs > options.tempAgeMs && (await removeIfExists(file))) removed++
+      continue
+    }
+
+    if (!name.startsWith(CLAIM_PREFIX)) continue
+    if (name.endsWith('.break')) {
+      // a breaker killed while it held the guard (held for microseconds)
+      const info = safeLstat(file)
+      if (info && options.now - info.mtimeMs > 5000 && (await removeIfExists(file))) removed++
+      continue
+    }
+
+    const found = readRecord<ClaimRecord>(file)
+    if (isBreakable(found, CLAIM_STALE_MS, options.now) && found.kind !== 'none' && (await removeIfUnchanged(file, found.text))) removed++
+  }
+
+  return removed
+}
