@@ -1,0 +1,27 @@
+// Task names come from the file system, where Linux allows any byte but `/` and NUL: a name may
+// hold a newline (which would split one `NAME<TAB>target<TAB>reason` line into two), a tab (an
+// extra column) or ESC (a terminal escape sequence, e.g. `ESC[201~`, the end of a bracketed
+// paste). Human output prints names through printable(); JSON output keeps them raw, since
+// JSON escapes them itself.
+
+// C0 (U+0000–U+001F), DEL (U+007F) and C1 (U+0080–U+009F).
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001F\u007F-\u009F]/
+// eslint-disable-next-line no-control-regex
+const CONTROLS = /[\u0000-\u001F\u007F-\u009F]/g
+
+const NAMED: Record<string, string> = {'\n': '\\n', '\r': '\\r', '\t': '\\t', '\u001B': '\\e'}
+
+/** Whether `name` holds a C0, DEL or C1 control character. */
+export function hasControl(name: string): boolean {
+  return CONTROL.test(name)
+}
+
+/**
+ * `name` with its control characters escaped C-style: `\n`, `\r`, `\t`, `\e` (ESC), `\xHH` for
+ * the others. Everything else, a backslash included, is left as it is.
+ */
+export function printable(name: string): string {
+  if (!hasControl(name)) return name
+  return name.replace(CONTROLS, (c) => NAMED[c] ?? `\\x${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`)
+}
