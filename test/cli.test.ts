@@ -55,6 +55,7 @@ describe('the binary', () => {
     {kind: 'missing argument', before: ['route'], after: [], message: 'Missing 1 required arg: task (task file(s) to decide)'},
     {kind: 'missing argument', before: ['delegate', 'get'], after: [], message: 'Missing 1 required arg: job (the job id printed by ccl delegate submit)'},
     {kind: 'extra argument', before: ['delegate', 'get'], after: ['j-1', 'j-2'], message: 'Unexpected argument: j-2'},
+    {kind: 'extra argument to a command without arguments', before: ['validate-symlinks'], after: ['extra'], message: 'Unexpected argument: extra'},
     {kind: 'extra arguments after a flag', before: ['status'], after: ['a', 'b'], message: 'Unexpected arguments: a, b'},
     {kind: 'unknown flag', before: ['reap'], after: ['--frobnicate'], message: 'Nonexistent flag: --frobnicate'},
     {
