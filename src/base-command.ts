@@ -1,8 +1,9 @@
-import {Command, Flags, type Interfaces} from '@oclif/core'
+import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 
 import {loadConfig} from './lib/config/load.js'
 import type {Config} from './lib/config/schema.js'
-import {BugError, CclError, EXIT_CODES, type ExitCode} from './lib/errors.js'
+import {BugError, CclError, EXIT_CODES, type ExitCode, UsageError} from './lib/errors.js'
+import {usageMessage} from './usage.js'
 
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -75,17 +76,16 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       return
     }
 
+    // oclif's own parse errors (missing or extra argument, unknown flag, flags that exclude each
+    // other, a flag without its value or with a bad one) are CLIErrors: a usage error, exit 2, in one line.
+    const known =
+      error instanceof Errors.CLIError && !(error instanceof CclError)
+        ? new UsageError(usageMessage(error), {cause: error, hint: `see: ccl ${this.id?.replaceAll(':', ' ') ?? ''} --help`})
+        : error
+
     let described: {code: string; exitCode: number; message: string; hint?: string}
-    if (error instanceof CclError) {
-      described = {code: error.code, exitCode: error.exitCode, message: error.message, ...(error.hint ? {hint: error.hint} : {})}
-    } else if (typeof error.oclif?.exit === 'number') {
-      // oclif's own parse errors: unknown flag, missing argument.
-      described = {
-        code: 'usage',
-        exitCode: error.oclif.exit,
-        message: error.message.split('\n')[0] ?? error.message,
-        hint: `see: ccl ${this.id?.replaceAll(':', ' ') ?? ''} --help`,
-      }
+    if (known instanceof CclError) {
+      described = {code: known.code, exitCode: known.exitCode, message: known.message, ...(known.hint ? {hint: known.hint} : {})}
     } else {
       const bug = new BugError(`internal error: ${error.message}`, {cause: error})
       described = {code: bug.code, exitCode: EXIT_CODES.failure, message: bug.message}

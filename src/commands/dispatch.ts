@@ -4,6 +4,7 @@ import {BaseCommand} from '../base-command.js'
 import {type DispatchResult, dispatch} from '../lib/dispatch/dispatch.js'
 import {EXIT_CODES} from '../lib/errors.js'
 import {describeEntry, renderDispatch} from '../lib/render/dispatch.js'
+import {printable} from '../lib/render/names.js'
 import {connect, describeRetry} from '../lib/secutools/options.js'
 import {createTmux} from '../lib/tmux/tmux.js'
 
@@ -38,12 +39,12 @@ Safe to run every 15 s from a systemd timer or cron. stdout lists what was hande
         connect(delegation, process.env, {userAgent: `ccl/${this.config.version}`, onRetry: (info) => this.note(describeRetry(info))}),
       onEntry: (entry) => {
         // A task's routing warnings once, when it is handed off or fails, not on every pass it waits.
-        if (entry.outcome !== 'waiting') for (const warning of entry.warnings) this.note(`dispatch: warning: ${warning}`)
+        if (entry.outcome !== 'waiting') for (const warning of entry.warnings) this.note(`dispatch: warning: ${printable(warning)}`)
         if (entry.outcome === 'failed') this.note(`dispatch: ${describeEntry(entry)}`)
       },
     })
     for (const {account, task, as} of result.recovered) {
-      this.note(`dispatch: ${task}: an earlier hand-off to ${account} was interrupted; back in pending/${as === task ? '' : ` as ${as}`}`)
+      this.note(`dispatch: ${printable(task)}: an earlier hand-off to ${account} was interrupted; back in pending/${as === task ? '' : ` as ${printable(as)}`}`)
     }
 
     const text = renderDispatch(result, {quiet: !process.stdout.isTTY})

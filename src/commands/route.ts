@@ -6,6 +6,7 @@ import {splitOperands, valueFlagNames} from '../argv.js'
 import {BaseCommand} from '../base-command.js'
 import {delegationState} from '../lib/config/load.js'
 import {EXIT_CODES} from '../lib/errors.js'
+import {printable} from '../lib/render/names.js'
 import {renderRoute} from '../lib/render/route.js'
 import type {Decision, RuleCheck} from '../lib/tasks/decide.js'
 import {routeFiles} from '../lib/tasks/route.js'
@@ -63,12 +64,12 @@ One task prints the target alone; several print NAME<TAB>target<TAB>reason lines
     const result: RouteResult = {decisions: []}
     for (const item of routed) {
       if (item.error) {
-        this.note(`ccl: ${item.error.message}`)
+        this.note(`ccl: ${printable(item.error.message)}`)
         ;(result.errors ??= []).push({task: path.basename(item.file), file: item.file, message: item.error.message})
         continue
       }
 
-      for (const warning of item.decision!.warnings) this.note(`ccl: warning: ${warning}`)
+      for (const warning of item.decision!.warnings) this.note(`ccl: warning: ${printable(warning)}`)
       result.decisions.push(item.checks ? {...item.decision!, rules: item.checks} : item.decision!)
     }
 

@@ -17,7 +17,7 @@ export type ExitCode = (typeof EXIT_CODES)[keyof typeof EXIT_CODES]
 export const EXIT_CODE_MEANINGS: Record<ExitCode, string> = {
   0: 'success; for `validate-symlinks` and `status`, nothing needs an operator',
   1: 'something could not be done or needs an operator (invalid links, a failed job, a delivery that failed, an internal error)',
-  2: 'usage error (unknown flag, missing argument) or a task file missing or unreadable',
+  2: 'usage error (unknown flag, missing or extra argument, flags that exclude each other, a flag without its value or with a bad one) or a task file missing or unreadable',
   3: 'configuration error, or delegation is off',
   4: 'refused: already delegated, kept local by the router, no free account, or lost a race',
   5: 'the secutools API failed (after retries) or answered with something malformed',

@@ -159,6 +159,46 @@ describe('ccl route', () => {
     ])
   })
 
+  it('names and values with a newline, a tab or ESC: one line per task, escaped; --json keeps them raw', async () => {
+    const files = [
+      await task('line\nbreak.md', '---\npreferred_ai: llama\n---\nx'),
+      await task('tab\there.md', 'plain\n'),
+      await task('paste\u001B[201~end.md', '---\npreferred_ai: "x\\ny"\n---\nx'),
+    ]
+    const result = await route(files)
+    expect(result.code).toBe(0)
+    expect(result.stdout).toBe(
+      [
+        'line\\nbreak.md\tclaude-code\trule 6: preferred_ai=llama is not a configured provider',
+        'tab\\there.md\tclaude-code\trule 8: no routing field sends the task elsewhere',
+        'paste\\e[201~end.md\tclaude-code\trule 6: preferred_ai=x\\ny is not a configured provider',
+        '',
+      ].join('\n'),
+    )
+    expect(result.stderr).toBe(
+      [
+        'ccl: warning: line\\nbreak.md: preferred_ai: "llama" is not a configured provider (gpu, gemini, claude-api); kept local (fail-safe)',
+        'ccl: warning: paste\\e[201~end.md: preferred_ai: "x\\ny" is not a configured provider (gpu, gemini, claude-api); kept local (fail-safe)',
+        '',
+      ].join('\n'),
+    )
+
+    const explained = await route(['--explain', files[2]!])
+    expect(explained.stdout).not.toContain('\u001B')
+    const lines = explained.stdout.split('\n')
+    expect(lines).toHaveLength(10) // the decision, eight rules, and the final newline
+    expect(lines[0]).toBe('paste\\e[201~end.md -> claude-code (rule 6: preferred_ai=x\\ny is not a configured provider)')
+    expect(lines[5]).toMatch(/^ {2}rule 5 .*: preferred_ai=x\\ny is not in providers \[gpu, gemini, claude-api\]$/)
+
+    const json = JSON.parse((await route(['--json', ...files])).stdout)
+    expect(json.decisions.map((d: {task: string}) => d.task)).toEqual(['line\nbreak.md', 'tab\there.md', 'paste\u001B[201~end.md'])
+  })
+
+  it('a missing file whose name holds a newline: one escaped line on stderr', async () => {
+    const result = await route([pending('gone\nfake.md')])
+    expect(result).toEqual({code: 2, stdout: '', stderr: `ccl: ${pending('gone\\nfake.md')}: task file not found\n`})
+  })
+
   it('many files in one call, flags anywhere, -- ends the flags, --help still works', async () => {
     const files = []
     for (let i = 0; i < 300; i++) files.push(await task(`t${String(i).padStart(3, '0')}.md`, i % 2 ? '---\nallow_delegation: true\n---\n' : 'local\n'))

@@ -1,4 +1,18 @@
+// The result footer of SPEC §3.3: a comment line of JSON for tools, then a section for people.
+//
+// Which footer line is ccl's: the LAST line of a file that is exactly `<!-- ccl:delegation {JSON} -->`
+// AND is followed at once by the line `## Delegation result`, as renderFooter writes them. Anything
+// else that looks like a footer line is not ccl's and is skipped. Two defences keep a forged one out:
+// - nothing from the server can start a line: every field printed in the human section (provider,
+//   job, dates, cost) has its control characters (C0, DEL, C1) and U+2028/U+2029 escaped, so it
+//   stays on its `- provider: ...` line; the JSON line escapes the same characters and `<`, `>`, so it
+//   is one line and can never hold `-->`;
+// - a footer line inside the result or error text (free text) is defused to `ccl:delegation-quoted`.
+// The heading rule also protects files written before field escaping existed, where a field holding
+// a newline could plant a footer line among the human lines.
+
 import {formatDuration} from '../config/duration.js'
+import {printable} from '../render/names.js'
 
 /** How a delegated job ended, as written in the footer's `status`. */
 export type FooterStatus = 'completed' | 'failed' | 'cancelled' | 'timed_out'
@@ -26,14 +40,24 @@ export interface FooterText {
 
 const PREFIX = '<!-- ccl:delegation '
 const SUFFIX = ' -->'
+const HEADING = '## Delegation result'
 const LINE = /^<!-- ccl:delegation (\{.*\}) -->$/
 // A footer line inside text ccl did not write (a result, an error) is defused, so the
 // last footer line of a file is always the one ccl appended last.
 const FOREIGN = /^([ \t]*)<!-- ccl:delegation /gm
+// What JSON.stringify leaves raw but a reader may take for a line break or a terminal control:
+// DEL, C1, and the Unicode line and paragraph separators (C0 is escaped by JSON itself).
+const JSON_RAW = /[<>\u007F-\u009F\u2028\u2029]/g
+const SEPARATORS = /[\u2028\u2029]/g
 
-/** One line of JSON that can sit inside an HTML comment: `<` and `>` escaped, newlines already are. */
+/** One line of JSON that can sit inside an HTML comment: `<`, `>` and the characters above as \\uXXXX. */
 function commentJson(data: FooterData): string {
-  return JSON.stringify(data).replaceAll('<', '\\u003c').replaceAll('>', '\\u003e')
+  return JSON.stringify(data).replace(JSON_RAW, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}
+
+/** A server's value in a human line: control characters and line separators escaped, so it cannot start a line. */
+function field(value: string): string {
+  return printable(value).replace(SEPARATORS, (c) => `\\u${c.charCodeAt(0).toString(16)}`)
 }
 
 function defuse(text: string): string {
@@ -50,7 +74,7 @@ function durationLine(data: FooterData): string {
   const end = Date.parse(endAt)
   if (Number.isNaN(start) || Number.isNaN(end)) return 'unknown'
   const took = formatDuration(Math.max(0, end - start))
-  return `${took} (submitted ${data.submitted_at}, ${data.finished_at ? 'finished' : 'given up'} ${endAt})`
+  return `${took} (submitted ${field(data.submitted_at!)}, ${data.finished_at ? 'finished' : 'given up'} ${field(endAt)})`
 }
 
 const HEADINGS: Record<FooterStatus, string> = {
@@ -70,12 +94,12 @@ export function renderFooter(data: FooterData, text: FooterText = {}): string {
   const lines = [
     '',
     PREFIX + commentJson(data) + SUFFIX,
-    '## Delegation result',
+    HEADING,
     '',
-    `- status: ${data.status}`,
-    `- provider: ${data.provider}`,
-    `- job: ${data.job_id}`,
-    `- cost: ${formatCost(data.cost_usd)}`,
+    `- status: ${field(data.status)}`,
+    `- provider: ${field(data.provider)}`,
+    `- job: ${field(data.job_id)}`,
+    `- cost: ${field(formatCost(data.cost_usd))}`,
     `- duration: ${durationLine(data)}`,
     '',
     `### ${HEADINGS[data.status]}`,
@@ -110,17 +134,20 @@ export function parseFooterLine(line: string): FooterData | undefined {
 }
 
 /**
- * The footer of the last delegation a file went through: its last footer comment line.
- * (A task delegated twice carries two; lines quoted inside results were defused when written.)
+ * The footer of the last delegation a file went through: its last footer comment line that is
+ * followed by the `## Delegation result` heading (see the top of this file). A task delegated twice
+ * carries two; the later wins. Lines quoted inside results were defused when written.
  */
 export function parseFooter(text: string): FooterData | undefined {
   let end = text.length
   for (;;) {
     const at = text.lastIndexOf(PREFIX, end)
     if (at === -1) return undefined
-    if (at === 0 || text[at - 1] === '\n') {
-      const stop = text.indexOf('\n', at)
-      const found = parseFooterLine(text.slice(at, stop === -1 ? undefined : stop))
+    const stop = text.indexOf('\n', at)
+    if ((at === 0 || text[at - 1] === '\n') && stop !== -1) {
+      const after = text.indexOf('\n', stop + 1)
+      const next = text.slice(stop + 1, after === -1 ? undefined : after)
+      const found = next === HEADING || next === HEADING + '\r' ? parseFooterLine(text.slice(at, stop)) : undefined
       if (found) return found
     }
 

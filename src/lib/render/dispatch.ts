@@ -1,7 +1,13 @@
 import type {DispatchEntry, DispatchResult} from '../dispatch/dispatch.js'
+import {printable} from './names.js'
 
-/** One line per task: `NAME: assigned to alpha`, `NAME: submitted to gemini as job j-1`, … */
-export function describeEntry(entry: DispatchEntry): string {
+/**
+ * One line per task: `NAME: assigned to alpha`, `NAME: submitted to gemini as job j-1`, …
+ * The name and the detail (often an error message naming the file) go through printable(), so a
+ * name with a newline or ESC in it stays on its line and never reaches the terminal raw.
+ */
+export function describeEntry(raw: DispatchEntry): string {
+  const entry = {...raw, task: printable(raw.task), ...(raw.detail === undefined ? {} : {detail: printable(raw.detail)})}
   switch (entry.outcome) {
     case 'assigned': {
       return `${entry.task}: assigned to ${entry.account}`
@@ -44,7 +50,7 @@ export function renderDispatch(result: DispatchResult, options: {quiet?: boolean
   const waits = result.entries.filter((e) => e.outcome === 'waiting')
   if (waits.length > 0) {
     // The first waiting entry carries why (each account's state); the rest just wait behind it.
-    lines.push(`waiting: ${waits.map((e) => e.task).join(', ')} (${waits[0]!.detail})`)
+    lines.push(`waiting: ${waits.map((e) => printable(e.task)).join(', ')} (${printable(String(waits[0]!.detail))})`)
   }
 
   const parts = [`${assigned} assigned`, `${submitted} submitted`, `${waiting} waiting`]
