@@ -78,7 +78,7 @@ describe('ccl status', () => {
       {account: 'alpha', session: 'ccl-alpha', state: 'alive', task: 'work.md', since: expect.any(String), crashes: 0, held: false},
       {account: 'beta', session: 'ccl-beta', state: 'absent', task: null, since: null, crashes: 0, held: false},
     ])
-    expect(report.queue).toEqual({pending: 0, delegated: 2, active: 1, done: 0, failed: 0})
+    expect(report.queue).toEqual({pending: 0, settling: 0, delegated: 2, active: 1, done: 0, failed: 0})
     // Longest waiting first.
     expect(report.delegated).toEqual([
       {task: 'zz-older.md', provider: 'gemini', job_id: 'j-zz-older', state: 'submitted', since: older, age_ms: expect.any(Number), overdue: false},

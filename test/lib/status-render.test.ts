@@ -21,7 +21,8 @@ function facts(overrides: Partial<StatusFacts> = {}): StatusFacts {
       {account: 'alpha', session: 'ccl-alpha', state: 'alive', task: 'fix.md', since: '2026-11-25T11:50:00.000Z', crashes: 0, held: false},
       {account: 'beta', session: 'ccl-beta', state: 'absent', task: null, since: null, crashes: 1, held: false},
     ],
-    queue: {pending: 3, delegated: 1, active: 1, done: 40, failed: 2},
+    queue: {pending: 3, settling: 0, delegated: 1, active: 1, done: 40, failed: 2},
+    held: [],
     active: [{account: 'alpha', task: 'fix.md', since: '2026-11-25T11:50:00.000Z', age_ms: 600_000, stale: false}],
     stale: [],
     stale_after_ms: 45 * 60_000,
@@ -65,7 +66,7 @@ describe('status verdict and human view', () => {
     const lines = text.split('\n')
     expect(lines[0]).toBe('ok: nothing needs an operator (1/2 sessions alive, 3 pending, 1 active, 1 delegated)')
     expect(text).toContain('account  session    state   working on  since    crashes  held\nalpha    ccl-alpha  alive   fix.md      10m ago  0        no\nbeta     ccl-beta   absent  -           -        1        no')
-    expect(text).toContain('pending  delegated  active  done  failed\n3        1          1       40    2')
+    expect(text).toContain('pending  settling  held  delegated  active  done  failed\n3        0         0     1          1       40    2')
     expect(text).toContain('gen.md  gemini    j-7  submitted  1h')
     expect(text).toContain('           all time  last 24 h\nsubmitted  10        2\ncompleted  8         1')
     expect(text).toContain('cost       $0.1234   $0.0100')
@@ -170,8 +171,28 @@ describe('scanQueue', () => {
     await writeFile(path.join(layout.pending, 'notes.txt'), 'x')
     for (const n of ['d1.md', 'd2.md', '.ccl-reap-1-a.tmp']) await writeFile(path.join(layout.done, n), 'x')
     await writeFile(path.join(layout.failed, 'f.md'), 'x')
-    const scan = await scanQueue(layout, {accounts: ['alpha', 'beta'], staleAfterMs: 45 * 60_000, now})
-    expect(scan.counts).toEqual({pending: 2, delegated: 1, active: 0, done: 2, failed: 1})
+    const old = new Date(now.getTime() - 60_000)
+    for (const n of ['a.md', 'b.md']) await utimes(path.join(layout.pending, n), old, old)
+    const young = new Date(now.getTime() - 500)
+    await utimes(path.join(layout.pending, 'b.md'), young, young)
+    const scan = await scanQueue(layout, {accounts: ['alpha', 'beta'], staleAfterMs: 45 * 60_000, settleMs: 2000, now})
+    // b.md was modified 0.5 s ago: it waits to settle (dispatch.settle 2 s)
+    expect(scan.counts).toEqual({pending: 2, settling: 1, delegated: 1, active: 0, done: 2, failed: 1})
+    expect(scan.held).toEqual([])
+  })
+
+  it('lists what an operator must fix in pending/: a name with control characters, a symlink; status needs an operator', async () => {
+    const layout = await layoutWith()
+    await writeFile(path.join(layout.pending, 'a\nb.md'), 'x')
+    await writeFile(path.join(layout.pending, 'ok.md'), 'x')
+    const {symlink} = await import('node:fs/promises')
+    await symlink('/etc/passwd', path.join(layout.pending, 'link.md'))
+    const scan = await scanQueue(layout, {accounts: ['alpha'], staleAfterMs: 45 * 60_000, settleMs: 0, now})
+    expect(scan.held.map((h) => h.task).sort()).toEqual(['a\nb.md', 'link.md'])
+    expect(scan.held.find((h) => h.task === 'link.md')?.why).toBe('a symbolic link, not a regular file: never read, moved or sent')
+    const problems = operatorProblems(facts({held: scan.held}))
+    expect(problems).toContain('held task: pending/a\\nb.md: its name holds control characters (newline), which a paste into a session or a line of output cannot carry; rename it')
+    expect(verdictLine(report(facts({held: scan.held})))).toMatch(/^NEEDS OPERATOR: 2 tasks held in pending\//)
   })
 
   it('marks a task in active/ older than stale_after as stale, by its mtime, also in an unconfigured account folder', async () => {
@@ -184,7 +205,7 @@ describe('scanQueue', () => {
     await utimes(old, new Date(now.getTime() - 46 * 60_000), new Date(now.getTime() - 46 * 60_000))
     await utimes(fresh, new Date(now.getTime() - 44 * 60_000), new Date(now.getTime() - 44 * 60_000))
     await utimes(orphan, new Date(now.getTime() - 3_600_000), new Date(now.getTime() - 3_600_000))
-    const scan = await scanQueue(layout, {accounts: ['alpha', 'beta'], staleAfterMs: 45 * 60_000, now})
+    const scan = await scanQueue(layout, {accounts: ['alpha', 'beta'], staleAfterMs: 45 * 60_000, settleMs: 2000, now})
     expect(scan.counts.active).toBe(3)
     expect(scan.active.map((t) => [t.account, t.task, t.stale])).toEqual([
       ['alpha', 'old.md', true],

@@ -48,6 +48,18 @@ export function renderPrometheus(report: StatusReport): string {
       samples: (['pending', 'delegated', 'active', 'done', 'failed'] as const).map((state) => ({labels: {state}, value: q[state]})),
     },
     {
+      name: 'ccl_queue_settling_tasks',
+      help: 'Pending tasks modified less than dispatch.settle ago: dispatch leaves them for a later pass.',
+      type: 'gauge',
+      samples: [{value: q.settling}],
+    },
+    {
+      name: 'ccl_queue_held_tasks',
+      help: 'Tasks in pending/ never dispatched as they are (a name with control characters, a symlink): an operator must act.',
+      type: 'gauge',
+      samples: [{value: report.held.length}],
+    },
+    {
       name: 'ccl_delegated_jobs',
       help: 'Delegated jobs not yet reaped (markers in pending/).',
       type: 'gauge',

@@ -39,7 +39,11 @@ export function renderStatus(report: StatusReport): string {
   )
 
   const q = report.queue
-  out.push('', 'QUEUE', renderTable(['pending', 'delegated', 'active', 'done', 'failed'], [[q.pending, q.delegated, q.active, q.done, q.failed].map(String)]))
+  out.push(
+    '',
+    'QUEUE',
+    renderTable(['pending', 'settling', 'held', 'delegated', 'active', 'done', 'failed'], [[q.pending, q.settling, report.held.length, q.delegated, q.active, q.done, q.failed].map(String)]),
+  )
 
   if (report.delegated.length > 0) {
     const jobs = capped(

@@ -54,7 +54,7 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
   const now = options.now.getTime()
   const accounts = config.accounts.map((a) => a.name)
   const [queue, markers, counters, symlinks, tmux, records] = await Promise.all([
-    scanQueue(layout, {accounts, staleAfterMs: config.watchdog.stale_after, now: options.now}),
+    scanQueue(layout, {accounts, staleAfterMs: config.watchdog.stale_after, settleMs: config.dispatch.settle, now: options.now}),
     scanMarkers(layout),
     countDelegations(layout.events, options.now),
     validateSymlinks(config),
@@ -100,6 +100,7 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
     sessions,
     queue: queue.counts,
     active: queue.active,
+    held: queue.held,
     stale,
     stale_after_ms: config.watchdog.stale_after,
     // Longest waiting first: that is the job an operator asks about.

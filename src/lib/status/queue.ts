@@ -1,11 +1,13 @@
 import {readdir} from 'node:fs/promises'
 import path from 'node:path'
 
-import {activeDir, isTaskName, listTasks, MARKER_SUFFIX, type QueueLayout} from '../queue/layout.js'
+import {activeDir, isTaskName, listTasks, MARKER_SUFFIX, type QueueLayout, scanTasks, unsafeNameReason} from '../queue/layout.js'
 
 export interface QueueCounts {
   /** Waiting in pending/, not delegated. */
   pending: number
+  /** Of those, modified less than `dispatch.settle` ago: dispatch leaves them for a later pass. */
+  settling: number
   /** Markers in pending/: tasks handed to secutools and not yet reaped. */
   delegated: number
   active: number
@@ -22,9 +24,16 @@ export interface ActiveTask {
   stale: boolean
 }
 
+/** A task in pending/ that is never dispatched as it is: an operator must rename, replace or remove it. */
+export interface HeldTask {
+  task: string
+  why: string
+}
+
 export interface QueueScan {
   counts: QueueCounts
   active: ActiveTask[]
+  held: HeldTask[]
 }
 
 async function names(dir: string): Promise<string[]> {
@@ -56,18 +65,26 @@ async function activeAccounts(layout: QueueLayout, configured: readonly string[]
  */
 export async function scanQueue(
   layout: QueueLayout,
-  options: {accounts: readonly string[]; staleAfterMs: number; now: Date},
+  options: {accounts: readonly string[]; staleAfterMs: number; settleMs: number; now: Date},
 ): Promise<QueueScan> {
-  const [pendingNames, doneNames, failedNames, accounts] = await Promise.all([
-    names(layout.pending),
+  const [pendingListing, doneNames, failedNames, accounts] = await Promise.all([
+    scanTasks(layout.pending),
     names(layout.done),
     names(layout.failed),
     activeAccounts(layout, options.accounts),
   ])
   const markers = new Set(
-    pendingNames.filter((n) => n.endsWith(MARKER_SUFFIX)).map((n) => n.slice(0, -MARKER_SUFFIX.length)).filter((n) => isTaskName(n)),
+    pendingListing.names.filter((n) => n.endsWith(MARKER_SUFFIX)).map((n) => n.slice(0, -MARKER_SUFFIX.length)).filter((n) => isTaskName(n)),
   )
-  const pending = pendingNames.filter((n) => isTaskName(n) && !markers.has(n)).length
+  const waiting = pendingListing.tasks.filter((t) => !markers.has(t.name))
+  const held: HeldTask[] = pendingListing.irregular.map((e) => ({task: e.name, why: `${e.what}, not a regular file: never read, moved or sent`}))
+  for (const task of waiting) {
+    const why = unsafeNameReason(task.name)
+    if (why) held.push({task: task.name, why})
+  }
+
+  const settleBefore = options.now.getTime() - options.settleMs
+  const settling = waiting.filter((t) => t.mtimeMs > settleBefore).length
 
   const perAccount = await Promise.all(accounts.map(async (account) => ({account, tasks: await listTasks(activeDir(layout, account))})))
   const now = options.now.getTime()
@@ -79,8 +96,10 @@ export async function scanQueue(
   )
 
   return {
+    held,
     counts: {
-      pending,
+      pending: waiting.length,
+      settling,
       delegated: markers.size,
       active: active.length,
       done: doneNames.filter((n) => isTaskName(n)).length,

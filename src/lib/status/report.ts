@@ -1,6 +1,7 @@
 import {formatDuration} from '../config/duration.js'
+import {printable} from '../render/names.js'
 import type {DelegationCounters} from './counters.js'
-import type {ActiveTask, QueueCounts} from './queue.js'
+import type {ActiveTask, HeldTask, QueueCounts} from './queue.js'
 
 /** `unknown`: tmux could not be asked (no binary, a broken socket); status still reports the rest. */
 export type SessionState = 'alive' | 'dead' | 'absent' | 'unknown'
@@ -39,6 +40,8 @@ export interface StatusReport {
   sessions: SessionStatus[]
   queue: QueueCounts
   active: ActiveTask[]
+  /** Tasks in pending/ never dispatched as they are (a name a paste cannot carry, a symlink): for an operator. */
+  held: HeldTask[]
   stale: ActiveTask[]
   stale_after_ms: number
   delegated: DelegatedJob[]
@@ -61,6 +64,7 @@ export function operatorProblems(facts: StatusFacts): string[] {
     problems.push(`held: account ${session.account} is on hold after ${session.crashes} crashes; fix it, then run: ccl reconcile --release ${session.account}`)
   }
 
+  for (const task of facts.held) problems.push(`held task: pending/${printable(task.task)}: ${task.why}`)
   for (const line of facts.symlinks.problems) problems.push(`symlinks: ${line}`)
   for (const line of facts.badMarkers) problems.push(`marker: ${line}`)
   return problems
@@ -78,12 +82,13 @@ export function verdictLine(report: StatusReport): string {
   const held = report.sessions.filter((s) => s.held).length
   const markers = report.problems.filter((p) => p.startsWith('marker: ')).length
   const parts = [
+    report.held.length > 0 ? `${plural(report.held.length, 'task')} held in pending/` : '',
     report.stale.length > 0 ? plural(report.stale.length, 'stale task') : '',
     held > 0 ? `${plural(held, 'account')} held` : '',
     report.symlinks.valid ? '' : `symlinks invalid (${plural(report.symlinks.problems.length, 'problem')})`,
     markers > 0 ? plural(markers, 'unreadable marker') : '',
   ].filter(Boolean)
-  const named = report.stale.length + held + report.symlinks.problems.length + markers
+  const named = report.stale.length + held + report.held.length + report.symlinks.problems.length + markers
   if (report.problems.length > named) parts.push(plural(report.problems.length - named, 'other problem'))
   return `NEEDS OPERATOR: ${parts.join(', ')} (${summary})`
 }
