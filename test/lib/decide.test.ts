@@ -50,6 +50,14 @@ describe('decide: each rule of SPEC §4.1 alone', () => {
     ])
   })
 
+  it('keeps a remote task local when its name is too long for a marker (246+ bytes), with a warning; 245 bytes still go', () => {
+    const long = 'l'.repeat(243) + '.md' // 246 bytes
+    const decision = decide({name: long, fields: {preferred_ai: 'gpu'}, warnings: []}, ON)
+    expect(decision).toMatchObject({target: 'claude-code', remote: false, rule: 5, reason: 'rule 5: preferred_ai=gpu; kept local: name too long to delegate'})
+    expect(decision.warnings).toEqual([`${long}: the name is 246 bytes, too long to delegate (its marker .delegated must fit in 255 bytes, so at most 245); kept local`])
+    expect(decide({name: long.slice(1), fields: {preferred_ai: 'gpu'}, warnings: []}, ON)).toMatchObject({target: 'gpu', remote: true})
+  })
+
   it("keeps the task's own warnings in the decision", () => {
     const decision = decide({name: 'x.md', fields: {allow_delegation: false}, warnings: ['x.md: allow_delegation: bad']}, ON)
     expect(decision.warnings).toEqual(['x.md: allow_delegation: bad'])

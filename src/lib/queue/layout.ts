@@ -20,6 +20,9 @@ export interface QueueLayout {
 
 export const MARKER_SUFFIX = '.delegated'
 
+/** The longest task name (bytes) whose marker `NAME.delegated` still fits in Linux's 255-byte file names. */
+export const MAX_DELEGATED_NAME_BYTES = 255 - MARKER_SUFFIX.length
+
 export function queueLayout(config: Pick<Config, 'queue' | 'state'>): QueueLayout {
   const root = config.queue
   return {

@@ -27,7 +27,7 @@ import {appendEvent} from '../events/log.js'
 import {failpoint} from '../failpoints.js'
 import {describeHolder, liveness} from './holder.js'
 import {createExclusive, NAME_MAX, numberedName, removeIfExists, sweepTemps, writeFileAtomic} from './files.js'
-import {activeDir, MARKER_SUFFIX, type QueueLayout, unsafeNameReason} from './layout.js'
+import {activeDir, MARKER_SUFFIX, MAX_DELEGATED_NAME_BYTES, type QueueLayout, unsafeNameReason} from './layout.js'
 import {createRecord, isBreakable, type ReadRecord, readRecord, type RecordBase, removeIfUnchanged, stamp} from './record.js'
 
 const debug = createDebug('ccl:queue')
@@ -503,8 +503,7 @@ export type DelegationClaim<M> =
   | {kind: 'claimed-by-other'; by: string}
   | {kind: 'refused'; why: string}
 
-/** The longest task name whose marker `NAME.delegated` still fits in a file name. */
-export const MAX_DELEGATED_NAME_BYTES = NAME_MAX - Buffer.byteLength(MARKER_SUFFIX)
+export {MAX_DELEGATED_NAME_BYTES} from './layout.js'
 
 /**
  * Claims pending/<name> for delegation: under the task's claim, checks it is a regular file with no

@@ -1,4 +1,5 @@
 import type {DelegationState} from '../config/load.js'
+import {MARKER_SUFFIX, MAX_DELEGATED_NAME_BYTES} from '../queue/layout.js'
 import type {Task} from './task.js'
 
 export const LOCAL_TARGET = 'claude-code'
@@ -122,5 +123,13 @@ export function decide(task: Input, delegation: DelegationState): Decision {
     warnings.push(`${task.name}: preferred_ai: "${task.fields.preferred_ai}" is not a configured provider (${providers}); kept local (fail-safe)`)
   }
 
-  return {task: task.name, target, remote: target !== LOCAL_TARGET, rule: first.rule, reason: `rule ${first.rule}: ${first.why()}`, warnings}
+  const reason = `rule ${first.rule}: ${first.why()}`
+  const bytes = Buffer.byteLength(task.name)
+  if (target !== LOCAL_TARGET && bytes > MAX_DELEGATED_NAME_BYTES) {
+    // Its marker NAME.delegated could not be created: the task runs here rather than never.
+    warnings.push(`${task.name}: the name is ${bytes} bytes, too long to delegate (its marker ${MARKER_SUFFIX} must fit in 255 bytes, so at most ${MAX_DELEGATED_NAME_BYTES}); kept local`)
+    return {task: task.name, target: LOCAL_TARGET, remote: false, rule: first.rule, reason: `${reason}; kept local: name too long to delegate`, warnings}
+  }
+
+  return {task: task.name, target, remote: target !== LOCAL_TARGET, rule: first.rule, reason, warnings}
 }
