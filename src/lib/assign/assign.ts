@@ -10,7 +10,7 @@ import {appendEvent} from '../events/log.js'
 import {failpoint} from '../failpoints.js'
 import {exists} from '../queue/files.js'
 import {activeDir, ensureLayout, isTaskName, listTasks, type QueueLayout, queueLayout} from '../queue/layout.js'
-import {type HandOff, markDelivered, recoverHandOffs as recoverAll, type Requeued, settleHandOff, takeForAccount, undoHandOff} from '../queue/transitions.js'
+import {type HandOff, markDelivered, whereIs, recoverHandOffs as recoverAll, type Requeued, settleHandOff, takeForAccount, undoHandOff} from '../queue/transitions.js'
 import {readSessionRecord} from '../sessions/record.js'
 import type {Tmux} from '../tmux/tmux.js'
 
@@ -77,16 +77,6 @@ async function sameFolder(a: string, b: string): Promise<boolean> {
   }
 }
 
-/** Where a task that is not in pending/ went, if it is anywhere in the queue. */
-async function whereIs(layout: QueueLayout, config: Config, name: string): Promise<string | null> {
-  const places = [...config.accounts.map((a) => activeDir(layout, a.name)), layout.done, layout.failed]
-  for (const dir of places) {
-    if (await exists(path.join(dir, name))) return path.relative(layout.root, dir) + '/'
-  }
-
-  return null
-}
-
 /** Why an account cannot take a task now, or null when it is free. A finished or killed hand-off is settled first. */
 export async function whyBusy(config: Config, layout: QueueLayout, tmux: Tmux, account: Account, now: Date = new Date()): Promise<string | null> {
   const record = await readSessionRecord(layout, account.name)
@@ -139,7 +129,7 @@ export async function assignTask(options: AssignOptions): Promise<AssignResult> 
 
   // lstat: a symlink is there (and refused under the claim below), never followed.
   if (!(await exists(file))) {
-    const where = await whereIs(layout, config, name)
+    const where = whereIs(layout, name)
     if (where) return {outcome: 'lost-race', task: name, where}
     throw new TaskFileError(`${file}: no such task in pending/`)
   }
@@ -173,7 +163,7 @@ export async function assignTask(options: AssignOptions): Promise<AssignResult> 
       }
 
       case 'gone': {
-        return {outcome: 'lost-race', task: name, where: await whereIs(layout, config, name)}
+        return {outcome: 'lost-race', task: name, where: whereIs(layout, name)}
       }
 
       case 'claimed': {

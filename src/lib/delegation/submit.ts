@@ -8,7 +8,7 @@ import {appendEvent} from '../events/log.js'
 import {failpoint} from '../failpoints.js'
 import {exists} from '../queue/files.js'
 import {isTaskName, markerPath, type QueueLayout} from '../queue/layout.js'
-import {claimForDelegation} from '../queue/transitions.js'
+import {claimForDelegation, whereIs} from '../queue/transitions.js'
 import type {SecutoolsClient, SubmitRequest} from '../secutools/client.js'
 import {decide} from '../tasks/decide.js'
 import {readTask, type Task, taskFromBytes} from '../tasks/task.js'
@@ -241,6 +241,12 @@ async function pendingTaskPath(layout: QueueLayout, task: string, cwd: string): 
     throw new TaskFileError(`${task}: not in the queue's pending folder ${layout.pending}; only pending tasks can be delegated`)
   }
 
-  if (!(await exists(file))) throw new TaskFileError(`${task}: task file not found in ${layout.pending}`)
+  if (!(await exists(file))) {
+    // Taken by another process first (assigned, finished): a lost race, not a missing file.
+    const where = whereIs(layout, name)
+    if (where) throw new RefusedError(`${name}: taken by another process first (now in ${where}); not delegated`)
+    throw new TaskFileError(`${task}: task file not found in ${layout.pending}`)
+  }
+
   return path.join(layout.pending, name)
 }

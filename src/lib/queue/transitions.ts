@@ -135,6 +135,22 @@ function findByInode(dir: string, ino: number, dev: number, except?: string): st
   return undefined
 }
 
+/** Where a task that is not in pending/ went (`active/alpha/`, `done/`…), if it is anywhere in the queue. */
+export function whereIs(layout: QueueLayout, name: string): string | null {
+  let accounts: string[] = []
+  try {
+    accounts = readdirSync(layout.active)
+  } catch {
+    // no active/ yet
+  }
+
+  for (const dir of [...accounts.map((a) => activeDir(layout, a)), layout.done, layout.failed]) {
+    if (safeLstat(path.join(dir, name))) return path.relative(layout.root, dir) + '/'
+  }
+
+  return null
+}
+
 // ─── moves ────────────────────────────────────────────────────────────────────────────────────────
 
 export interface Moved {
