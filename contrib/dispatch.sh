@@ -17,6 +17,8 @@
 #                     from the config's top-level `queue:` line
 #   CCL               the ccl command (default: ccl)
 #   CCL_DISPATCH_MAX  hand off at most this many tasks in one pass (default: no limit)
+#   CCL_SETTLE        seconds a task must be left unmodified before it is picked
+#                     (default 2: keep it equal to the config's dispatch.settle)
 #   SECUTOOLS_API_KEY (or the variable your config names) for delegation
 #
 # Exit status: 0 when every task it tried was handed off or left waiting for
@@ -25,12 +27,19 @@
 # 3 when the queue folder cannot be found.
 #
 # Safe to run from cron or a systemd timer and to run twice at once: every
-# hand-off is a claim by rename or O_EXCL inside ccl, so a lost race is a
-# clean exit 4 here, never a duplicate.
+# hand-off is a claim inside ccl's queue core, so a lost race is a clean
+# exit 4 here, never a duplicate.
+#
+# Whole tasks only: a producer should write a task elsewhere (or under a
+# dot-name) and `mv` it into pending/. For one that writes in place, a task
+# modified less than CCL_SETTLE seconds ago is left for the next pass. A name
+# holding a control character (newline, tab, ESC...) is never handed out
+# (`ccl status` lists it for an operator); symlinks are never followed.
 set -euo pipefail
 
 CCL=${CCL:-ccl}
 max=${CCL_DISPATCH_MAX:-0}
+settle=${CCL_SETTLE:-2}
 
 log() { printf 'dispatch: %s\n' "$*" >&2; }
 
@@ -70,12 +79,19 @@ pending=$(cd -- "$pending" && pwd -P)
 failed=0
 handed=0
 accounts_free=1
+# A task modified after this (epoch seconds, fractions kept as find prints them) is still settling.
+settled_before=$(($(date +%s) - settle))
 
 # Oldest first: mtime, then name. NUL-separated, so any file name is safe.
 while IFS= read -r -d '' entry; do
+  mtime=${entry%% *}
   name=${entry#* }
   task=$pending/$name
   [[ $name == .* ]] && continue
+  # Never handed out: ccl refuses it too; `ccl status` lists it for an operator.
+  [[ $name == *[[:cntrl:]]* ]] && continue
+  # Oldest first: once one is too young, so is every later one.
+  ((${mtime%.*} >= settled_before)) && break
   [[ -e $task.delegated ]] && continue
   [[ -f $task ]] || continue # taken by someone else meanwhile
   if ((max > 0 && handed >= max)); then

@@ -1,5 +1,5 @@
 import {execFile, spawn} from 'node:child_process'
-import {chmod, mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile} from 'node:fs/promises'
+import {chmod, mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {promisify} from 'node:util'
@@ -166,6 +166,32 @@ describe('contrib/dispatch.sh against the real ccl (no session running)', {timeo
     expect(failing.stderr).toContain('dispatch: c-remote.md: submit to gpu failed (exit 5)')
     expect(JSON.parse(await readFile(path.join(pending, 'c-remote.md.delegated'), 'utf8'))).toMatchObject({state: 'submitting'})
     expect(failing.stderr).not.toContain(KEY)
+  })
+
+  it('leaves a task modified within CCL_SETTLE for the next pass, skips names with control characters, and follows no symlink', async () => {
+    fake = await startFakeSecutools({apiKey: KEY})
+    sandbox = await makeSandbox({config: {tmux: {socket: `ccl-none-${process.pid}`}}})
+    await sandbox.writeConfig({...sandbox.config, delegation: {base_url: fake.url, retries: 0}})
+    const pending = path.join(sandbox.queue, 'pending')
+    const remote = '---\npreferred_ai: gemini\n---\nR\n'
+    const old = new Date(Date.now() - 60_000)
+    // A local task with a tab in its name, oldest: without the skip, assign's refusal would read as "no free account".
+    await writeFile(path.join(pending, 'tab\there.md'), 'local\n')
+    await utimes(path.join(pending, 'tab\there.md'), new Date(old.getTime() - 1000), new Date(old.getTime() - 1000))
+    await writeFile(path.join(pending, 'ok.md'), remote)
+    await utimes(path.join(pending, 'ok.md'), old, old)
+
+    await writeFile(path.join(sandbox.dir, 'outside.md'), remote)
+    await symlink(path.join(sandbox.dir, 'outside.md'), path.join(pending, 'link.md'))
+    await writeFile(path.join(pending, 'fresh.md'), remote) // just written: may still be being written
+    const env = {CCL_CONFIG: sandbox.configFile, SECUTOOLS_API_KEY: KEY, PATH: `${path.join(REPO, 'bin')}:${process.env.PATH}`, CCL: path.join(REPO, 'bin', 'run.js'), CCL_SETTLE: '30'}
+    const result = await script(env)
+    expect(result.code, result.stderr).toBe(0)
+    expect([...fake.jobs.values()].map((j) => j.metadata.task)).toEqual(['ok.md'])
+    expect(result.stderr).not.toContain('tab')
+    const later = await script({...env, CCL_SETTLE: '0'})
+    expect(later.code, later.stderr).toBe(0)
+    expect([...fake.jobs.values()].map((j) => j.metadata.task)).toEqual(['ok.md', 'fresh.md'])
   })
 
   it('exits 3 when it cannot find the queue', async () => {
