@@ -6,7 +6,7 @@ import type {Delegation} from '../config/schema.js'
 import {ApiError, DelegationOffError, errorMessage, LockLostError} from '../errors.js'
 import {ensureLayout, type QueueLayout} from '../queue/layout.js'
 import {tryLock} from '../queue/lock.js'
-import {findPreparedResult, resultJournalName, sweepFolder} from '../queue/transitions.js'
+import {findPreparedResult, resultJournalName, sweepFolder, TEMP_SAFE_AGE_MS} from '../queue/transitions.js'
 import type {Job, SecutoolsClient} from '../secutools/client.js'
 import {finishJob} from './finish.js'
 import type {FooterData, FooterStatus, FooterText} from './footer.js'
@@ -167,8 +167,6 @@ function stopsTheRun(error: unknown): boolean {
   return error instanceof ApiError && (error.kind === 'unauthorized' || error.kind === 'unavailable')
 }
 
-/** A temp or journal file older than this in pending/, done/ or failed/ was left by a killed reap or submit. */
-const TEMP_SAFE_AGE_MS = 10 * 60_000
 
 export async function reap(options: ReapOptions): Promise<ReapSummary> {
   const now = options.now ?? (() => new Date())

@@ -6,7 +6,7 @@ import {assignTask, recoverHandOffs} from '../assign/assign.js'
 import {type ClientSource, submitTask} from '../delegation/submit.js'
 import {exists} from '../queue/files.js'
 import {MARKER_SUFFIX, queueLayout, scanTasks, unsafeNameReason} from '../queue/layout.js'
-import type {Requeued} from '../queue/transitions.js'
+import {type Requeued, sweepFolder, TEMP_SAFE_AGE_MS} from '../queue/transitions.js'
 import type {SecutoolsClient} from '../secutools/client.js'
 import {decide, LOCAL_TARGET} from '../tasks/decide.js'
 import {readTask} from '../tasks/task.js'
@@ -101,6 +101,8 @@ export async function dispatch(options: DispatchOptions): Promise<DispatchResult
 
   // Markers from one listing: a marker that appears later is caught by the claim of submit or assign.
   const listing = await scanTasks(layout.pending)
+  // Claims a killed assign or submit left (their holder gone), and old temp files: dispatch owns pending/.
+  if (listing.names.some((n) => n.startsWith('.ccl-'))) await sweepFolder(layout.pending, {tempAgeMs: TEMP_SAFE_AGE_MS, now: now().getTime()})
   const markers = new Set(listing.names.filter((n) => n.endsWith(MARKER_SUFFIX)))
   for (const entry of listing.irregular) {
     add({task: entry.name, target: null, reason: null, outcome: 'held', detail: `${entry.what}, not a regular file: never read, moved or sent`, warnings: []})

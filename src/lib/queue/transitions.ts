@@ -32,6 +32,9 @@ import {createRecord, isBreakable, type ReadRecord, readRecord, type RecordBase,
 
 const debug = createDebug('ccl:queue')
 
+/** A temp file older than this was left by a killed writer (writers take milliseconds). */
+export const TEMP_SAFE_AGE_MS = 10 * 60_000
+
 /** A claim from another host is broken after this long; claims are held for milliseconds. */
 export const CLAIM_STALE_MS = 60_000
 /** A hand-off not delivered after this long is undone even if its holder seems alive (a reused pid on another host). */

@@ -2,7 +2,7 @@ import type {Account, Config} from '../config/schema.js'
 import {UserError, EXIT_CODES, errorMessage} from '../errors.js'
 import {appendEvent} from '../events/log.js'
 import {activeDir, ensureLayout, type QueueLayout, queueLayout} from '../queue/layout.js'
-import {handOffDir, requeueActive, sweepFolder} from '../queue/transitions.js'
+import {handOffDir, requeueActive, sweepFolder, TEMP_SAFE_AGE_MS} from '../queue/transitions.js'
 import {tryLock} from '../queue/lock.js'
 import {formatProblem, validateSymlinks} from '../symlinks/validate.js'
 import type {SessionState, Tmux} from '../tmux/tmux.js'
@@ -10,9 +10,6 @@ import {emptyRecord, readSessionRecord, type SessionRecord, writeSessionRecord} 
 
 export type {Requeued as RequeuedTask} from '../queue/transitions.js'
 import type {Requeued as RequeuedTask} from '../queue/transitions.js'
-
-/** A temp file older than this was left by a killed writer (writers take milliseconds). */
-export const TEMP_SAFE_AGE_MS = 10 * 60_000
 
 export interface AccountOutcome {
   account: string

@@ -1,7 +1,7 @@
 import {mkdir, readFile} from 'node:fs/promises'
 import {z} from 'zod'
 
-import {UserError} from '../errors.js'
+import {StateFileError} from '../errors.js'
 import {writeFileAtomic} from '../queue/files.js'
 import {type QueueLayout, sessionStatePath} from '../queue/layout.js'
 
@@ -41,24 +41,21 @@ export async function readSessionRecord(layout: QueueLayout, account: string): P
     text = await readFile(file, 'utf8')
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyRecord()
-    throw new UserError(`${file}: cannot read session record: ${(error as Error).message}`)
+    throw new StateFileError(file, `cannot read session record: ${(error as Error).message}`)
   }
 
+  const hint = `fix it, or clear it with: ccl reconcile --release ${account} (this forgets its crash count and hold)`
   let data: unknown
   try {
     data = JSON.parse(text)
   } catch (error) {
-    throw new UserError(`${file}: not a session record: ${(error as Error).message}`, undefined, {
-      hint: `fix it, or clear it with: ccl reconcile --release ${account}`,
-    })
+    throw new StateFileError(file, `not a session record: ${(error as Error).message}`, {hint})
   }
 
   const parsed = recordSchema.safeParse(data)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!
-    throw new UserError(`${file}: not a session record: ${issue.path.join('.') || '(top level)'}: ${issue.message}`, undefined, {
-      hint: `fix it, or clear it with: ccl reconcile --release ${account}`,
-    })
+    throw new StateFileError(file, `not a session record: ${issue.path.join('.') || '(top level)'}: ${issue.message}`, {hint})
   }
 
   return parsed.data
