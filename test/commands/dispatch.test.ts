@@ -126,7 +126,7 @@ describe('ccl dispatch', {timeout: 120_000}, () => {
     await l.addTask('r.md', remote('gemini'), 20)
     await l.addTask('l.md', local('l'), 10)
     await l.addTask('later.md', remote('gpu'), 5)
-    await l.addTask('last.md', local('last'), 1) // not even read: delegation off, no account free
+    await l.addTask('last.md', local('last'), 3) // not even read: delegation off, no account free (3 s: settled)
     const result = await l.ccl(['dispatch'])
     expect(result.code, result.stderr).toBe(0)
     expect(result.stdout).toContain('r.md: assigned to alpha')

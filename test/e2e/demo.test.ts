@@ -25,7 +25,7 @@ describe('npm run demo', () => {
     const steps = lines.filter((l) => /^\[\d+\] \$ ccl /.test(l)).map((l) => l.replace(/^\[\d+\] \$ ccl (\S+).*$/, '$1'))
     expect(steps.slice(0, 5)).toEqual(['validate-symlinks', 'reconcile', 'route', 'dispatch', 'reap'])
     expect(steps.at(-1)).toBe('status')
-    expect(result.stdout).toMatch(/^ {4}0 +0 +0 +9 +0$/m) // status: pending delegated active done failed
+    expect(result.stdout).toMatch(/^ {4}0 +0 +0 +0 +0 +9 +0$/m) // status: pending settling held delegated active done failed
     expect(result.stdout).toContain('$0.0500')
 
     // Its tmux server and sandbox are gone.
