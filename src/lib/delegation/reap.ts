@@ -3,9 +3,10 @@ import path from 'node:path'
 import {formatDuration} from '../config/duration.js'
 import type {DelegationState} from '../config/load.js'
 import type {Delegation} from '../config/schema.js'
-import {ApiError, DelegationOffError, errorMessage} from '../errors.js'
+import {ApiError, DelegationOffError, errorMessage, LockLostError} from '../errors.js'
+import {failpoint} from '../failpoints.js'
 import {ensureLayout, markerPath, type QueueLayout} from '../queue/layout.js'
-import {tryLock} from '../queue/lock.js'
+import {describeLockHolder, type Lock, tryLockOrHolder} from '../queue/lock.js'
 import type {Job, SecutoolsClient} from '../secutools/client.js'
 import {type FinishRequest, type FinishStep, finishJob, findFinished, indexFinished, removeStaleTemps} from './finish.js'
 import type {FooterData, FooterStatus} from './footer.js'
@@ -75,6 +76,8 @@ export interface ReapOptions {
   onJob?: (job: ReapedJob) => void
   /** Told how many markers there are, before any request. */
   onStart?: (markers: number) => void
+  /** The run's `reap` lock: checked before every request and every finish; once lost, the run stops with LockLostError. */
+  lock?: Pick<Lock, 'assertHeld'>
 }
 
 /** Crash points of the finish steps, as $CCL_TEST_CRASH_AT names them. */
@@ -139,7 +142,10 @@ export async function reap(options: ReapOptions): Promise<ReapSummary> {
   const onStep = crashHook(options.crashAt)
   // Runs one request unless an earlier one showed that all would fail; the first such failure stops
   // the rest before the limiter starts them, so a bad key costs one request, not one per job.
+  // A run whose lock was taken over stops too: the new holder is at the same markers, so this one
+  // neither resubmits, polls nor finishes anything more.
   const guarded = async <T>(what: string, request: () => Promise<T>): Promise<T> => {
+    options.lock?.assertHeld()
     if (stopped) throw new Error(`not ${what}: ${stopped}`)
     try {
       return await request()
@@ -160,6 +166,7 @@ export async function reap(options: ReapOptions): Promise<ReapSummary> {
     options.onJob?.(job)
   }
 
+  let lost: LockLostError | undefined
   const handle = async (entry: MarkerEntry): Promise<void> => {
     const base: ReapedJob = {
       task: entry.task,
@@ -177,7 +184,8 @@ export async function reap(options: ReapOptions): Promise<ReapSummary> {
     try {
       record(await reapOne(entry, base))
     } catch (error) {
-      record(fail(error))
+      if (error instanceof LockLostError) lost ??= error
+      else record(fail(error))
     }
   }
 
@@ -240,6 +248,7 @@ export async function reap(options: ReapOptions): Promise<ReapSummary> {
     const outcome: JobOutcome = footer.status === 'completed' ? 'completed' : footer.status === 'timed_out' ? 'timed_out' : 'failed'
     const error = footer.status === 'completed' ? null : (text.error ?? null)
     if (options.dryRun) return {...job, outcome, error}
+    options.lock?.assertHeld()
     const result = await finishJob(
       layout,
       {
@@ -264,6 +273,8 @@ export async function reap(options: ReapOptions): Promise<ReapSummary> {
   }
 
   await Promise.all(scan.markers.map((entry) => handle(entry)))
+  // Thrown once every job has stopped, so nothing of this run is still at work when the command exits 1.
+  if (lost) throw lost
   summary.jobs.sort((a, b) => (a.task < b.task ? -1 : a.task > b.task ? 1 : 0))
   return summary
 }
@@ -286,7 +297,7 @@ function emptySummary(dryRun: boolean): ReapSummary {
 
 /**
  * One reap at a time: takes the `reap` lock without waiting (a second run returns `skipped` at
- * once), and works with delegation off as long as there is nothing to reap, so a cron line for
+ * once, naming the holder; a killed holder's lock is taken over at once), and works with delegation off as long as there is nothing to reap, so a cron line for
  * reap is harmless on a machine that never delegates. `--dry-run` changes nothing and takes no lock.
  */
 export async function runReap(options: RunReapOptions): Promise<ReapRun> {
@@ -301,10 +312,11 @@ export async function runReap(options: RunReapOptions): Promise<ReapRun> {
 
   const settings = options.delegation.settings
   if (dryRun) return {...(await reap({...options, settings})), skipped: null}
-  const lock = await tryLock(options.layout.locks, 'reap', {staleMs: options.lockStaleMs ?? 10_000})
-  if (!lock) return {...emptySummary(dryRun), skipped: 'another ccl reap is running; this one has nothing to do'}
+  const {lock, holder} = await tryLockOrHolder(options.layout.locks, 'reap', {staleMs: options.lockStaleMs ?? 10_000})
+  if (!lock) return {...emptySummary(dryRun), skipped: `another ccl reap is running (${describeLockHolder(holder)}); this one has nothing to do`}
+  failpoint('reap.after-lock')
   try {
-    return {...(await reap({...options, settings})), skipped: null}
+    return {...(await reap({...options, settings, lock})), skipped: null}
   } finally {
     await lock.release()
   }
