@@ -277,13 +277,16 @@ describe('a killed reap does not block the next', () => {
     expect(await exit).toBe('SIGKILL')
     expect(lockHolder(locksDir(), 'reap')?.holder?.pid).toBe(child.pid)
     fake.setLatency(0)
+    // On a loaded machine the killed run may have finished a job or two before the kill landed.
+    const left = (await queueState(sandbox)).pending.filter((name) => name.endsWith('.delegated')).length
+    expect(left).toBeGreaterThan(10)
 
     const runs = await Promise.all(Array.from({length: 5}, () => reap('--json')))
     expect(runs.map((r) => r.code)).toEqual([0, 0, 0, 0, 0])
     const outs = runs.map((r) => JSON.parse(r.stdout) as {skipped: string | null; completed: number})
     // One of the five took the killed run's lock at once and did the work; any other that found
     // the lock taken names that live reap, never the killed pid.
-    expect(outs.reduce((sum, o) => sum + o.completed, 0)).toBe(20)
+    expect(outs.reduce((sum, o) => sum + o.completed, 0)).toBe(left)
     for (const out of outs.filter((o) => o.skipped !== null)) {
       expect(out.skipped).toMatch(/^another ccl reap is running \(pid \d+, since /)
       expect(out.skipped).not.toContain(`pid ${child.pid},`)

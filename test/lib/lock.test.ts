@@ -6,7 +6,7 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {LockLostError} from '../../src/lib/errors.js'
 import {currentBootId, currentHolder, currentHost, type Holder, processStart} from '../../src/lib/queue/holder.js'
-import {describeLockHolder, type Lock, lockHolder, type LockRecord, tryLock} from '../../src/lib/queue/lock.js'
+import {describeLockHolder, type Lock, lockHolder, type LockRecord, tryLock, tryLockOrHolder} from '../../src/lib/queue/lock.js'
 import {newNonce} from '../../src/lib/queue/record.js'
 import {REPO} from '../support/sandbox.js'
 
@@ -112,6 +112,18 @@ describe('lock: a holder that may be alive keeps it', () => {
     expect(await take(10_000)).toBeUndefined()
     await age(file(), 11_000)
     await ours(await take(10_000))
+  })
+
+  it('a refusal names the holder even when its file was still being written as it looked', async () => {
+    const other: Holder = {host: 'elsewhere.example', pid: 4242, pid_start: 99, boot_id: 'another-machine'}
+    await writeFile(file(), '')
+    const written = new Promise<void>((resolve) => {
+      setTimeout(() => void writeLock(other).then(() => resolve()), 30)
+    })
+    const attempt = await tryLockOrHolder(dir, 'reap')
+    await written
+    expect(attempt.lock).toBeUndefined()
+    expect(attempt.holder).toMatchObject({kind: 'record', holder: other})
   })
 
   it('an unreadable (torn) file: refused while younger than 5 s, taken once older', async () => {

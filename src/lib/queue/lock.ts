@@ -243,7 +243,13 @@ export async function tryLockOrHolder(
   for (let round = 0; ; round++) {
     const lock = await tryLock(locksDir, name, options)
     if (lock) return {lock}
-    const holder = lockHolder(locksDir, name)
+    let holder = lockHolder(locksDir, name)
+    // Unreadable: most likely created a moment ago and not written yet; its writer names itself within milliseconds.
+    for (let wait = 0; holder?.kind === 'torn' && wait < 10; wait++) {
+      await new Promise((resolve) => setTimeout(resolve, 10))
+      holder = lockHolder(locksDir, name)
+    }
+
     if (holder || round > 0) return {holder}
   }
 }
