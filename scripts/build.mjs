@@ -3,7 +3,7 @@
 // minute from cron, and on Node 20 (no compile cache) resolving and compiling ~350 small module
 // files cost more than the work: zod alone is 93 files and ~110 ms to import, got ~60 files and
 // ~150 ms. Bundled, `ccl reap` reaches its first request ~100 ms sooner (bench/reap-status).
-// Modules loaded with import() (got, listr2, execa, p-limit, the lock and atomic-write libraries)
+// Modules loaded with import() (got, listr2, execa, p-limit, debug, the atomic-write library)
 // stay in chunks of their own, so a command still loads only what it uses.
 // Types are checked by tsc (`npm run typecheck`, and in `npm run build`); esbuild only strips them.
 import {build} from 'esbuild'
@@ -37,7 +37,7 @@ const result = await build({
   external: ['@oclif/core'],
   chunkNames: 'chunks/[name]-[hash]',
   define: {__CCL_VERSION__: JSON.stringify(pkg.version)},
-  // CommonJS dependencies (debug, proper-lockfile, write-file-atomic) call require() and read
+  // CommonJS dependencies (debug, write-file-atomic) call require() and read
   // __filename; in an ES module those have to be provided.
   banner: {
     js: [

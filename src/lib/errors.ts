@@ -81,6 +81,24 @@ export class StateFileError extends CclError {
   }
 }
 
+/**
+ * This run's lock (`reap`, `reconcile`) was taken over by another process, which judged this one
+ * dead or stale: the run stops rather than work beside the new holder.
+ */
+export class LockLostError extends CclError {
+  readonly code = 'lock_lost'
+  readonly exitCode = EXIT_CODES.failure
+  readonly file: string
+
+  constructor(file: string, options: {cause?: unknown; hint?: string} = {}) {
+    super(`lost the lock ${file}: another process took it over, so this run stopped`, {
+      hint: 'the other process carries on; if this keeps happening, this host stalled for longer than the lock\'s stale time',
+      ...options,
+    })
+    this.file = file
+  }
+}
+
 /** A task file is missing, unreadable or not a regular file. */
 export class TaskFileError extends CclError {
   readonly code = 'task_file'
@@ -120,12 +138,6 @@ export class TimeoutError extends CclError {
 /** An outside program (tmux) failed; the message names the command that failed. */
 export class ExternalError extends CclError {
   readonly code = 'external'
-  readonly exitCode = EXIT_CODES.failure
-}
-
-/** This run's command lock was taken over by another process: the run stopped so the two never act at once. */
-export class LockLostError extends CclError {
-  readonly code = 'lock_lost'
   readonly exitCode = EXIT_CODES.failure
 }
 

@@ -5,7 +5,7 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {parseFooter} from '../../src/lib/delegation/footer.js'
 import {idempotencyKey} from '../../src/lib/delegation/marker.js'
 import {FINISH_STEPS} from '../../src/lib/delegation/finish.js'
-import {tryLock} from '../../src/lib/queue/lock.js'
+import {lockHolder, tryLock} from '../../src/lib/queue/lock.js'
 import {delegatedTask, delegationOn, eventsOf, queueState} from '../support/delegated.js'
 import {type FakeSecutools, startFakeSecutools} from '../support/fake-secutools.js'
 import {makeSandbox, runCcl, type Sandbox} from '../support/sandbox.js'
@@ -26,12 +26,7 @@ afterEach(async () => {
 
 const reap = (...args: string[]) => runCcl(['reap', '--config', sandbox.configFile, ...args], {env, cwd: sandbox.dir})
 const file = (...parts: string[]) => readFile(path.join(sandbox.queue, ...parts), 'utf8')
-const lockDir = () => path.join(sandbox.queue, '.ccl', 'locks', 'reap.lock')
-
-async function ageLock(): Promise<void> {
-  const old = new Date(Date.now() - 60_000)
-  await utimes(lockDir(), old, old)
-}
+const locksDir = () => path.join(sandbox.queue, '.ccl', 'locks')
 
 describe('ccl reap', () => {
   it('moves completed jobs to done/ and failed or cancelled ones to failed/, each with its footer, and leaves running ones', async () => {
@@ -214,13 +209,14 @@ describe('one reap at a time', () => {
   it('a second reap exits 0 at once saying another is running, and touches nothing', async () => {
     await delegatedTask(sandbox, fake, 'ok.md')
     // Hold the reap lock the way a running reap does (the same lock module, a live holder).
-    const lock = await tryLock(path.join(sandbox.queue, '.ccl', 'locks'), 'reap')
+    const lock = await tryLock(locksDir(), 'reap')
     expect(lock).toBeDefined()
     try {
       const second = await reap('--json')
       expect(second.code).toBe(0)
-      expect(JSON.parse(second.stdout)).toMatchObject({skipped: 'another ccl reap is running; this one has nothing to do', polled: 0})
-      expect(second.stderr).toBe('ccl reap: another ccl reap is running; this one has nothing to do\n')
+      const said = `another ccl reap is running (pid ${process.pid}, since ${lockHolder(locksDir(), 'reap')!.acquired_at}); this one has nothing to do`
+      expect(JSON.parse(second.stdout)).toMatchObject({skipped: said, polled: 0})
+      expect(second.stderr).toBe(`ccl reap: ${said}\n`)
       expect(fake.requests).toEqual([])
       expect((await queueState(sandbox)).pending).toEqual(['ok.md', 'ok.md.delegated'])
     } finally {
@@ -257,6 +253,91 @@ async function ageTemps(): Promise<void> {
   }
 }
 
+describe('a killed reap does not block the next', () => {
+  it('killed with kill -9 right after it took the lock: the next of five reaps in a row does the work at once, none says another is running', async () => {
+    const tasks = await Promise.all(['a.md', 'b.md', 'c.md'].map((t) => delegatedTask(sandbox, fake, t)))
+    const killed = await runCcl(['reap', '--config', sandbox.configFile], {env: {...env, CCL_FAILPOINTS: 'reap.after-lock=kill'}, cwd: sandbox.dir})
+    expect(killed.code).not.toBe(0) // SIGKILL
+    expect(fake.requests).toEqual([])
+    // Its lock is left behind, fresh, naming a pid that is gone.
+    expect(lockHolder(locksDir(), 'reap')).toMatchObject({kind: 'record', holder: {pid: expect.any(Number)}})
+
+    const runs = []
+    for (let i = 0; i < 5; i++) runs.push(await reap('--json'))
+    for (const run of runs) {
+      expect(run.code).toBe(0)
+      expect(run.stderr).not.toContain('another ccl reap is running')
+      expect(JSON.parse(run.stdout)).toMatchObject({skipped: null})
+    }
+
+    expect(JSON.parse(runs[0]!.stdout)).toMatchObject({completed: 3, errors: 0})
+    expect(await queueState(sandbox)).toEqual({pending: [], done: tasks.map((t) => t.task), failed: []})
+    expect(lockHolder(locksDir(), 'reap')).toBeUndefined()
+  })
+
+  it('killed with kill -9 in the middle of its polls: five reaps started together finish the rest, and only a live one is named as running', async () => {
+    env = await delegationOn(sandbox, fake, {concurrency: 2})
+    const tasks = await Promise.all(Array.from({length: 20}, (_, i) => delegatedTask(sandbox, fake, `m${String(i).padStart(2, '0')}.md`)))
+    fake.setLatency(100)
+    const {spawn} = await import('node:child_process')
+    const {BIN} = await import('../support/sandbox.js')
+    const child = spawn(process.execPath, [BIN, 'reap', '--config', sandbox.configFile], {env: {PATH: process.env.PATH, HOME: sandbox.dir, ...env}, stdio: 'ignore'})
+    const exit = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)))
+    while (fake.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+    child.kill('SIGKILL')
+    expect(await exit).toBe('SIGKILL')
+    expect(lockHolder(locksDir(), 'reap')?.holder?.pid).toBe(child.pid)
+    fake.setLatency(0)
+    // On a loaded machine the killed run may have finished a job or two before the kill landed.
+    const left = (await queueState(sandbox)).pending.filter((name) => name.endsWith('.delegated')).length
+    expect(left).toBeGreaterThan(10)
+
+    const runs = await Promise.all(Array.from({length: 5}, () => reap('--json')))
+    expect(runs.map((r) => r.code)).toEqual([0, 0, 0, 0, 0])
+    const outs = runs.map((r) => JSON.parse(r.stdout) as {skipped: string | null; completed: number})
+    // One of the five took the killed run's lock at once and did the work; any other that found
+    // the lock taken names that live reap, never the killed pid.
+    expect(outs.reduce((sum, o) => sum + o.completed, 0)).toBe(left)
+    for (const out of outs.filter((o) => o.skipped !== null)) {
+      expect(out.skipped).toMatch(/^another ccl reap is running \(pid \d+, since /)
+      expect(out.skipped).not.toContain(`pid ${child.pid},`)
+    }
+
+    expect(await queueState(sandbox)).toEqual({pending: [], done: tasks.map((t) => t.task), failed: []})
+  })
+})
+
+describe('a reap whose lock was taken over', () => {
+  it('stops at its next job with exit 1, naming the lock, and leaves the new holder\'s lock alone', async () => {
+    env = await delegationOn(sandbox, fake, {concurrency: 1})
+    const tasks = await Promise.all(Array.from({length: 40}, (_, i) => delegatedTask(sandbox, fake, `t${String(i).padStart(2, '0')}.md`)))
+    fake.setLatency(250) // 40 polls one at a time: ~10 s, far longer than one 2.5 s refresh
+    const running = reap()
+    while (fake.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+    // Another process takes the lock over (as one on another host would, had this one looked stale).
+    const {rm} = await import('node:fs/promises')
+    await rm(path.join(locksDir(), 'reap.lock'))
+    const taker = await tryLock(locksDir(), 'reap')
+    expect(taker).toBeDefined()
+    try {
+      const run = await running
+      expect(run.code).toBe(1)
+      expect(run.stderr).toContain(`ccl: lost the lock ${path.join(locksDir(), 'reap.lock')}: another process took it over, so this run stopped`)
+      const state = await queueState(sandbox)
+      // It stopped: most jobs are left for the new holder, and each task is in exactly one place.
+      expect(state.done.length).toBeLessThan(30)
+      expect([...state.done, ...state.pending.filter((n) => n.endsWith('.md'))].sort()).toEqual(tasks.map((t) => t.task))
+      expect(lockHolder(locksDir(), 'reap')?.holder?.pid).toBe(process.pid)
+    } finally {
+      await taker?.release()
+    }
+
+    fake.setLatency(0)
+    expect((await reap()).code).toBe(0)
+    expect((await queueState(sandbox)).done).toEqual(tasks.map((t) => t.task))
+  })
+})
+
 describe('crash safety', () => {
   for (const step of FINISH_STEPS) {
     const point = `finish.${step}`
@@ -264,20 +345,13 @@ describe('crash safety', () => {
       const tasks = await Promise.all(['a.md', 'b.md', 'c.md'].map((t, i) => delegatedTask(sandbox, fake, t, i === 2 ? {status: 'failed', error: 'nope'} : {})))
       const killed = await runCcl(['reap', '--config', sandbox.configFile], {env: {...env, CCL_FAILPOINTS: point}, cwd: sandbox.dir})
       expect(killed.code).not.toBe(0) // SIGKILL
-      if (step === FINISH_STEPS[0]) {
-        // The killed run's lock is still there; while fresh (as if killed a moment ago; on a loaded
-        // machine the spawn alone can take seconds) the next reap must not barge in...
-        const now = new Date()
-        await utimes(lockDir(), now, now)
-        expect((await reap('--json')).stdout).toContain('another ccl reap is running')
-      }
-
-      // ...until it is stale (a killed holder stops refreshing it). Temp files the killed run left
-      // are swept by the next reap once older than their safe age: make them that old.
-      await ageLock()
+      // The killed run's lock file is still there and fresh; its pid is gone, so the next reap takes it at once.
+      expect(JSON.parse(await file('.ccl', 'locks', 'reap.lock'))).toMatchObject({holder: {pid: expect.any(Number)}})
+      // Temp files the killed run left are swept by the next reap once older than their safe age: make them that old.
       await ageTemps()
       const again = await reap('--json')
       expect(again.code).toBe(0)
+      expect(JSON.parse(again.stdout)).toMatchObject({skipped: null})
       const state = await queueState(sandbox)
       expect(state).toEqual({pending: [], done: ['a.md', 'b.md'], failed: ['c.md']})
       for (const t of tasks) {
@@ -300,7 +374,6 @@ describe('crash safety', () => {
     const {BIN} = await import('../support/sandbox.js')
     let killedMidWork = 0
     for (let round = 0; round < 6; round++) {
-      await ageLock().catch(() => undefined)
       const seen = fake.requests.length
       const child = spawn(process.execPath, [BIN, 'reap', '--config', sandbox.configFile], {env: {PATH: process.env.PATH, HOME: sandbox.dir, ...env}, stdio: 'ignore'})
       let exited = false
@@ -314,10 +387,11 @@ describe('crash safety', () => {
     }
 
     expect(killedMidWork).toBeGreaterThan(0)
-    await ageLock().catch(() => undefined)
+    // No waiting for the killed runs' locks to go stale: each was taken over at once.
     await ageTemps()
     const last = await reap()
     expect(last.code, last.stdout + last.stderr).toBe(0)
+    expect(last.stderr).not.toContain('another ccl reap is running')
     const state = await queueState(sandbox)
     expect(state.pending).toEqual([])
     expect(state.done).toEqual(tasks.map((t) => t.task))
@@ -340,7 +414,6 @@ describe('crash safety', () => {
     const names = Array.from({length: 20}, (_, i) => `k${String(i).padStart(2, '0')}.md`)
     for (const name of names) await writeFile(path.join(sandbox.queue, 'pending', name), '---\nallow_delegation: true\n---\nwork\n')
     const spawnKill = async (args: string[], afterMs: number) => {
-      await ageLock().catch(() => undefined)
       const child = spawn(process.execPath, [BIN, ...args, '--config', sandbox.configFile], {env: {PATH: process.env.PATH, HOME: sandbox.dir, ...env}, stdio: 'ignore'})
       const exit = new Promise((r) => child.on('exit', r))
       await new Promise((r) => setTimeout(r, afterMs))
@@ -363,7 +436,6 @@ describe('crash safety', () => {
     await ageTemps()
 
     for (let i = 0; i < 5 && (await queueState(sandbox)).pending.length > 0; i++) {
-      await ageLock().catch(() => undefined)
       await reap()
     }
 

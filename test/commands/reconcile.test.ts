@@ -1,4 +1,4 @@
-import {readdir, readFile, rm, utimes, writeFile} from 'node:fs/promises'
+import {readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
 
@@ -187,6 +187,28 @@ describe('ccl reconcile on a real tmux server', () => {
 })
 
 describe('ccl reconcile killed mid-pass', () => {
+  it('killed with kill -9 right after it took its lock: the next pass, right after, does the work (not "another reconcile is running")', async () => {
+    machine = await makeMachine({accounts: ['alpha', 'beta']})
+    expect((await machine.ccl(['reconcile'])).code).toBe(0)
+    await machine.server.tmux('kill-session', '-t', '=ccl-alpha')
+    await machine.active('alpha', 'fix.md', 'alpha task\n')
+    const killed = await machine.ccl(['reconcile'], {CCL_FAILPOINTS: 'reconcile.after-lock=kill'})
+    expect(killed.code).not.toBe(0) // SIGKILL
+    // It died holding the lock, having changed nothing.
+    const lock = JSON.parse(await readFile(path.join(machine.sandbox.queue, '.ccl', 'locks', 'reconcile.lock'), 'utf8'))
+    expect(lock).toMatchObject({holder: {pid: expect.any(Number)}, acquired_at: expect.any(String)})
+    expect(await machine.sessions()).toEqual(['ccl-beta'])
+    expect(await ls(path.join(machine.sandbox.queue, 'active', 'alpha'))).toEqual(['fix.md'])
+
+    const next = await machine.ccl(['reconcile'])
+    expect(next.code).toBe(0)
+    expect(next.stdout + next.stderr).not.toContain('another reconcile is running')
+    expect(next.stdout).toBe('alpha (ccl-alpha): crashed: record a crash (1 crash within 30m, limit 5); requeue fix.md to pending/; created the session\n')
+    expect(await machine.panes()).toEqual(['ccl-alpha 0', 'ccl-beta 0'])
+    expect(await ls(path.join(machine.sandbox.queue, 'pending'))).toEqual(['fix.md'])
+    await expect(readFile(path.join(machine.sandbox.queue, '.ccl', 'locks', 'reconcile.lock'))).rejects.toMatchObject({code: 'ENOENT'})
+  })
+
   it('the next run finishes the work: one live session per account, every task exactly once', async () => {
     const {spawn} = await import('node:child_process')
     const {BIN} = await import('../support/sandbox.js')
@@ -236,13 +258,10 @@ describe('ccl reconcile killed mid-pass', () => {
         expect(places).toHaveLength(1)
       }
 
-      // The killed run's lock stops being refreshed; let the 10 s it takes to go stale pass.
-      const lockDir = path.join(m.sandbox.queue, '.ccl', 'locks', 'reconcile.lock')
-      const past = new Date(Date.now() - 60_000)
-      await utimes(lockDir, past, past).catch(() => {})
-
+      // The killed run's lock names a pid that is gone: the next pass takes it over at once.
       const next = await m.ccl(['reconcile'])
       expect(next.code).toBe(0)
+      expect(next.stdout + next.stderr).not.toContain('another reconcile is running')
       expect(await m.panes()).toEqual(['ccl-alpha 0', 'ccl-beta 0'])
       expect(await ls(path.join(m.sandbox.queue, 'active', 'alpha'))).toEqual([])
       expect(await ls(path.join(m.sandbox.queue, 'active', 'beta'))).toEqual([])

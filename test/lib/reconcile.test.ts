@@ -4,7 +4,7 @@ import {afterEach, describe, expect, it} from 'vitest'
 
 import {loadConfig} from '../../src/lib/config/load.js'
 import {queueLayout} from '../../src/lib/queue/layout.js'
-import {tryLock} from '../../src/lib/queue/lock.js'
+import {lockHolder, tryLock} from '../../src/lib/queue/lock.js'
 import {readSessionRecord, writeSessionRecord} from '../../src/lib/sessions/record.js'
 import {reconcile, type ReconcileOptions} from '../../src/lib/sessions/reconcile.js'
 import {createTmux} from '../../src/lib/tmux/tmux.js'
@@ -65,7 +65,7 @@ describe('reconcile: safety', () => {
     const lock = await tryLock(path.join(machine.sandbox.queue, '.ccl', 'locks'), 'reconcile', {staleMs: 30_000})
     try {
       const {result} = await pass(machine)
-      expect(result.skipped).toBe('another reconcile is running')
+      expect(result.skipped).toBe(`another reconcile is running (pid ${process.pid}, since ${lockHolder(path.join(machine.sandbox.queue, '.ccl', 'locks'), 'reconcile')!.acquired_at})`)
       expect(await machine.sessions()).toEqual([])
     } finally {
       await lock?.release()

@@ -5,7 +5,8 @@ import type {DelegationState} from '../config/load.js'
 import type {Delegation} from '../config/schema.js'
 import {ApiError, DelegationOffError, errorMessage, LockLostError} from '../errors.js'
 import {ensureLayout, type QueueLayout} from '../queue/layout.js'
-import {tryLock} from '../queue/lock.js'
+import {failpoint} from '../failpoints.js'
+import {describeLockHolder, type Lock, tryLockOrHolder} from '../queue/lock.js'
 import {findPreparedResult, resultJournalName, sweepFolder, TEMP_SAFE_AGE_MS} from '../queue/transitions.js'
 import type {Job, SecutoolsClient} from '../secutools/client.js'
 import {finishJob} from './finish.js'
@@ -74,8 +75,8 @@ export interface ReapOptions {
   onJob?: (job: ReapedJob) => void
   /** Told how many markers there are, before any request. */
   onStart?: (markers: number) => void
-  /** Throws when this run's lock was taken over: checked before every step that changes something. */
-  assertHeld?: () => void
+  /** The run's `reap` lock: checked before every request and every finish; once lost, the run stops with LockLostError. */
+  lock?: Pick<Lock, 'assertHeld'>
 }
 
 /** What reap does with one job it has read (or failed to read): a pure decision, executed below. */
@@ -172,7 +173,7 @@ export async function reap(options: ReapOptions): Promise<ReapSummary> {
   const now = options.now ?? (() => new Date())
   const dryRun = Boolean(options.dryRun)
   const {layout} = options
-  const assertHeld = options.assertHeld ?? (() => {})
+  const assertHeld = () => options.lock?.assertHeld()
   const scan = await scanMarkers(layout)
   const problems = scan.problems.map((p) => p.message)
   options.onStart?.(scan.markers.length)
@@ -197,7 +198,10 @@ export async function reap(options: ReapOptions): Promise<ReapSummary> {
   let stopped: string | undefined
   // Runs one request unless an earlier one showed that all would fail; the first such failure stops
   // the rest before the limiter starts them, so a bad key costs one request, not one per job.
+  // A run whose lock was taken over stops too: the new holder is at the same markers, so this one
+  // neither resubmits, polls nor finishes anything more.
   const guarded = async <T>(what: string, request: () => Promise<T>): Promise<T> => {
+    options.lock?.assertHeld()
     if (stopped) throw new Error(`not ${what}: ${stopped}`)
     try {
       return await request()
@@ -235,7 +239,6 @@ export async function reap(options: ReapOptions): Promise<ReapSummary> {
     let submittedAt = marker.submitted_at ?? marker.claimed_at
     if (marker.state === 'submitting') {
       if (dryRun) return {...job, outcome: 'running', error: 'claim still "submitting": a real reap would resubmit it'}
-      assertHeld()
       const sent = await limit(() => guarded('resubmitted', async () => resubmit({layout, task: entry.task, client: await getClient(), now})))
       jobId = sent.jobId
       submittedAt = now().toISOString()
@@ -277,16 +280,23 @@ export async function reap(options: ReapOptions): Promise<ReapSummary> {
     }
   }
 
+  let lost: LockLostError | undefined
   await Promise.all(
     scan.markers.map(async (entry) => {
       try {
         record(await reapOne(entry))
       } catch (error) {
-        if (error instanceof LockLostError) throw error
+        if (error instanceof LockLostError) {
+          lost ??= error
+          return
+        }
+
         record({task: entry.task, provider: entry.marker.provider, job_id: entry.marker.job_id, outcome: 'error', status: null, destination: null, resubmitted: false, recovered: false, cost_usd: null, error: errorMessage(error)})
       }
     }),
   )
+  // Thrown once every job has stopped, so nothing of this run is still at work when the command exits 1.
+  if (lost) throw lost
   return summarize(jobs, problems, dryRun)
 }
 
@@ -307,7 +317,7 @@ function emptySummary(dryRun: boolean): ReapSummary {
 
 /**
  * One reap at a time: takes the `reap` lock without waiting (a second run returns `skipped` at
- * once), and works with delegation off as long as there is nothing to reap, so a cron line for
+ * once, naming the holder; a killed holder's lock is taken over at once), and works with delegation off as long as there is nothing to reap, so a cron line for
  * reap is harmless on a machine that never delegates. `--dry-run` changes nothing and takes no lock.
  */
 export async function runReap(options: RunReapOptions): Promise<ReapRun> {
@@ -322,10 +332,11 @@ export async function runReap(options: RunReapOptions): Promise<ReapRun> {
 
   const settings = options.delegation.settings
   if (dryRun) return {...(await reap({...options, settings})), skipped: null}
-  const lock = await tryLock(options.layout.locks, 'reap', {staleMs: options.lockStaleMs ?? 10_000})
-  if (!lock) return {...emptySummary(dryRun), skipped: 'another ccl reap is running; this one has nothing to do'}
+  const {lock, holder} = await tryLockOrHolder(options.layout.locks, 'reap', {staleMs: options.lockStaleMs ?? 10_000})
+  if (!lock) return {...emptySummary(dryRun), skipped: `another ccl reap is running (${describeLockHolder(holder)}); this one has nothing to do`}
+  failpoint('reap.after-lock')
   try {
-    return {...(await reap({...options, settings})), skipped: null}
+    return {...(await reap({...options, settings, lock})), skipped: null}
   } finally {
     await lock.release()
   }

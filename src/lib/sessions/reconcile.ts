@@ -1,9 +1,10 @@
 import type {Account, Config} from '../config/schema.js'
 import {UserError, EXIT_CODES, errorMessage} from '../errors.js'
 import {appendEvent} from '../events/log.js'
+import {failpoint} from '../failpoints.js'
 import {activeDir, ensureLayout, type QueueLayout, queueLayout} from '../queue/layout.js'
+import {describeLockHolder, tryLockOrHolder} from '../queue/lock.js'
 import {handOffDir, requeueActive, sweepFolder, TEMP_SAFE_AGE_MS} from '../queue/transitions.js'
-import {tryLock} from '../queue/lock.js'
 import {formatProblem, validateSymlinks} from '../symlinks/validate.js'
 import type {SessionState, Tmux} from '../tmux/tmux.js'
 import {emptyRecord, readSessionRecord, type SessionRecord, writeSessionRecord} from './record.js'
@@ -122,16 +123,18 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
 
   if (!dryRun) await ensureLayout(layout, config.accounts.map((a) => a.name))
   // Dry-run changes nothing, so it needs no lock; a real pass that finds the lock taken leaves it to the holder.
-  // A killed holder stops refreshing it and is taken over after 10 s, well before cron's next minute.
-  const lock = dryRun ? undefined : await tryLock(layout.locks, 'reconcile', {staleMs: 10_000})
-  if (!dryRun && !lock) {
-    result.skipped = 'another reconcile is running'
+  // A killed holder on this host is taken over at once; another host's once not refreshed for 10 s.
+  const attempt = dryRun ? undefined : await tryLockOrHolder(layout.locks, 'reconcile', {staleMs: 10_000})
+  const lock = attempt?.lock
+  if (attempt && !lock) {
+    result.skipped = `another reconcile is running (${describeLockHolder(attempt.holder)})`
     return result
   }
 
   try {
     // One tmux call for every account's state, under the lock; it also fails once, clearly, when tmux is missing.
     const states = await tmux.sessionStates()
+    if (lock) failpoint('reconcile.after-lock')
     if (!dryRun) await sweepState(layout, config.accounts.map((a) => a.name), now, true)
 
     if (release !== null) {
