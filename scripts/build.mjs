@@ -37,7 +37,7 @@ const result = await build({
   external: ['@oclif/core'],
   chunkNames: 'chunks/[name]-[hash]',
   define: {__CCL_VERSION__: JSON.stringify(pkg.version)},
-  // CommonJS dependencies (debug, write-file-atomic) call require() and read
+  // CommonJS dependencies (debug) call require() and read
   // __filename; in an ES module those have to be provided.
   banner: {
     js: [
