@@ -102,6 +102,8 @@ export interface MarkerEntry {
 }
 
 export interface MarkerScan {
+  /** Whether pending/ holds files ccl leaves only when killed mid-work (`.ccl-…`): worth a sweep. */
+  leftovers: boolean
   markers: MarkerEntry[]
   /** Markers that could not be used, one line each naming the file. */
   problems: {path: string; message: string}[]
@@ -113,7 +115,7 @@ export async function scanMarkers(layout: QueueLayout): Promise<MarkerScan> {
   try {
     names = await readdir(layout.pending)
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {markers: [], problems: []}
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {leftovers: false, markers: [], problems: []}
     throw error
   }
 
@@ -124,7 +126,7 @@ export async function scanMarkers(layout: QueueLayout): Promise<MarkerScan> {
     .sort()
   // One by one, synchronously: reap reads 1,000 markers in ~35 ms this way, where 32 fs/promises
   // reads in flight took ~170 ms; the scan sits between reap's start and its first request.
-  const scan: MarkerScan = {markers: [], problems: []}
+  const scan: MarkerScan = {leftovers: names.some((name) => name.startsWith('.ccl-')), markers: [], problems: []}
   for (const task of tasks) {
     const file = path.join(layout.pending, task + MARKER_SUFFIX)
     let marker: Marker | undefined

@@ -177,7 +177,11 @@ export async function reap(options: ReapOptions): Promise<ReapSummary> {
   const scan = await scanMarkers(layout)
   const problems = scan.problems.map((p) => p.message)
   options.onStart?.(scan.markers.length)
-  if (scan.markers.length === 0) return summarize([], problems, dryRun)
+  if (scan.markers.length === 0) {
+    // Nothing to reap: only what killed runs left in pending/ (its names were just read) is swept.
+    if (scan.leftovers && !dryRun) await sweepFolder(layout.pending, {tempAgeMs: TEMP_SAFE_AGE_MS, now: now().getTime(), liveJournals: new Set()})
+    return summarize([], problems, dryRun)
+  }
 
   if (!dryRun) {
     // done/ or failed/ may not exist yet on a young queue; made only when there is something to put there.

@@ -3,7 +3,7 @@
 // that holder is provably gone (same host) or the record is stale (any host, by its age).
 import {randomBytes} from 'node:crypto'
 import {constants, lstatSync, readFileSync} from 'node:fs'
-import {open, unlink} from 'node:fs/promises'
+import {open} from 'node:fs/promises'
 
 import {StateFileError} from '../errors.js'
 import {createExclusive, removeIfExists} from './files.js'
@@ -77,30 +77,41 @@ export function isBreakable(found: ReadRecord<RecordBase>, staleMs: number, now:
 /** A breaker that died holding the guard left it; a guard is held for microseconds. */
 const GUARD_STALE_MS = 5000
 
+/** Whether a guard file may go: its breaker is gone (same host), or it is older than GUARD_STALE_MS. */
+function guardIsStale(guard: string): boolean {
+  try {
+    const info = lstatSync(guard)
+    if (Date.now() - info.mtimeMs > GUARD_STALE_MS) return true
+    const holder = JSON.parse(readFileSync(guard, 'utf8') || 'null') as Holder | null
+    return liveness(holder ?? undefined) === 'dead'
+  } catch {
+    return false // gone meanwhile, or still being written by a live breaker
+  }
+}
+
 /**
  * Removes `file` only if it still holds exactly `text` (the version the caller judged breakable),
  * under a guard file that serialises breakers: without it, two breakers of one stale record could
  * each remove it, and the second would remove the new record the first one's process had made.
  * Returns true when the record was removed (or was gone already); false when it changed meanwhile
- * or another breaker is at work.
+ * or another breaker is at work. A guard left by a breaker that was killed is taken over.
  */
 export async function removeIfUnchanged(file: string, text: string): Promise<boolean> {
   const guard = `${file}.break`
   let handle
-  try {
-    handle = await open(guard, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o644)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+  for (let attempt = 0; ; attempt++) {
     try {
-      if (Date.now() - lstatSync(guard).mtimeMs > GUARD_STALE_MS) await removeIfExists(guard)
-    } catch {
-      // gone meanwhile
+      handle = await open(guard, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o644)
+      break
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+      if (attempt > 0 || !guardIsStale(guard)) return false
+      await removeIfExists(guard)
     }
-
-    return false
   }
 
   try {
+    await handle.writeFile(JSON.stringify(currentHolder()))
     await handle.close()
     let current: string
     try {
@@ -111,11 +122,30 @@ export async function removeIfUnchanged(file: string, text: string): Promise<boo
     }
 
     if (current !== text) return false
-    await unlink(file).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ENOENT') throw error
-    })
+    await removeIfExists(file)
     return true
   } finally {
     await removeIfExists(guard)
   }
+}
+
+/** Removes a guard file its breaker left (killed, or long gone); true when it did. */
+export async function removeStaleGuard(guard: string): Promise<boolean> {
+  return guardIsStale(guard) && (await removeIfExists(guard))
+}
+
+/**
+ * Removes the caller's own record (a claim it holds): only if it still holds exactly `text`, so a
+ * record that another process broke and replaced meanwhile is left alone. No guard: only breakers
+ * race each other, and a holder releasing what it holds is not one.
+ */
+export async function releaseOwn(file: string, text: string): Promise<void> {
+  try {
+    if (readFileSync(file, 'utf8') !== text) return
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return
+    throw error
+  }
+
+  await removeIfExists(file)
 }

@@ -28,7 +28,7 @@ import {failpoint} from '../failpoints.js'
 import {describeHolder, liveness} from './holder.js'
 import {createExclusive, NAME_MAX, numberedName, removeIfExists, sweepTemps, writeFileAtomic} from './files.js'
 import {activeDir, MARKER_SUFFIX, MAX_DELEGATED_NAME_BYTES, type QueueLayout, unsafeNameReason} from './layout.js'
-import {createRecord, isBreakable, type ReadRecord, readRecord, type RecordBase, removeIfUnchanged, stamp} from './record.js'
+import {createRecord, isBreakable, type ReadRecord, readRecord, type RecordBase, releaseOwn, removeIfUnchanged, removeStaleGuard, stamp} from './record.js'
 
 const debug = createDebug('ccl:queue')
 
@@ -81,7 +81,7 @@ export async function claimTask(layout: QueueLayout, dir: string, name: string, 
     if (await createRecord(file, record)) {
       debug('claim %s/%s for %s', path.relative(layout.root, dir), name, purpose)
       const text = JSON.stringify(record) + '\n'
-      return {ok: true, claim: {dir, name, file, release: async () => void (await removeIfUnchanged(file, text))}}
+      return {ok: true, claim: {dir, name, file, release: () => releaseOwn(file, text)}}
     }
 
     const found = readRecord<ClaimRecord>(file)
@@ -715,9 +715,8 @@ export async function sweepFolder(dir: string, options: {tempAgeMs: number; now:
 
     if (!name.startsWith(CLAIM_PREFIX)) continue
     if (name.endsWith('.break')) {
-      // a breaker killed while it held the guard (held for microseconds)
-      const info = safeLstat(file)
-      if (info && options.now - info.mtimeMs > 5000 && (await removeIfExists(file))) removed++
+      // a breaker killed while it held the guard
+      if (await removeStaleGuard(file)) removed++
       continue
     }
 
