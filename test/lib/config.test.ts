@@ -32,7 +32,7 @@ describe('parseConfig', () => {
     expect(config.shared.dirs).toEqual(['projects', 'file-history', 'session-env'])
     expect(config.accounts[0]).toMatchObject({name: 'alpha', session: 'ccl-alpha', command: 'claude'})
     expect(path.isAbsolute(config.accounts[0]!.cwd)).toBe(true)
-    expect(config.watchdog).toEqual({stale_after: 45 * 60_000, crash_limit: 5, crash_window: 30 * 60_000})
+    expect(config.watchdog).toEqual({stale_after: 45 * 60_000, crash_limit: 5, crash_window: 30 * 60_000, waiting_after: 5 * 60_000})
     expect(config.assign.enter_delay).toBe(300)
     expect(config.assign.prompt).toContain('{task}')
     expect(config.tmux.socket).toBeUndefined()

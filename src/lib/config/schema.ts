@@ -91,6 +91,22 @@ const promptTemplate = z
   .min(1)
   .refine((value) => !CONTROL_BUT_TAB_NEWLINE.test(value), {error: 'expected text without control characters (newline and tab are fine)'})
 
+export const DEFAULT_FAILOVER_PROMPT =
+  'Continue the task you were working on; it is now at {task}. When it is finished, move that file into {done}/.'
+
+/** A percentage such as `95%` (or a bare number), held as a number 0–100. */
+const percent = z
+  .union([z.number(), z.string()], {error: 'expected a percentage such as 95%'})
+  .transform((value, ctx) => {
+    const n = typeof value === 'number' ? value : Number(value.trim().replace(/%$/, ''))
+    if (!Number.isFinite(n) || n < 0 || n > 100) {
+      ctx.addIssue({code: 'custom', message: `expected a percentage from 0% to 100%, got ${JSON.stringify(value)}`})
+      return z.NEVER
+    }
+
+    return n
+  })
+
 export const DEFAULT_PROMPT =
   'Read the task in {task} and do it. When it is finished, move that file into {done}/.'
 
@@ -112,22 +128,52 @@ export const configSchema = z
         stale_after: duration.default(45 * 60_000),
         crash_limit: positiveInt.min(1).default(5),
         crash_window: duration.default(30 * 60_000),
+        // A session waiting (permission prompt, elicitation, turn ended unfinished) longer needs an operator.
+        waiting_after: duration.default(5 * 60_000),
       })
-      .default({stale_after: 45 * 60_000, crash_limit: 5, crash_window: 30 * 60_000}),
+      .default({stale_after: 45 * 60_000, crash_limit: 5, crash_window: 30 * 60_000, waiting_after: 5 * 60_000}),
     assign: z
       .strictObject({
         prompt: promptTemplate.default(DEFAULT_PROMPT),
         enter_delay: duration.default(300),
         // A session reconcile created this recently is still starting Claude Code: no prompt yet.
         ready_after: duration.default(10_000),
+        // With hooks installed: how long to wait for the session's UserPromptSubmit of the pasted prompt
+        // before pressing Enter again, and how many more Enters before the delivery counts as failed.
+        confirm_within: duration.default(5000),
+        enter_retries: positiveInt.min(0).max(10).default(2),
       })
-      .default({prompt: DEFAULT_PROMPT, enter_delay: 300, ready_after: 10_000}),
+      .default({prompt: DEFAULT_PROMPT, enter_delay: 300, ready_after: 10_000, confirm_within: 5000, enter_retries: 2}),
     dispatch: z
       .strictObject({
         // A task modified more recently than this may still be being written: left for the next pass.
         settle: duration.default(2000),
       })
       .default({settle: 2000}),
+    failover: z
+      .strictObject({
+        resume: z.boolean().default(true),
+        prompt: promptTemplate.default(DEFAULT_FAILOVER_PROMPT),
+        // A limited account gets nothing until its reset time plus this.
+        margin: duration.default(60_000),
+        // When no reset time can be read from the banner.
+        default_cooldown: duration.default(5 * 3_600_000),
+        // A rate_limit without a usage-limit banner (a transient 429).
+        transient_cooldown: duration.default(2 * 60_000),
+        spill_to_remote: z.boolean().default(false),
+        headroom: z.boolean().default(false),
+        watermark: percent.default(95),
+      })
+      .default({
+        resume: true,
+        prompt: DEFAULT_FAILOVER_PROMPT,
+        margin: 60_000,
+        default_cooldown: 5 * 3_600_000,
+        transient_cooldown: 2 * 60_000,
+        spill_to_remote: false,
+        headroom: false,
+        watermark: 95,
+      }),
     delegation: delegationSchema.optional(),
   })
   .superRefine((value, ctx) => {
