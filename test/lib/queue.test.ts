@@ -62,6 +62,21 @@ describe('files', () => {
     expect(await readdir(dir)).toEqual(['x.json'])
   })
 
+  it('gives the written file the mode asked for, whatever the umask', async () => {
+    const {stat} = await import('node:fs/promises')
+    const file = path.join(dir, 'settings.json')
+    await writeFileAtomic(file, '{}', {mode: 0o600})
+    expect((await stat(file)).mode & 0o777).toBe(0o600)
+    const old = process.umask(0o077)
+    try {
+      await writeFileAtomic(file, '{}', {mode: 0o664})
+    } finally {
+      process.umask(old)
+    }
+
+    expect((await stat(file)).mode & 0o777).toBe(0o664)
+  })
+
   it('creates exclusively: the second claim loses', async () => {
     const file = path.join(dir, 'claim')
     expect(await createExclusive(file, 'first')).toBe(true)

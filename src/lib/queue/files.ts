@@ -12,9 +12,11 @@ export function tempName(dir: string): string {
   return path.join(dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`)
 }
 
-async function writeNew(file: string, data: string | Buffer, fsync: boolean): Promise<void> {
+async function writeNew(file: string, data: string | Buffer, fsync: boolean, mode?: number): Promise<void> {
   const handle = await open(file, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o644)
   try {
+    // fchmod, not open's mode: the umask must not narrow a mode kept from the file being replaced.
+    if (mode !== undefined) await handle.chmod(mode)
     await handle.writeFile(data)
     if (fsync) await handle.sync()
   } finally {
@@ -22,11 +24,14 @@ async function writeNew(file: string, data: string | Buffer, fsync: boolean): Pr
   }
 }
 
-/** Writes a file so that a reader sees the old content or the new, never a part: temp name, fsync, rename. */
-export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
+/**
+ * Writes a file so that a reader sees the old content or the new, never a part: temp name, fsync, rename.
+ * `mode` (e.g. the replaced file's own) is set on the new file; without it the file gets 0644 less the umask.
+ */
+export async function writeFileAtomic(file: string, data: string | Buffer, options: {mode?: number} = {}): Promise<void> {
   const temp = tempName(path.dirname(file))
   try {
-    await writeNew(temp, data, true)
+    await writeNew(temp, data, true, options.mode)
     await rename(temp, file)
   } catch (error) {
     await removeIfExists(temp)
