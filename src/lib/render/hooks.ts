@@ -1,0 +1,46 @@
+import type {AccountInstall, InstallReport} from '../hooks/install.js'
+
+/**
+ * One line per account. Under --dry-run also the command, and per file a diff-like summary:
+ * `+ EVENTS` gain ccl's entry, `- EVENTS: COMMAND` lose an old ccl entry with that command.
+ */
+export function renderHooksReport(report: InstallReport): string {
+  const lines: string[] = []
+  if (report.dryRun) lines.push(`command: ${report.command}`)
+  for (const result of report.accounts) {
+    lines.push(accountLine(result, report.dryRun))
+    if (!report.dryRun || result.sharedWith || result.status === 'refused') continue
+    lines.push(...changeLines(result))
+  }
+
+  if (report.dryRun) lines.push('dry run: nothing written')
+  return lines.join('\n')
+}
+
+function accountLine(result: AccountInstall, dryRun: boolean): string {
+  const shared = result.sharedWith ? ` (the same file as ${result.sharedWith}, written once)` : ''
+  if (result.status === 'refused') return `${result.account}: refused${shared}: ${result.error}; left as it was`
+  const where = result.target ? `${result.file} -> ${result.target}` : result.file
+  return `${result.account}: ${where}${shared}: ${changes(result, dryRun)}${result.created ? ' (new file)' : ''}`
+}
+
+function changes(result: AccountInstall, dryRun: boolean): string {
+  const count = (change: string) => result.events.filter((event) => event.change === change).length
+  const hooks = (n: number) => `${n} hook${n === 1 ? '' : 's'}`
+  const parts: string[] = []
+  const added = count('added')
+  const replaced = count('replaced')
+  if (added > 0) parts.push(`${dryRun ? 'would add' : 'added'} ${hooks(added)}`)
+  if (replaced > 0) parts.push(`${dryRun ? 'would replace' : 'replaced'} ${hooks(replaced)}`)
+  return parts.length > 0 ? parts.join(', ') : 'unchanged'
+}
+
+function changeLines(result: AccountInstall): string[] {
+  const gained = result.events.filter((event) => event.change !== 'unchanged').map((event) => event.event)
+  const lost = new Map<string, string[]>()
+  for (const event of result.events) for (const old of event.removed) lost.set(old, [...(lost.get(old) ?? []), event.event])
+  return [
+    ...[...lost].map(([old, events]) => `  - ${events.join(', ')}: ${old}`),
+    ...(gained.length > 0 ? [`  + ${gained.join(', ')}`] : []),
+  ]
+}
