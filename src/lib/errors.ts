@@ -16,7 +16,7 @@ export type ExitCode = (typeof EXIT_CODES)[keyof typeof EXIT_CODES]
 /** What each exit code means, in the words of the README table. */
 export const EXIT_CODE_MEANINGS: Record<ExitCode, string> = {
   0: 'success; for `validate-symlinks` and `status`, nothing needs an operator',
-  1: 'something could not be done or needs an operator (invalid links, a failed job, a delivery that failed, an internal error)',
+  1: 'something could not be done or needs an operator (invalid links, a failed job, a delivery that failed, a settings.json that `hooks install` refused, an internal error)',
   2: 'usage error (unknown flag, missing or extra argument, flags that exclude each other, a flag without its value or with a bad one) or a task file missing or unreadable',
   3: 'configuration error, or delegation is off',
   4: 'refused: already delegated, kept local by the router, no free account, or lost a race',
