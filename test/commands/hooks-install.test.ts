@@ -157,6 +157,18 @@ describe('ccl hooks install', () => {
     expect(await readFile(settingsOf('beta'), 'utf8')).toBe('{"hooks": [{"Stop": []}]}')
   })
 
+  it('refuses a dangling settings.json link, creating nothing behind it', async () => {
+    const gone = path.join(sandbox.dir, 'gone', 'settings.json')
+    await symlink(gone, settingsOf('alpha'))
+    const result = await run()
+    expect(result.stdout).toContain(
+      `alpha: refused: ${settingsOf('alpha')}: a symlink to ${gone}, which does not exist; point it at a settings file or remove it; left as it was\n`,
+    )
+    expect(result.code).toBe(1)
+    expect(await readlink(settingsOf('alpha'))).toBe(gone)
+    await expect(lstat(gone)).rejects.toMatchObject({code: 'ENOENT'})
+  })
+
   it('writes through a settings.json symlink shared by two accounts, once, and keeps the links', async () => {
     const shared = path.join(sandbox.dir, 'shared-settings', 'settings.json')
     await mkdir(path.dirname(shared))

@@ -190,9 +190,10 @@ async function locate(file: string): Promise<Located> {
   try {
     real = await realpath(file)
   } catch (error) {
-    if (!isErrno(error)) throw error
-    const to = info.isSymbolicLink() ? await readlink(file).catch(() => '?') : '?'
-    return {error: `${file}: a symlink to ${to}, which ${error.code === 'ELOOP' ? 'loops' : 'does not exist'}; point it at a settings file or remove it`}
+    const broken = isErrno(error) && (error.code === 'ENOENT' || error.code === 'ELOOP') && info.isSymbolicLink()
+    if (!broken) throw error
+    const why = error.code === 'ELOOP' ? 'which loops' : 'which does not exist'
+    return {error: `${file}: a symlink to ${await readlink(file)}, ${why}; point it at a settings file or remove it`}
   }
 
   const target = info.isSymbolicLink() ? real : undefined
