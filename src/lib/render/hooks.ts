@@ -18,8 +18,11 @@ export function renderHooksReport(report: InstallReport): string {
 }
 
 function accountLine(result: AccountInstall, dryRun: boolean): string {
+  if (result.status === 'refused') {
+    return `${result.account}: refused${result.sharedWith ? ` (the same file as ${result.sharedWith})` : ''}: ${result.error}; left as it was`
+  }
+
   const shared = result.sharedWith ? ` (the same file as ${result.sharedWith}, written once)` : ''
-  if (result.status === 'refused') return `${result.account}: refused${shared}: ${result.error}; left as it was`
   const where = result.target ? `${result.file} -> ${result.target}` : result.file
   return `${result.account}: ${where}${shared}: ${changes(result, dryRun)}${result.created ? ' (new file)' : ''}`
 }
