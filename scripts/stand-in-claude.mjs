@@ -531,7 +531,7 @@ async function hitLimit(text, task) {
   // A nudge without a task path does not make it forget the task the limit stopped.
   if (task || !limitedTurn) limitedTurn = {text, task}
   assistantLine(banner, {isApiErrorMessage: true, error: 'rate_limit'})
-  await fire('StopFailure', {error: 'rate_limit', last_assistant_message: banner})
+  // Armed (and the menu shown) with the banner, before the hooks run: an Esc seen with it counts.
   if (autoContinue) {
     clearTimeout(continueTimer)
     // setTimeout holds at most 2^31-1 ms (24.8 days)
@@ -546,6 +546,7 @@ async function hitLimit(text, task) {
   }
 
   if (rateLimitMenu) openRateLimitMenu()
+  await fire('StopFailure', {error: 'rate_limit', last_assistant_message: banner})
 }
 
 async function continueAfterReset() {
