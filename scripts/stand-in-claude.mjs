@@ -21,8 +21,8 @@
 // Environment (all optional):
 //   STANDIN_WORK_MS   how long each task takes (default 300)
 //   STANDIN_LOG       a file to append JSON lines to: each prompt received, each task done, and
-//                     session, hook, limited, continued, unfinished, permission, enter-lost,
-//                     swallowed and error events
+//                     session, hook, limited, continued, continue-cancelled, unfinished, permission,
+//                     enter-lost, swallowed, menu-closed and error events
 //   STANDIN_NAME      a name for that log (default: $CLAUDE_CONFIG_DIR's base name)
 //   STANDIN_LIMIT_AFTER=N   after N prompts submitted in this process, the next one hits the
 //                     5-hour usage limit: the pane shows
@@ -209,7 +209,12 @@ function isDir(p) {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 function record(entry) {
-  if (logFile) appendFileSync(logFile, JSON.stringify({ts: new Date().toISOString(), standIn: name, ...entry}) + '\n')
+  if (!logFile) return
+  try {
+    appendFileSync(logFile, JSON.stringify({ts: new Date().toISOString(), standIn: name, ...entry}) + '\n')
+  } catch {
+    // its folder is gone (a test cleaning up while SessionEnd hooks still run): nothing to tell
+  }
 }
 
 function readSettings() {
@@ -835,9 +840,10 @@ async function shutdown(reason, code) {
   clearTimeout(continueTimer)
   clearTimeout(idleTimer)
   if (sessionId !== undefined) {
-    // SessionEnd hooks get a short while only: the session is going away.
+    // After the hooks already under way (a recorder sees SessionEnd last), and a short while only:
+    // the session is going away.
     const input = payload('SessionEnd', {reason})
-    await Promise.race([runHooks('SessionEnd', input, sessionEndCapMs), sleep(sessionEndCapMs + 200)])
+    await Promise.race([hookChain.then(() => runHooks('SessionEnd', input, sessionEndCapMs)), sleep(sessionEndCapMs + 200)])
   }
 
   process.exit(code)
