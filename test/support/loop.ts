@@ -9,13 +9,45 @@ export const STAND_IN = path.join(REPO, 'scripts', 'stand-in-claude.mjs')
 export interface StandInEntry {
   ts: string
   standIn: string
-  event: 'received' | 'done' | 'error'
-  /** received: the whole submitted prompt; pasted: whether it came as a bracketed paste */
+  /** What the stand-in did; scripts/stand-in-claude.mjs's header says when it logs each. */
+  event:
+    | 'received'
+    | 'done'
+    | 'error'
+    | 'session'
+    | 'hook'
+    | 'limited'
+    | 'continued'
+    | 'continue-cancelled'
+    | 'unfinished'
+    | 'permission'
+    | 'enter-lost'
+    | 'swallowed'
+    | 'menu-closed'
+  /** received, enter-lost, swallowed: the whole prompt; pasted: whether it came as a bracketed paste */
   prompt?: string
   pasted?: boolean
-  task: string | null
+  task?: string | null
   movedTo?: string
   error?: string
+  /** received, session, continued: the conversation's session id */
+  session?: string
+  /** session: "startup" or "resume", and the transcript's path */
+  source?: string
+  transcript?: string
+  /** hook: the event whose hook ran, its exit code or signal, whether its timeout killed it */
+  hook?: string
+  code?: number | null
+  signal?: string | null
+  timedOut?: boolean
+  /** limited: when the limit resets */
+  resetsAt?: string
+  /** permission: asked or granted */
+  state?: string
+  /** swallowed: the menu that took the paste; menu-closed: which menu, and how */
+  by?: string
+  menu?: string
+  how?: string
 }
 
 export interface LoopSandbox {
