@@ -790,6 +790,18 @@ describe('scanPane', () => {
     })
   })
 
+  it('reads Claude Code\'s own ● line', () => {
+    // The measured screen without the ⎿ banner and without the box and status lines under it.
+    const screen = LIMIT_AT_BOTTOM.replace(/ {2}⎿.*\n/, '').replace(/\n─{8,}[\s\S]*$/, '')
+    expect(screen).not.toContain("You've hit")
+    expect(scanPane(screen, options)).toEqual({kind: 'usage-limit', until: new Date('2026-12-02T01:40:00Z'), limit: 'generic', zone: null, banner: 'Usage limit reached · continuing automatically at 1:40am · esc to cancel'})
+  })
+
+  it('reads what `claude -p` printed into a shell (REAL-CLAUDE-CODE.md: it prints the banner and exits 0)', () => {
+    const shell = "root@host:/srv/work# claude -p 'carry on'\nYou've hit your 5-hour limit · resets 9:37pm (UTC)\nroot@host:/srv/work# "
+    expect(scanPane(shell, {hitAt: new Date('2026-05-04T18:10:00Z'), defaultZone: 'UTC'})).toMatchObject({until: new Date('2026-05-04T21:37:00Z'), limit: 'five_hour'})
+  })
+
   it('does not read the banner text inside a tool call or its ⎿ output', () => {
     // The words are on this screen, in parseable lines...
     expect(parseLimit(BANNER_IN_TOOL_OUTPUT.split('\n').find((line) => line.includes('⎿'))!, options)).not.toBeNull()
@@ -855,6 +867,13 @@ describe('scanPaneForTrustDialog', () => {
     const quoted = withTurn('❯ What does this mean?\n  Quick safety check: Is this a project you created or one you trust?\n  Yes, I trust this folder')
     expect(scanPaneForTrustDialog(quoted)).toBe(false)
   })
+
+  it('wants both the heading and its "Yes" option', () => {
+    // A shell that printed the dialog's words, without Claude Code's input box on screen.
+    expect(scanPaneForTrustDialog('$ grep -r "trust" notes.txt\nQuick safety check: Is this a project you created or one you trust?\n$ ')).toBe(false)
+    expect(scanPaneForTrustDialog(TRUST_DIALOG.replace('Yes, I trust this folder', 'Yes, trust it'))).toBe(false)
+    expect(scanPaneForTrustDialog(TRUST_DIALOG.replace('Quick safety check', 'Quick check'))).toBe(false)
+  })
 })
 
 describe('scanPaneForRateLimitMenu', () => {
@@ -874,6 +893,11 @@ describe('scanPaneForRateLimitMenu', () => {
     expect(scanPaneForRateLimitMenu(LIMIT_AT_BOTTOM)).toBe(false)
     expect(scanPaneForRateLimitMenu(TRIAL_ENDED)).toBe(false)
     expect(scanPaneForRateLimitMenu(TRUST_DIALOG)).toBe(false)
+  })
+
+  it('looks only at the bottom of the screen', () => {
+    const later = Array.from({length: 16}, (_, i) => `  Step ${i + 1}: checked the next file.`).join('\n')
+    expect(scanPaneForRateLimitMenu(`${MENU_ISSUE_40898}\n● Carrying on.\n${later}\n`)).toBe(false)
   })
 })
 

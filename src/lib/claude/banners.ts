@@ -330,7 +330,7 @@ const TOOL_CALL = /^[●⏺]\s*(?:[A-Za-z_][\w.:-]*(?: [A-Z][\w.:-]*)?|[\w.-]+ -
 const MESSAGE = /^[●⏺⚠✻]/u
 const RESULT = /^\s+⎿/u
 
-type Role = 'blank' | 'box' | 'status' | 'prompt' | 'tool' | 'message' | 'plain' | 'result' | 'tool-output' | 'cont'
+type Role = 'blank' | 'box' | 'status' | 'tool' | 'message' | 'plain' | 'result' | 'tool-output' | 'cont'
 
 function screenLines(screen: string): string[] {
   // eslint-disable-next-line no-control-regex -- a capture taken with -e carries SGR escapes
@@ -378,7 +378,7 @@ function roles(lines: string[]): Role[] {
       return out.push(k >= 0 && out[k] === 'tool' ? 'tool-output' : 'result')
     }
     if (/^\s/.test(line)) return out.push('cont')
-    if (PROMPT.test(line)) return out.push('prompt')
+    // A sent prompt (`❯ …`, `> …`) is a plain line: ❯ and > are no banner markers, so it never matches.
     if (TOOL_CALL.test(line)) return out.push('tool')
     return out.push(MESSAGE.test(line) ? 'message' : 'plain')
   })
