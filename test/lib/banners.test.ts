@@ -861,6 +861,13 @@ describe('scanPaneForTrustDialog', () => {
     expect(scanPaneForTrustDialog(OLD_TRUST_DIALOG)).toBe(true)
   })
 
+  it('reads a heading that a narrow pane wrapped, inside the older box too', () => {
+    expect(scanPaneForTrustDialog(TRUST_DIALOG.replace('project you created', 'project you\n created'))).toBe(true)
+    const boxed = OLD_TRUST_DIALOG.replace('│ Do you trust the files in this folder?                                       │', '│ Do you trust the files in      │\n│ this folder?                   │')
+    expect(boxed).not.toContain('trust the files in this folder')
+    expect(scanPaneForTrustDialog(boxed)).toBe(true)
+  })
+
   it('is false for a session screen, even one quoting the dialog', () => {
     expect(scanPaneForTrustDialog(FRESH_SESSION)).toBe(false)
     expect(scanPaneForTrustDialog(LIMIT_AT_BOTTOM)).toBe(false)
