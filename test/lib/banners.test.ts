@@ -790,6 +790,18 @@ describe('scanPane', () => {
     })
   })
 
+  it('reads Claude Code\'s own ● line', () => {
+    // The measured screen without the ⎿ banner and without the box and status lines under it.
+    const screen = LIMIT_AT_BOTTOM.replace(/ {2}⎿.*\n/, '').replace(/\n─{8,}[\s\S]*$/, '')
+    expect(screen).not.toContain("You've hit")
+    expect(scanPane(screen, options)).toEqual({kind: 'usage-limit', until: new Date('2026-12-02T01:40:00Z'), limit: 'generic', zone: null, banner: 'Usage limit reached · continuing automatically at 1:40am · esc to cancel'})
+  })
+
+  it('reads what `claude -p` printed into a shell (REAL-CLAUDE-CODE.md: it prints the banner and exits 0)', () => {
+    const shell = "root@host:/srv/work# claude -p 'carry on'\nYou've hit your 5-hour limit · resets 9:37pm (UTC)\nroot@host:/srv/work# "
+    expect(scanPane(shell, {hitAt: new Date('2026-05-04T18:10:00Z'), defaultZone: 'UTC'})).toMatchObject({until: new Date('2026-05-04T21:37:00Z'), limit: 'five_hour'})
+  })
+
   it('does not read the banner text inside a tool call or its ⎿ output', () => {
     // The words are on this screen, in parseable lines...
     expect(parseLimit(BANNER_IN_TOOL_OUTPUT.split('\n').find((line) => line.includes('⎿'))!, options)).not.toBeNull()
@@ -849,11 +861,25 @@ describe('scanPaneForTrustDialog', () => {
     expect(scanPaneForTrustDialog(OLD_TRUST_DIALOG)).toBe(true)
   })
 
+  it('reads a heading that a narrow pane wrapped, inside the older box too', () => {
+    expect(scanPaneForTrustDialog(TRUST_DIALOG.replace('project you created', 'project you\n created'))).toBe(true)
+    const boxed = OLD_TRUST_DIALOG.replace('│ Do you trust the files in this folder?                                       │', '│ Do you trust the files in      │\n│ this folder?                   │')
+    expect(boxed).not.toContain('trust the files in this folder')
+    expect(scanPaneForTrustDialog(boxed)).toBe(true)
+  })
+
   it('is false for a session screen, even one quoting the dialog', () => {
     expect(scanPaneForTrustDialog(FRESH_SESSION)).toBe(false)
     expect(scanPaneForTrustDialog(LIMIT_AT_BOTTOM)).toBe(false)
     const quoted = withTurn('❯ What does this mean?\n  Quick safety check: Is this a project you created or one you trust?\n  Yes, I trust this folder')
     expect(scanPaneForTrustDialog(quoted)).toBe(false)
+  })
+
+  it('wants both the heading and its "Yes" option', () => {
+    // A shell that printed the dialog's words, without Claude Code's input box on screen.
+    expect(scanPaneForTrustDialog('$ grep -r "trust" notes.txt\nQuick safety check: Is this a project you created or one you trust?\n$ ')).toBe(false)
+    expect(scanPaneForTrustDialog(TRUST_DIALOG.replace('Yes, I trust this folder', 'Yes, trust it'))).toBe(false)
+    expect(scanPaneForTrustDialog(TRUST_DIALOG.replace('Quick safety check', 'Quick check'))).toBe(false)
   })
 })
 
@@ -874,6 +900,11 @@ describe('scanPaneForRateLimitMenu', () => {
     expect(scanPaneForRateLimitMenu(LIMIT_AT_BOTTOM)).toBe(false)
     expect(scanPaneForRateLimitMenu(TRIAL_ENDED)).toBe(false)
     expect(scanPaneForRateLimitMenu(TRUST_DIALOG)).toBe(false)
+  })
+
+  it('looks only at the bottom of the screen', () => {
+    const later = Array.from({length: 16}, (_, i) => `  Step ${i + 1}: checked the next file.`).join('\n')
+    expect(scanPaneForRateLimitMenu(`${MENU_ISSUE_40898}\n● Carrying on.\n${later}\n`)).toBe(false)
   })
 })
 

@@ -111,17 +111,13 @@ function limitName(which: string | undefined): LimitName {
 }
 
 function matchLine(rawLine: string): Match | null {
-  const text = rawLine.replace(BANNER_PATTERNS.marker, '').trimEnd()
-  const banner = text
-  const epoch = BANNER_PATTERNS.epoch.exec(text)
+  const banner = rawLine.replace(BANNER_PATTERNS.marker, '').trimEnd()
+  const epoch = BANNER_PATTERNS.epoch.exec(banner)
   if (epoch) return {banner, limit: 'generic', seconds: Number(epoch.groups?.seconds), reset: null}
   for (const headline of BANNER_PATTERNS.headlines) {
-    const head = headline.exec(text)
-    if (!head) continue
-    const reset = BANNER_PATTERNS.reset.exec(text.slice(head[0].length))
-    // "Continuing automatically at 9:37pm": the headline is the reset clause's own start.
-    const ownReset = reset ?? BANNER_PATTERNS.reset.exec(text)
-    return {banner, limit: limitName(head.groups?.which), seconds: null, reset: ownReset?.groups ?? null}
+    const head = headline.exec(banner)
+    // No headline holds a reset clause but "Continuing automatically at …", which is its own.
+    if (head) return {banner, limit: limitName(head.groups?.which), seconds: null, reset: BANNER_PATTERNS.reset.exec(banner)?.groups ?? null}
   }
   return null
 }
@@ -253,11 +249,10 @@ function wallAt(instant: number, zone: string): Wall & {second: number} {
 /** The zone's offset from UTC at `instant`, in ms. */
 function offsetAt(instant: number, zone: string): number {
   const w = wallAt(instant, zone)
-  return Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second) - (instant - (((instant % 1000) + 1000) % 1000))
+  return Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second) - Math.floor(instant / 1000) * 1000
 }
 
-const HOUR = 3_600_000
-const DAY = 24 * HOUR
+const DAY = 86_400_000
 
 /**
  * The instants at which the zone's clock shows `wall`, earliest first: two in a fall-back hour; in a
@@ -300,7 +295,6 @@ function nextClockTime(hitAt: Date, zone: string, clock: Clock): Date {
 /** A dated reset: the year given, else the next such date on or after hitAt's day in the zone. */
 function datedTime(options: {month: number; day: number; year: number | null; clock: Clock; hitAt: Date; zone: string}): Date | null {
   const {month, day, clock, zone} = options
-  if (month < 1 || day < 1 || day > 31) return null
   const exists = (year: number) => addDays({year, month, day}, 0).day === day
   let year: number
   if (options.year === null) {
@@ -330,7 +324,7 @@ const TOOL_CALL = /^[●⏺]\s*(?:[A-Za-z_][\w.:-]*(?: [A-Z][\w.:-]*)?|[\w.-]+ -
 const MESSAGE = /^[●⏺⚠✻]/u
 const RESULT = /^\s+⎿/u
 
-type Role = 'blank' | 'box' | 'status' | 'prompt' | 'tool' | 'message' | 'plain' | 'result' | 'tool-output' | 'cont'
+type Role = 'blank' | 'box' | 'status' | 'tool' | 'message' | 'plain' | 'result' | 'tool-output' | 'cont'
 
 function screenLines(screen: string): string[] {
   // eslint-disable-next-line no-control-regex -- a capture taken with -e carries SGR escapes
@@ -378,7 +372,7 @@ function roles(lines: string[]): Role[] {
       return out.push(k >= 0 && out[k] === 'tool' ? 'tool-output' : 'result')
     }
     if (/^\s/.test(line)) return out.push('cont')
-    if (PROMPT.test(line)) return out.push('prompt')
+    // A sent prompt (`❯ …`, `> …`) is a plain line: ❯ and > are no banner markers, so it never matches.
     if (TOOL_CALL.test(line)) return out.push('tool')
     return out.push(MESSAGE.test(line) ? 'message' : 'plain')
   })
@@ -413,8 +407,9 @@ function windowStart(role: Role[], count: number): number {
  * The usage-limit banner at the bottom of a `capture-pane -p` screen (the last PANE_WINDOW_LINES
  * non-empty lines outside the input box), or null. Not read: what the user typed or sent (`❯ `/`> `
  * lines and the input box), tool calls (`● Bash(…)`) and their output (the `⎿` block glued to them).
- * The bottom-most banner wins; when it names no zone and a banner above it shows the same time with
- * one (Claude Code prints the zone on the first line only), that one is returned.
+ * The bottom-most banner with a readable time wins (else the bottom-most); when it names no zone and
+ * a banner above it shows the same time with one (Claude Code prints the zone on the first line
+ * only), that one is returned.
  */
 export function scanPane(screen: string, options: BannerOptions): LimitReading | null {
   const defaultZone = zoneOf(options)
@@ -441,7 +436,8 @@ export function scanPane(screen: string, options: BannerOptions): LimitReading |
 export function scanPaneForTrustDialog(screen: string): boolean {
   const lines = screenLines(screen)
   if (inputBox(lines)) return false
-  const joined = lines.map((line) => line.trim()).join(' ').replace(/\s+/gu, ' ')
+  // Joined, so a heading wrapped by a narrow pane (or inside the older box's │ borders) still reads whole.
+  const joined = lines.map((line) => line.replace(/^\s*│|│\s*$/gu, '').trim()).join(' ').replace(/\s+/gu, ' ')
   return BANNER_PATTERNS.trustDialog.some((re) => re.test(joined)) && lines.some((line) => BANNER_PATTERNS.trustOption.test(line))
 }
 
