@@ -18,14 +18,15 @@ function facts(overrides: Partial<StatusFacts> = {}): StatusFacts {
     generated_at: now.toISOString(),
     warnings: [],
     sessions: [
-      {account: 'alpha', session: 'ccl-alpha', state: 'alive', task: 'fix.md', since: '2026-11-25T11:50:00.000Z', crashes: 0, held: false},
-      {account: 'beta', session: 'ccl-beta', state: 'absent', task: null, since: null, crashes: 1, held: false},
+      {account: 'alpha', session: 'ccl-alpha', state: 'alive', task: 'fix.md', since: '2026-11-25T11:50:00.000Z', crashes: 0, held: false, activity: 'working', limited_until: null, limit: null, waiting: null, needs_login: null, session_id: null},
+      {account: 'beta', session: 'ccl-beta', state: 'absent', task: null, since: null, crashes: 1, held: false, activity: 'dead', limited_until: null, limit: null, waiting: null, needs_login: null, session_id: null},
     ],
     queue: {pending: 3, settling: 0, delegated: 1, active: 1, done: 40, failed: 2},
     held: [],
     active: [{account: 'alpha', task: 'fix.md', since: '2026-11-25T11:50:00.000Z', age_ms: 600_000, stale: false}],
     stale: [],
     stale_after_ms: 45 * 60_000,
+    waiting_after_ms: 5 * 60_000,
     delegated: [{task: 'gen.md', provider: 'gemini', job_id: 'j-7', state: 'submitted', since: '2026-11-25T11:00:00.000Z', age_ms: 3_600_000, overdue: false}],
     counters: {
       all_time: {submitted: 10, completed: 8, failed: 1, timed_out: 0, cost_usd: 0.1234},
@@ -59,13 +60,41 @@ describe('renderTable escapes', () => {
 })
 
 describe('status verdict and human view', () => {
+  it('shows each activity in words: limited until when (which limit), waiting why since when, needs login; and needs an operator for the last two', () => {
+    const session = facts().sessions[0]!
+    const sessions = [
+      {...session, account: 'a', activity: 'limited' as const, limited_until: '2026-11-25T20:31:00.000Z', limit: 'session'},
+      {...session, account: 'b', activity: 'waiting' as const, waiting: {why: 'permission_prompt', since: '2026-11-25T11:50:00.000Z'}},
+      {...session, account: 'c', activity: 'needs-login' as const, needs_login: {error: 'billing_error', since: '2026-11-25T11:00:00.000Z'}},
+      {...session, account: 'd', activity: 'waiting' as const, waiting: {why: 'turn-ended', since: '2026-11-25T11:59:00.000Z'}},
+    ]
+    const r = report(facts({sessions}))
+    const text = renderStatus(r)
+    expect(text).toContain('limited until 20:31 UTC (session)')
+    expect(text).toContain('waiting for permission since 11:50 UTC')
+    expect(text).toContain('needs login (billing_error)')
+    expect(r.problems).toContain('waiting: b has been waiting (for permission) for 10m (watchdog.waiting_after 5m); look at session ccl-alpha')
+    expect(r.problems.some((p) => p.startsWith('needs login: account c (billing_error'))).toBe(true)
+    // d waits 1 minute: not yet an operator's problem
+    expect(r.problems.some((p) => p.startsWith('waiting: d'))).toBe(false)
+    expect(verdictLine(r)).toMatch(/^NEEDS OPERATOR: 1 account needs login, 1 session waiting too long/)
+    const prom = renderPrometheus(r)
+    expect(prom).toContain('ccl_account_limited{account="a"} 1')
+    expect(prom).toContain(`ccl_account_limit_reset_timestamp_seconds{account="a"} ${Date.parse('2026-11-25T20:31:00.000Z') / 1000}`)
+    expect(prom).toContain('ccl_session_activity{account="b",activity="waiting"} 1')
+    expect(prom).toContain('ccl_session_activity{account="b",activity="free"} 0')
+    expect(checkExposition(prom).errors).toEqual([])
+  })
+
   it('says ok in one line when nothing needs an operator, then aligned tables', () => {
     const r = report()
     expect(r.needs_operator).toBe(false)
     const text = renderStatus(r)
     const lines = text.split('\n')
     expect(lines[0]).toBe('ok: nothing needs an operator (1/2 sessions alive, 3 pending, 1 active, 1 delegated)')
-    expect(text).toContain('account  session    state   working on  since    crashes  held\nalpha    ccl-alpha  alive   fix.md      10m ago  0        no\nbeta     ccl-beta   absent  -           -        1        no')
+    expect(text).toContain(
+      'account  session    state   activity  working on  since    crashes  held\nalpha    ccl-alpha  alive   working   fix.md      10m ago  0        no\nbeta     ccl-beta   absent  dead      -           -        1        no',
+    )
     expect(text).toContain('pending  settling  held  delegated  active  done  failed\n3        0         0     1          1       40    2')
     expect(text).toContain('gen.md  gemini    j-7  submitted  1h')
     expect(text).toContain('           all time  last 24 h\nsubmitted  10        2\ncompleted  8         1')
@@ -80,7 +109,7 @@ describe('status verdict and human view', () => {
       facts({
         stale: [stale],
         active: [stale],
-        sessions: [{account: 'beta', session: 'ccl-beta', state: 'absent', task: null, since: null, crashes: 5, held: true}],
+        sessions: [{account: 'beta', session: 'ccl-beta', state: 'absent', task: null, since: null, crashes: 5, held: true, activity: 'dead', limited_until: null, limit: null, waiting: null, needs_login: null, session_id: null}],
         symlinks: {valid: false, checked: 6, problems: ['alpha projects: missing: /x does not exist', 'beta projects: dangling: /y']},
       }),
     )
@@ -130,7 +159,7 @@ describe('--prometheus rendering', () => {
 
   it('stays valid with no accounts to list and with odd label values', () => {
     expect(checkExposition(renderPrometheus(report(facts({sessions: []})))).errors).toEqual([])
-    const odd = facts({sessions: [{account: 'a"b\\c\nd', session: 's', state: 'dead', task: null, since: null, crashes: 0, held: false}]})
+    const odd = facts({sessions: [{account: 'a"b\\c\nd', session: 's', state: 'dead', task: null, since: null, crashes: 0, held: false, activity: 'dead', limited_until: null, limit: null, waiting: null, needs_login: null, session_id: null}]})
     const {errors, samples} = checkExposition(renderPrometheus(report(odd)))
     expect(errors).toEqual([])
     expect(samples.find((s) => s.name === 'ccl_session_up')?.labels.account).toBe('a"b\\c\nd')

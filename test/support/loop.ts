@@ -75,15 +75,25 @@ export interface LoopSandbox {
  * symlinks; sessions are not started (run `ccl reconcile`, as cron would).
  */
 export async function makeLoopSandbox(
-  options: {accounts?: string[]; workMs?: number; config?: Record<string, unknown>} = {},
+  options: {
+    accounts?: string[]
+    workMs?: number
+    config?: Record<string, unknown>
+    /** Extra environment for one account's stand-in (STANDIN_LIMIT_AFTER, …): per account name. */
+    standInEnv?: Record<string, Record<string, string>>
+  } = {},
 ): Promise<LoopSandbox> {
   const names = options.accounts ?? ['alpha', 'beta']
   const server = await startPrivateTmux()
   const sandbox = await makeSandbox({accounts: names})
   await linkAll(sandbox)
   const standInLog = path.join(sandbox.dir, 'stand-in.jsonl')
+  const extra = (name: string) =>
+    Object.entries(options.standInEnv?.[name] ?? {})
+      .map(([key, value]) => `${key}='${value.replaceAll("'", "'\\''")}' `)
+      .join('')
   const command = (name: string) =>
-    `STANDIN_LOG='${standInLog}' STANDIN_NAME=${name} STANDIN_WORK_MS=${options.workMs ?? 150} exec '${process.execPath}' '${STAND_IN}'`
+    `${extra(name)}STANDIN_LOG='${standInLog}' STANDIN_NAME=${name} STANDIN_WORK_MS=${options.workMs ?? 150} exec '${process.execPath}' '${STAND_IN}'`
   await sandbox.writeConfig({
     ...sandbox.config,
     tmux: {socket: server.socket},

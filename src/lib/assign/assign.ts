@@ -10,7 +10,8 @@ import {appendEvent} from '../events/log.js'
 import {failpoint} from '../failpoints.js'
 import {exists} from '../queue/files.js'
 import {activeDir, ensureLayout, isTaskName, listTasks, type QueueLayout, queueLayout} from '../queue/layout.js'
-import {type HandOff, markDelivered, whereIs, recoverHandOffs as recoverAll, type Requeued, settleHandOff, takeForAccount, undoHandOff} from '../queue/transitions.js'
+import {type HandOff, type HandOffRecord, markDelivered, whereIs, recoverHandOffs as recoverAll, type Requeued, settleHandOff, takeForAccount, undoHandOff} from '../queue/transitions.js'
+import {clearExpiredLimit, hooksActive, limitedUntil, promptHash, promptReceived, readAccountState} from '../accounts/state.js'
 import {readSessionRecord} from '../sessions/record.js'
 import type {Tmux} from '../tmux/tmux.js'
 
@@ -77,6 +78,17 @@ async function sameFolder(a: string, b: string): Promise<boolean> {
   }
 }
 
+/** Whether the account's session recorded (UserPromptSubmit) the prompt of this hand-off. */
+function receivedBy(layout: QueueLayout) {
+  return (record: HandOffRecord, taskPath: string): boolean => {
+    try {
+      return promptReceived(readAccountState(layout, record.account), {sha256: '', taskPath}, new Date(record.started_at))
+    } catch {
+      return false // an unreadable account record proves nothing: the hand-off is undone as before hooks
+    }
+  }
+}
+
 /** Why an account cannot take a task now, or null when it is free. A finished or killed hand-off is settled first. */
 export async function whyBusy(config: Config, layout: QueueLayout, tmux: Tmux, account: Account, now: Date = new Date()): Promise<string | null> {
   const record = await readSessionRecord(layout, account.name)
@@ -86,8 +98,17 @@ export async function whyBusy(config: Config, layout: QueueLayout, tmux: Tmux, a
     return `session ${account.session} started ${formatDuration(age)} ago, still starting (assign.ready_after ${formatDuration(config.assign.ready_after)})`
   }
 
-  const {state} = await settleHandOff(layout, account.name, now)
-  if (state.kind === 'in-progress') return `a hand-off of ${state.task} to it is in progress (${state.by})`
+  // What its hooks said: a usage limit (until its reset plus the margin), a login problem.
+  await clearExpiredLimit(layout, account.name, now, config.failover.margin)
+  const state = readAccountState(layout, account.name)
+  if (state.needs_login) return `needs login (${state.needs_login.error} since ${state.needs_login.since}); log in to that account, then run: ccl reconcile`
+  const until = limitedUntil(state, config.failover.margin)
+  if (until !== null && until > now.getTime()) {
+    return `limited until ${new Date(until).toISOString()} (${state.limited?.limit ?? state.limited?.reason}; reset plus failover.margin)`
+  }
+
+  const {state: handOff} = await settleHandOff(layout, account.name, now, {received: receivedBy(layout)})
+  if (handOff.kind === 'in-progress') return `a hand-off of ${handOff.task} to it is in progress (${handOff.by})`
   const working = await listTasks(activeDir(layout, account.name))
   if (working.length > 0) return `working on ${working[0]!.name}`
   const session = await tmux.sessionState(account.session)
@@ -96,11 +117,13 @@ export async function whyBusy(config: Config, layout: QueueLayout, tmux: Tmux, a
 }
 
 /**
- * Undoes hand-offs whose process died between the claim and the Enter key (the task goes back to
- * pending/ with its old mtime, so it keeps its place) and frees accounts whose task is done.
+ * Settles hand-offs whose process died between the claim and the Enter key: the task goes back to
+ * pending/ with its old mtime (so it keeps its place) unless the session's hooks show it received
+ * the prompt (then the hand-off is completed). Frees accounts whose task is done.
  */
 export async function recoverHandOffs(config: Config, now: Date = new Date()): Promise<Requeued[]> {
-  return recoverAll(queueLayout(config), config.accounts.map((a) => a.name), now)
+  const layout = queueLayout(config)
+  return recoverAll(layout, config.accounts.map((a) => a.name), now, {received: receivedBy(layout)})
 }
 
 /**
@@ -196,13 +219,38 @@ async function deliver(
   const target = handOff.path
   const buffer = `ccl-${account.name}-${process.pid}-${randomBytes(4).toString('hex')}`
   const prompt = renderPrompt(config.assign.prompt, target, layout.done)
+  const before = readAccountState(layout, account.name)
+  const session = await readSessionRecord(layout, account.name)
+  // With hooks working for this session, the session's UserPromptSubmit confirms the delivery.
+  const confirm = hooksActive(before, session.created_at)
+  const pastedAt = now()
+  let notReceived: string | undefined
   try {
+    // After a usage limit Claude Code may show its rate-limit menu, which would swallow the paste: Esc closes it.
+    if (before.last_event === 'StopFailure') {
+      await tmux.sendKeys(account.session, ['Escape'])
+      await sleep(200)
+    }
+
     await tmux.loadBuffer(buffer, prompt)
     await tmux.pasteBuffer(buffer, account.session)
     failpoint('assign.after-paste')
     await sleep(config.assign.enter_delay)
     await tmux.sendKeys(account.session, ['Enter'])
     failpoint('assign.after-enter')
+    if (confirm) {
+      const wanted = {sha256: promptHash(prompt), taskPath: target}
+      const received = () => promptReceived(readAccountState(layout, account.name), wanted, pastedAt)
+      for (let enters = 1; !(await waitUntil(received, config.assign.confirm_within, sleep)); enters++) {
+        // The Enter was lost (the most common complaint about tools of this kind): press it again, a few times.
+        if (enters > config.assign.enter_retries) {
+          notReceived = `the session did not confirm the prompt (no UserPromptSubmit within ${formatDuration(config.assign.confirm_within)} after ${enters} Enter key${enters === 1 ? '' : 's'})`
+          break
+        }
+
+        await tmux.sendKeys(account.session, ['Enter'])
+      }
+    }
   } catch (error) {
     const moved = await undoHandOff(layout, handOff, `delivery failed: ${errorMessage(error)}`, now())
     throw new ExternalError(`${name}: could not deliver the prompt to ${account.session}: ${errorMessage(error)}; the task is back in pending/${moved?.renamed ? ` as ${moved.as}` : ''}`, {
@@ -211,7 +259,24 @@ async function deliver(
     })
   }
 
+  if (notReceived !== undefined) {
+    const moved = await undoHandOff(layout, handOff, `delivery not confirmed: ${notReceived}`, now())
+    throw new ExternalError(`${name}: ${notReceived}; the task is back in pending/ in its place${moved?.renamed ? ` as ${moved.as}` : ''}`, {
+      hint: `look at the session: tmux${config.tmux.socket ? ` -L ${config.tmux.socket}` : ''} attach -t ${account.session}`,
+    })
+  }
+
   await markDelivered(handOff, now())
-  await appendEvent(layout.events, 'task.assigned', {task: name, account: account.name, session: account.session}, now())
+  await appendEvent(layout.events, 'task.assigned', {task: name, account: account.name, session: account.session, confirmed: confirm}, now())
   return {outcome: 'assigned', task: name, account: account.name, session: account.session, path: target, buffer}
+}
+
+/** Polls `check` every 50 ms until it holds or `timeoutMs` passed. */
+async function waitUntil(check: () => boolean, timeoutMs: number, sleep: (ms: number) => Promise<void>): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (check()) return true
+    if (Date.now() >= deadline) return false
+    await sleep(50)
+  }
 }

@@ -13,6 +13,14 @@ export const EVENT_NAMES = [
   'session.released',
   'task.assigned',
   'task.requeued',
+  'task.done',
+  'task.failed_over',
+  'task.retried',
+  'account.limited',
+  'account.available',
+  'account.needs_login',
+  'session.waiting',
+  'hook.error',
   'symlinks.invalid',
 ] as const
 

@@ -93,8 +93,8 @@ function guardIsStale(guard: string): boolean {
  * Removes `file` only if it still holds exactly `text` (the version the caller judged breakable),
  * under a guard file that serialises breakers: without it, two breakers of one stale record could
  * each remove it, and the second would remove the new record the first one's process had made.
- * Returns true when the record was removed (or was gone already); false when it changed meanwhile
- * or another breaker is at work. A guard left by a breaker that was killed is taken over.
+ * Returns true when this call removed the record; false when it was gone already, changed
+ * meanwhile, or another breaker is at work. A guard left by a breaker that was killed is taken over.
  */
 export async function removeIfUnchanged(file: string, text: string): Promise<boolean> {
   const guard = `${file}.break`
@@ -117,13 +117,12 @@ export async function removeIfUnchanged(file: string, text: string): Promise<boo
     try {
       current = readFileSync(file, 'utf8')
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false
       throw error
     }
 
     if (current !== text) return false
-    await removeIfExists(file)
-    return true
+    return await removeIfExists(file)
   } finally {
     await removeIfExists(guard)
   }

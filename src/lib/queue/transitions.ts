@@ -425,7 +425,15 @@ export type HandOffState =
  * Where an account's hand-off stands, repairing what a finished or killed one left: a delivered task
  * that left active/ (done) frees the account; a hand-off whose process died before delivering is undone.
  */
-export async function settleHandOff(layout: QueueLayout, account: string, now: Date): Promise<{state: HandOffState; recovered: Requeued | null}> {
+export interface SettleOptions {
+  /**
+   * Whether the session received the prompt of this hand-off (its UserPromptSubmit was recorded):
+   * then an interrupted hand-off is completed, not undone, since the session is already at work.
+   */
+  received?: (record: HandOffRecord, taskPath: string) => boolean
+}
+
+export async function settleHandOff(layout: QueueLayout, account: string, now: Date, options: SettleOptions = {}): Promise<{state: HandOffState; recovered: Requeued | null}> {
   const file = handOffPath(layout, account)
   const found = readHandOff(layout, account)
   if (found.kind === 'none') return {state: {kind: 'none'}, recovered: null}
@@ -442,8 +450,16 @@ export async function settleHandOff(layout: QueueLayout, account: string, now: D
   const {record} = found
   if (record.state === 'delivered') {
     if (inActive(record.task)) return {state: {kind: 'delivered', task: record.task}, recovered: null}
-    await removeIfUnchanged(file, found.text)
-    debug('hand-off %s: %s left active/, the account is free', account, record.task)
+    // Only the one settler that removes the record says so: task.done is logged once.
+    if (await removeIfUnchanged(file, found.text)) {
+      const where = whereIs(layout, record.task)
+      debug('hand-off %s: %s left active/ (now in %s), the account is free', account, record.task, where ?? 'neither done/ nor failed/')
+      if (where === 'done/') {
+        const from = Date.parse(record.delivered_at ?? record.started_at)
+        await appendEvent(layout.events, 'task.done', {task: record.task, account, duration_ms: Math.max(0, now.getTime() - from), by: 'session'}, now)
+      }
+    }
+
     return {state: {kind: 'none'}, recovered: null}
   }
 
@@ -452,9 +468,16 @@ export async function settleHandOff(layout: QueueLayout, account: string, now: D
   if (state === 'alive' && !(age > HANDOFF_STALE_MS)) return {state: {kind: 'in-progress', task: record.task, by: describeHolder(record.holder)}, recovered: null}
   if (state === 'unknown' && !(age > HANDOFF_STALE_MS)) return {state: {kind: 'in-progress', task: record.task, by: describeHolder(record.holder)}, recovered: null}
 
-  // Interrupted: undo. A move cut between link and unlink has the task in both places: the pending one stays.
   const pendingCopy = path.join(layout.pending, record.task)
   const activeCopy = path.join(activeDir(layout, account), record.task)
+  // Interrupted after the paste, but the session got the prompt: finish the hand-off instead.
+  if (record.state === 'delivering' && inActive(record.task) && options.received?.(record, activeCopy)) {
+    await rewriteHandOff({record, text: found.text, file, path: activeCopy}, {...record, state: 'delivered', delivered_at: now.toISOString()})
+    debug('hand-off %s: interrupted, but the session received %s: completed', account, record.task)
+    return {state: {kind: 'delivered', task: record.task}, recovered: null}
+  }
+
+  // Interrupted: undo. A move cut between link and unlink has the task in both places: the pending one stays.
   let recovered: Requeued | null = null
   const a = safeLstat(activeCopy)
   const p = safeLstat(pendingCopy)
@@ -478,10 +501,10 @@ function safeLstat(file: string) {
 }
 
 /** Settles every account's hand-off (see settleHandOff); returns the tasks it put back. */
-export async function recoverHandOffs(layout: QueueLayout, accounts: readonly string[], now: Date): Promise<Requeued[]> {
+export async function recoverHandOffs(layout: QueueLayout, accounts: readonly string[], now: Date, options: SettleOptions = {}): Promise<Requeued[]> {
   const recovered: Requeued[] = []
   for (const account of accounts) {
-    const {recovered: one} = await settleHandOff(layout, account, now)
+    const {recovered: one} = await settleHandOff(layout, account, now, options)
     if (one) recovered.push(one)
   }
 

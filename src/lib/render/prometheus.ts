@@ -1,3 +1,4 @@
+import {ACTIVITIES} from '../accounts/state.js'
 import type {StatusReport} from '../status/report.js'
 
 interface Family {
@@ -88,6 +89,24 @@ export function renderPrometheus(report: StatusReport): string {
       help: '1 when the account is on hold after too many crashes (reconcile no longer recreates it).',
       type: 'gauge',
       samples: report.sessions.map((s) => ({labels: {account: s.account}, value: s.held ? 1 : 0})),
+    },
+    {
+      name: 'ccl_account_limited',
+      help: '1 while the account is on a usage-limit cooldown (it gets no task until its reset plus failover.margin).',
+      type: 'gauge',
+      samples: report.sessions.map((s) => ({labels: {account: s.account}, value: s.activity === 'limited' ? 1 : 0})),
+    },
+    {
+      name: 'ccl_account_limit_reset_timestamp_seconds',
+      help: "When a limited account's cooldown ends (its reset plus failover.margin), as Unix time.",
+      type: 'gauge',
+      samples: report.sessions.filter((s) => s.limited_until).map((s) => ({labels: {account: s.account}, value: Math.round(Date.parse(s.limited_until!) / 1000)})),
+    },
+    {
+      name: 'ccl_session_activity',
+      help: "1 for the account's activity (free, working, waiting, limited, needs-login, paused, dead), 0 for the others.",
+      type: 'gauge',
+      samples: report.sessions.flatMap((s) => ACTIVITIES.map((activity) => ({labels: {account: s.account, activity}, value: s.activity === activity ? 1 : 0}))),
     },
     {
       name: 'ccl_stale_tasks',

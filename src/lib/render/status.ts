@@ -1,6 +1,6 @@
 import {formatDuration} from '../config/duration.js'
 import type {DelegationCounts} from '../status/counters.js'
-import {type StatusReport, verdictLine} from '../status/report.js'
+import {describeWait, type StatusReport, verdictLine} from '../status/report.js'
 import {printable} from './delegate.js'
 import {renderTable} from './table.js'
 
@@ -24,6 +24,21 @@ function money(n: number): string {
   return `$${n.toFixed(4)}`
 }
 
+/** `HH:MM` in UTC, or the date too when it is not today's (UTC). */
+function clock(iso: string, now: number): string {
+  const at = new Date(iso)
+  const time = at.toISOString().slice(11, 16)
+  return at.toISOString().slice(0, 10) === new Date(now).toISOString().slice(0, 10) ? `${time} UTC` : `${at.toISOString().slice(0, 10)} ${time} UTC`
+}
+
+/** "limited until 20:31 UTC (session limit)", "waiting for permission since 12:03 UTC", "working". */
+export function describeActivity(s: StatusReport['sessions'][number], now: number = Date.now()): string {
+  if (s.activity === 'limited' && s.limited_until) return `limited until ${clock(s.limited_until, now)}${s.limit ? ` (${s.limit.replaceAll('_', '-')})` : ''}`
+  if (s.activity === 'waiting' && s.waiting) return `waiting ${describeWait(s.waiting.why)}${s.waiting.since ? ` since ${clock(s.waiting.since, now)}` : ''}`
+  if (s.activity === 'needs-login' && s.needs_login) return `needs login (${s.needs_login.error})`
+  return s.activity
+}
+
 /** The operator's view: a one-line verdict, then aligned tables, then what to do. */
 export function renderStatus(report: StatusReport): string {
   const now = Date.parse(report.generated_at)
@@ -33,8 +48,8 @@ export function renderStatus(report: StatusReport): string {
     '',
     'SESSIONS',
     renderTable(
-      ['account', 'session', 'state', 'working on', 'since', 'crashes', 'held'],
-      report.sessions.map((s) => [s.account, s.session, s.state, s.task ?? '-', since(s.since, now), String(s.crashes), s.held ? 'HELD' : 'no']),
+      ['account', 'session', 'state', 'activity', 'working on', 'since', 'crashes', 'held'],
+      report.sessions.map((s) => [s.account, s.session, s.state, describeActivity(s, now), s.task ?? '-', since(s.since, now), String(s.crashes), s.held ? 'HELD' : 'no']),
     ),
   )
 

@@ -2,9 +2,11 @@ import type {Account, Config} from '../config/schema.js'
 import {UserError, EXIT_CODES, errorMessage} from '../errors.js'
 import {appendEvent} from '../events/log.js'
 import {failpoint} from '../failpoints.js'
-import {activeDir, ensureLayout, type QueueLayout, queueLayout} from '../queue/layout.js'
+import {activeDir, ensureLayout, listTasks, type QueueLayout, queueLayout} from '../queue/layout.js'
 import {describeLockHolder, tryLockOrHolder} from '../queue/lock.js'
-import {handOffDir, requeueActive, sweepFolder, TEMP_SAFE_AGE_MS} from '../queue/transitions.js'
+import {handOffDir, requeueActive, settleHandOff, sweepFolder, TEMP_SAFE_AGE_MS} from '../queue/transitions.js'
+import {clearExpiredLimit, hooksActive, limitedUntil, readAccountState, updateAccountState} from '../accounts/state.js'
+import {scanPane, scanPaneForTrustDialog} from '../claude/banners.js'
 import {formatProblem, validateSymlinks} from '../symlinks/validate.js'
 import type {SessionState, Tmux} from '../tmux/tmux.js'
 import {emptyRecord, readSessionRecord, type SessionRecord, writeSessionRecord} from './record.js'
@@ -29,6 +31,8 @@ export interface AccountOutcome {
   held: boolean
   /** Put on hold by this pass. */
   heldNow: boolean
+  /** What this pass learnt about a live session (a limit over, a banner read from its pane, its task done). */
+  observed: string[]
   /** What could not be done, or null. */
   error: string | null
 }
@@ -182,6 +186,7 @@ async function reconcileAccount(ctx: AccountContext): Promise<AccountOutcome> {
     created: false,
     held: false,
     heldNow: false,
+    observed: [],
     error: null,
   }
   const event = (name: Parameters<typeof appendEvent>[1], fields: Record<string, unknown> = {}) =>
@@ -196,6 +201,7 @@ async function reconcileAccount(ctx: AccountContext): Promise<AccountOutcome> {
 
     if (outcome.found === 'alive') {
       outcome.held = stored.held
+      if (!dryRun) outcome.observed = await observeAlive(ctx, stored.created_at, progress)
       return outcome
     }
 
@@ -277,4 +283,50 @@ async function reconcileAccount(ctx: AccountContext): Promise<AccountOutcome> {
 async function sweepState(layout: QueueLayout, accounts: readonly string[], now: Date, active = false): Promise<void> {
   const dirs = [layout.sessions, handOffDir(layout), ...(active ? accounts.map((a) => activeDir(layout, a)) : [])]
   for (const dir of dirs) await sweepFolder(dir, {tempAgeMs: TEMP_SAFE_AGE_MS, now: now.getTime()})
+}
+
+/**
+ * A live session's account: a usage limit whose time has come is lifted (account.available); a
+ * delivered task that reached done/ is logged (task.done); and where hooks do not work for this
+ * session (not installed, an older Claude Code), the bottom of its pane is read for a usage-limit
+ * banner or the folder-trust dialog while it holds a task.
+ */
+async function observeAlive(ctx: AccountContext, createdAt: string | null, progress: (line: string) => void): Promise<string[]> {
+  const {account, layout, config, now, tmux} = ctx
+  const notes: string[] = []
+  const cleared = await clearExpiredLimit(layout, account.name, now, config.failover.margin)
+  if (cleared) notes.push(`limit over (was until ${cleared.until}): available again`)
+  await settleHandOff(layout, account.name, now)
+  const task = (await listTasks(activeDir(layout, account.name)))[0]
+  const state = readAccountState(layout, account.name)
+  if (state.waiting?.reason === 'folder-trust' && !task) {
+    await updateAccountState(layout, account.name, (s) => (s.waiting?.reason === 'folder-trust' ? {...s, turn: 'idle', waiting: null} : undefined))
+  }
+
+  if (task && !hooksActive(state, createdAt)) {
+    const screen = await tmux.capturePane(account.session)
+    const reading = scanPane(screen, {hitAt: now})
+    const until = limitedUntil(state, config.failover.margin)
+    if (reading && (until === null || until <= now.getTime())) {
+      const limited = {
+        until: (reading.until ?? new Date(now.getTime() + config.failover.default_cooldown)).toISOString(),
+        reason: reading.until ? ('usage-limit' as const) : ('default-cooldown' as const),
+        limit: reading.limit,
+        banner: reading.banner,
+        since: now.toISOString(),
+      }
+      await updateAccountState(layout, account.name, (s) => ({...s, limited}))
+      await appendEvent(layout.events, 'account.limited', {account: account.name, until: limited.until, reason: limited.reason, limit: limited.limit, banner: limited.banner, source: 'pane'}, now)
+      notes.push(`usage limit read from the pane: limited until ${limited.until}`)
+    } else if (state.waiting?.reason === 'folder-trust' && !scanPaneForTrustDialog(screen)) {
+      await updateAccountState(layout, account.name, (s) => (s.waiting?.reason === 'folder-trust' ? {...s, turn: 'idle', waiting: null} : undefined))
+    } else if (scanPaneForTrustDialog(screen) && state.waiting?.reason !== 'folder-trust') {
+      await updateAccountState(layout, account.name, (s) => ({...s, turn: 'waiting', waiting: {reason: 'folder-trust', message: 'Claude Code asks whether to trust the folder', since: now.toISOString()}}))
+      await appendEvent(layout.events, 'session.waiting', {account: account.name, reason: 'folder-trust', source: 'pane'}, now)
+      notes.push('waiting: the folder-trust dialog is on screen')
+    }
+  }
+
+  for (const note of notes) progress(note)
+  return notes
 }

@@ -2,6 +2,7 @@ import type {Config} from '../config/schema.js'
 import {type MarkerEntry, scanMarkers} from '../delegation/marker.js'
 import {errorMessage} from '../errors.js'
 import {queueLayout} from '../queue/layout.js'
+import {activityOf, type AccountState, emptyAccountState, readAccountState} from '../accounts/state.js'
 import {readSessionRecord, type SessionRecord} from '../sessions/record.js'
 import {formatProblem, validateSymlinks} from '../symlinks/validate.js'
 import type {Tmux} from '../tmux/tmux.js'
@@ -81,6 +82,16 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
       warnings.push(`session ${account.session} of ${account.name} is ${state}; ccl reconcile recreates it`)
     }
 
+    let hooks: AccountState
+    try {
+      hooks = readAccountState(layout, account.name)
+    } catch (error) {
+      warnings.push(errorMessage(error))
+      hooks = emptyAccountState(account.name)
+    }
+
+    // Read-only: an expired limit shows as over here; reconcile or assign clears it and logs account.available.
+    const view = activityOf({state: hooks, alive: state === 'alive' || state === 'unknown', task: working?.task ?? null, now: options.now, marginMs: config.failover.margin})
     return {
       account: account.name,
       session: account.session,
@@ -89,6 +100,12 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
       since: working?.since ?? null,
       crashes: record.crashes.filter((at) => Date.parse(at) >= windowStart).length,
       held: record.held,
+      activity: view.activity,
+      limited_until: view.limited_until,
+      waiting: view.activity === 'waiting' ? {why: view.why ?? 'unknown', since: view.since} : null,
+      needs_login: view.activity === 'needs-login' ? {error: view.why ?? 'unknown', since: view.since} : null,
+      limit: view.activity === 'limited' ? (hooks.limited?.limit ?? hooks.limited?.reason ?? null) : null,
+      session_id: hooks.session_id,
     }
   })
 
@@ -103,6 +120,7 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
     held: queue.held,
     stale,
     stale_after_ms: config.watchdog.stale_after,
+    waiting_after_ms: config.watchdog.waiting_after,
     // Longest waiting first: that is the job an operator asks about.
     delegated: markers.markers.map((m) => delegatedJob(m, now, config.delegation?.job_timeout)).sort((a, b) => b.age_ms - a.age_ms),
     counters,

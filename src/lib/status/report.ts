@@ -1,3 +1,4 @@
+import type {Activity} from '../accounts/state.js'
 import {formatDuration} from '../config/duration.js'
 import {printable} from '../render/names.js'
 import type {DelegationCounters} from './counters.js'
@@ -16,6 +17,17 @@ export interface SessionStatus {
   /** Crashes recorded within `crash_window`. */
   crashes: number
   held: boolean
+  /** SPEC 6: free, working, waiting, limited, needs-login, paused, dead (from Claude Code's hooks, tmux and the queue). */
+  activity: Activity
+  /** When limited: until when it gets no task (its reset plus failover.margin). */
+  limited_until: string | null
+  /** When limited: which limit (five_hour, weekly, session, …, or transient / default-cooldown). */
+  limit: string | null
+  /** When waiting: why (permission_prompt, elicitation_dialog, turn-ended) and since when. */
+  waiting: {why: string; since: string | null} | null
+  needs_login: {error: string; since: string | null} | null
+  /** The Claude Code session id its hooks last reported. */
+  session_id: string | null
 }
 
 export interface DelegatedJob {
@@ -44,6 +56,7 @@ export interface StatusReport {
   held: HeldTask[]
   stale: ActiveTask[]
   stale_after_ms: number
+  waiting_after_ms: number
   delegated: DelegatedJob[]
   counters: DelegationCounters
   symlinks: {valid: boolean; checked: number; problems: string[]}
@@ -60,6 +73,20 @@ export function operatorProblems(facts: StatusFacts): string[] {
     )
   }
 
+  const now = Date.parse(facts.generated_at)
+  for (const session of facts.sessions) {
+    if (session.needs_login) {
+      problems.push(`needs login: account ${session.account} (${session.needs_login.error}${session.needs_login.since ? ` since ${session.needs_login.since}` : ''}): it gets no task until someone logs it in; then run: ccl reconcile`)
+    }
+
+    const since = session.waiting?.since ? Date.parse(session.waiting.since) : Number.NaN
+    if (session.waiting && now - since > facts.waiting_after_ms) {
+      problems.push(
+        `waiting: ${session.account} has been waiting (${describeWait(session.waiting.why)}) for ${formatDuration(now - since)} (watchdog.waiting_after ${formatDuration(facts.waiting_after_ms)}); look at session ${session.session}`,
+      )
+    }
+  }
+
   for (const session of facts.sessions.filter((s) => s.held)) {
     problems.push(`held: account ${session.account} is on hold after ${session.crashes} crashes; fix it, then run: ccl reconcile --release ${session.account}`)
   }
@@ -68,6 +95,11 @@ export function operatorProblems(facts: StatusFacts): string[] {
   for (const line of facts.symlinks.problems) problems.push(`symlinks: ${line}`)
   for (const line of facts.badMarkers) problems.push(`marker: ${line}`)
   return problems
+}
+
+/** A wait reason in words. */
+export function describeWait(why: string): string {
+  return why === 'permission_prompt' ? 'for permission' : why === 'elicitation_dialog' ? 'for an answer' : why === 'turn-ended' ? 'its turn ended with the task unfinished' : why === 'folder-trust' ? 'on the folder-trust dialog' : why
 }
 
 function plural(n: number, word: string): string {
@@ -81,14 +113,18 @@ export function verdictLine(report: StatusReport): string {
   if (!report.needs_operator) return `ok: nothing needs an operator (${summary})`
   const held = report.sessions.filter((s) => s.held).length
   const markers = report.problems.filter((p) => p.startsWith('marker: ')).length
+  const waiting = report.problems.filter((p) => p.startsWith('waiting: ')).length
+  const login = report.problems.filter((p) => p.startsWith('needs login: ')).length
   const parts = [
+    login > 0 ? `${plural(login, 'account')} need${login === 1 ? 's' : ''} login` : '',
+    waiting > 0 ? `${plural(waiting, 'session')} waiting too long` : '',
     report.held.length > 0 ? `${plural(report.held.length, 'task')} held in pending/` : '',
     report.stale.length > 0 ? plural(report.stale.length, 'stale task') : '',
     held > 0 ? `${plural(held, 'account')} held` : '',
     report.symlinks.valid ? '' : `symlinks invalid (${plural(report.symlinks.problems.length, 'problem')})`,
     markers > 0 ? plural(markers, 'unreadable marker') : '',
   ].filter(Boolean)
-  const named = report.stale.length + held + report.held.length + report.symlinks.problems.length + markers
+  const named = report.stale.length + held + report.held.length + report.symlinks.problems.length + markers + waiting + login
   if (report.problems.length > named) parts.push(plural(report.problems.length - named, 'other problem'))
   return `NEEDS OPERATOR: ${parts.join(', ')} (${summary})`
 }

@@ -36,6 +36,8 @@ export interface Tmux {
   pasteBuffer(buffer: string, session: string): Promise<void>
   /** `send-keys -t =session: KEY...` — for keys such as Enter, never for text. */
   sendKeys(session: string, keys: string[]): Promise<void>
+  /** The visible screen of the session's pane (`capture-pane -p`), plus `history` lines above it. */
+  capturePane(session: string, history?: number): Promise<string>
 }
 
 interface RunResult {
@@ -169,6 +171,13 @@ export async function createTmux(options: TmuxOptions = {}): Promise<Tmux> {
       const args = ['send-keys', '-t', paneTarget(session), ...keys]
       const result = await run(args)
       if (result.exitCode !== 0) fail(args, result)
+    },
+
+    async capturePane(session, history = 0) {
+      const args = ['capture-pane', '-p', '-J', '-t', paneTarget(session), ...(history > 0 ? ['-S', String(-history)] : [])]
+      const result = await run(args)
+      if (result.exitCode !== 0) fail(args, result)
+      return result.stdout
     },
   }
 }
