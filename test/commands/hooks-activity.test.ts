@@ -140,7 +140,8 @@ describe('usage limits', {timeout: 240_000}, () => {
     // Banners show the reset to the minute: a whole minute at least 20 s away (so up to 80 s of waiting).
     const resetsAt = new Date(Math.ceil((Date.now() + 20_000) / 60_000) * 60_000)
     const l = await started({
-      standInEnv: {alpha: {STANDIN_LIMIT_AFTER: '1', STANDIN_LIMIT_RESETS_AT: resetsAt.toISOString(), STANDIN_NO_AUTO_CONTINUE: '1'}},
+      // The rate-limit menu swallows a paste: assign must close it (Esc) before it pastes the next prompt.
+      standInEnv: {alpha: {STANDIN_LIMIT_AFTER: '1', STANDIN_LIMIT_RESETS_AT: resetsAt.toISOString(), STANDIN_NO_AUTO_CONTINUE: '1', STANDIN_RATE_LIMIT_MENU: '1'}},
       config: {failover: {margin: '1s'}},
     })
     await l.addTask('first.md', 'First.\n', 90)
@@ -171,6 +172,11 @@ describe('usage limits', {timeout: 240_000}, () => {
     const again = await l.ccl(['assign', 'third.md'])
     expect(again.code, again.stderr).toBe(0)
     expect((await events(l)).filter((e) => e.event === 'account.available')).toEqual([expect.objectContaining({account: 'alpha'})])
+    // delivered, not swallowed: the menu was closed first
+    const log = await l.standInEvents()
+    expect(log.filter((e) => e.event === 'swallowed')).toEqual([])
+    expect(log.some((e) => e.event === 'menu-closed')).toBe(true)
+    expect((await l.received()).map((e) => path.basename(e.task ?? ''))).toContain('third.md')
   })
 
   it('without hooks, reconcile reads the limit banner from the pane of a session holding a task', async () => {

@@ -158,16 +158,17 @@ describe('the one claim protocol: assign and delegate submit on one task', {time
 
 describe('whole tasks only', {timeout: 120_000}, () => {
   it('a producer writing in two parts is never dispatched half-written; after it settles, it goes whole', async () => {
-    // dispatch.settle 4s, a pause of 5s between the two parts (the issue measured 2s and 4s; longer
-    // here so that a loaded machine's slow process starts cannot make the first checks late).
-    const {l, f} = await started({config: {dispatch: {settle: '4s'}}})
+    // dispatch.settle 20s: long enough that no slow process start on a loaded machine lets a check
+    // run after it by accident. Once the writer is done, its file's mtime is set back past the settle
+    // time, as if that much time had gone by since the last write.
+    const {l, f} = await started({config: {dispatch: {settle: '20s'}}})
     const file = path.join(l.sandbox.queue, 'pending', 'w.md')
     await writeFile(file, '---\nallow_delegation: true\n---\nFirst half of the task.\n')
     const writer = (async () => {
-      await new Promise((resolve) => setTimeout(resolve, 5000))
+      await new Promise((resolve) => setTimeout(resolve, 4000))
       await appendFile(file, 'Second half of the task.\n')
     })()
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    await new Promise((resolve) => setTimeout(resolve, 1000))
     const early = await l.ccl(['dispatch', '--json'])
     expect(early.code, early.stderr).toBe(0)
     expect(JSON.parse(early.stdout)).toMatchObject({settling: 1, counts: {submitted: 0}})
@@ -177,7 +178,8 @@ describe('whole tasks only', {timeout: 120_000}, () => {
     await writer
     const again = await l.ccl(['dispatch', '--json'])
     expect(JSON.parse(again.stdout)).toMatchObject({settling: 1, counts: {submitted: 0}})
-    await new Promise((resolve) => setTimeout(resolve, 4500))
+    const settled = new Date(Date.now() - 21_000)
+    await utimes(file, settled, settled)
     const late = await l.ccl(['dispatch'])
     expect(late.code, late.stderr).toBe(0)
     expect(f.jobCount()).toBe(1)

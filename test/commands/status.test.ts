@@ -48,7 +48,7 @@ describe('ccl status', () => {
     expect(run.code).toBe(0)
     const lines = run.stdout.split('\n')
     expect(lines[0]).toBe('ok: nothing needs an operator (0/2 sessions alive, 1 pending, 0 active, 0 delegated)')
-    expect(run.stdout).toMatch(/^alpha +ccl-alpha +absent +- +- +0 +no$/m)
+    expect(run.stdout).toMatch(/^alpha +ccl-alpha +absent +dead +- +- +0 +no$/m)
     expect(run.stdout).toContain('SYMLINKS\nvalid: 6 links checked')
     expect(run.stdout).toContain('- warning: session ccl-alpha of alpha is absent; ccl reconcile recreates it')
     expect(run.stderr).toBe('')
@@ -75,8 +75,23 @@ describe('ccl status', () => {
     expect(report.schemaVersion).toBe(1)
     expect(report.needs_operator).toBe(false)
     expect(report.sessions).toEqual([
-      {account: 'alpha', session: 'ccl-alpha', state: 'alive', task: 'work.md', since: expect.any(String), crashes: 0, held: false},
-      {account: 'beta', session: 'ccl-beta', state: 'absent', task: null, since: null, crashes: 0, held: false},
+      {
+        account: 'alpha',
+        session: 'ccl-alpha',
+        state: 'alive',
+        task: 'work.md',
+        since: expect.any(String),
+        crashes: 0,
+        held: false,
+        // no hooks installed: a task in active/ is work
+        activity: 'working',
+        limited_until: null,
+        limit: null,
+        waiting: null,
+        needs_login: null,
+        session_id: null,
+      },
+      {account: 'beta', session: 'ccl-beta', state: 'absent', task: null, since: null, crashes: 0, held: false, activity: 'dead', limited_until: null, limit: null, waiting: null, needs_login: null, session_id: null},
     ])
     expect(report.queue).toEqual({pending: 0, settling: 0, delegated: 2, active: 1, done: 0, failed: 0})
     // Longest waiting first.

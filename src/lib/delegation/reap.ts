@@ -186,10 +186,9 @@ export async function reap(options: ReapOptions): Promise<ReapSummary> {
   if (!dryRun) {
     // done/ or failed/ may not exist yet on a young queue; made only when there is something to put there.
     await ensureLayout(layout)
-    const liveJournals = new Set(scan.markers.map((m) => resultJournalName(m.marker.idempotency_key)))
-    for (const dir of [layout.pending, layout.done, layout.failed]) {
-      await sweepFolder(dir, {tempAgeMs: TEMP_SAFE_AGE_MS, now: now().getTime(), liveJournals})
-    }
+    const liveJournals = new Set(scan.markers.flatMap((m) => [resultJournalName(m.marker.idempotency_key, 'done'), resultJournalName(m.marker.idempotency_key, 'failed')]))
+    // Every temp and journal file of a finish is made in pending/ (linked across to done/ or failed/).
+    await sweepFolder(layout.pending, {tempAgeMs: TEMP_SAFE_AGE_MS, now: now().getTime(), liveJournals})
   }
 
   const limit = await limiter(options.settings.concurrency)

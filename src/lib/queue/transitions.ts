@@ -597,16 +597,19 @@ export async function dropDelegation(layout: QueueLayout, name: string): Promise
 
 export type FinishStep = 'prepared' | 'linked' | 'logged' | 'task-removed' | 'marker-removed'
 
-/** The journal file of one delegation's finish, named by its idempotency key (random per claim, unforgeable by task text). */
-export function resultJournalName(key: string): string {
-  return RESULT_PREFIX + sha256(key).slice(0, 32)
+/**
+ * The journal file of one delegation's finish, in pending/ (which reap reads every pass, so a
+ * leftover is always found), named by its idempotency key (random per claim, unforgeable by task
+ * text) and the folder it is for. It is linked across to done/ or failed/ (one filesystem).
+ */
+export function resultJournalName(key: string, dir: 'done' | 'failed'): string {
+  return `${RESULT_PREFIX}${sha256(key).slice(0, 32)}.${dir}`
 }
 
 /** Where an earlier, killed finish left this claim's prepared result, if it did. */
 export function findPreparedResult(layout: QueueLayout, key: string): {dir: 'done' | 'failed'; file: string} | undefined {
-  const name = resultJournalName(key)
   for (const dir of ['done', 'failed'] as const) {
-    const file = path.join(layout[dir], name)
+    const file = path.join(layout.pending, resultJournalName(key, dir))
     if (safeLstat(file)) return {dir, file}
   }
 
@@ -633,7 +636,7 @@ export type FinishTaskResult =
 
 /*
  * Crash-safe, each step repeatable, all under the task's claim:
- *   1. prepared      the final text (task + footer) is written to <dir>/.ccl-result-<key> (temp, fsync, rename)
+ *   1. prepared      the final text (task + footer) is written to pending/.ccl-result-<key>.<dir> (temp, fsync, rename)
  *   2. linked        that file is hard-linked to the first free name in <dir> (never over a file)
  *   3. logged        the outcome event is appended (on recovery, only if events.jsonl lacks it)
  *   4. task-removed  pending/T goes, if it is still the delegated task
@@ -672,8 +675,7 @@ export async function finishDelegated(layout: QueueLayout, request: FinishTaskRe
       }
 
       text = request.render(content.toString('utf8'))
-      const folder = layout[request.dir]
-      const journal = path.join(folder, resultJournalName(request.key))
+      const journal = path.join(layout.pending, resultJournalName(request.key, request.dir))
       await writeFileAtomic(journal, text)
       prepared = {dir: request.dir, file: journal}
       step('prepared')
@@ -681,7 +683,7 @@ export async function finishDelegated(layout: QueueLayout, request: FinishTaskRe
 
     const folder = layout[prepared.dir]
     const info = lstatSync(prepared.file)
-    let destination = info.nlink > 1 ? findByInode(folder, info.ino, info.dev, path.basename(prepared.file)) : undefined
+    let destination = info.nlink > 1 ? findByInode(folder, info.ino, info.dev) : undefined
     destination ??= await linkFree(prepared.file, folder, request.name)
     const destinationPath = path.join(folder, destination)
     step('linked')
