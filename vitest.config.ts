@@ -1,8 +1,10 @@
-import {defineConfig} from 'vitest/config'
+import {configDefaults, defineConfig} from 'vitest/config'
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // test/real runs the real Claude Code CLI (a 360 MB install): its own lane, `npm run test:real`.
+    exclude: [...configDefaults.exclude, 'test/real/**'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // Tests spawn the real binary and a real tmux server; two cores do not take more at once.
