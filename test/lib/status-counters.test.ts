@@ -57,6 +57,15 @@ describe('countDelegations', () => {
     expect(counters.since).toBe('2026-11-24T12:00:00.000Z')
   })
 
+  it('counts the tasks sessions finished locally (task.done), all-time and in the last 24 h, like remote work', async () => {
+    await appendEvent(file, 'task.done', {task: 'a.md', account: 'alpha', duration_ms: 1000}, hoursAgo(30))
+    await appendEvent(file, 'task.done', {task: 'b.md', account: 'beta', duration_ms: 2000}, hoursAgo(2))
+    await appendEvent(file, 'task.assigned', {task: 'c.md', account: 'beta'}, hoursAgo(1))
+    await appendFile(file, '{"ts":"2026-11-25T11:00:00.000Z","event":"task.done","task":"torn')
+    const counters = await countDelegations(file, now)
+    expect(counters.local_done).toEqual({all_time: 2, last_24h: 1})
+  })
+
   it('reads a missing log as empty', async () => {
     const counters = await countDelegations(path.join(dir, 'nope.jsonl'), now)
     expect(counters.all_time).toEqual({submitted: 0, completed: 0, failed: 0, timed_out: 0, cost_usd: 0})

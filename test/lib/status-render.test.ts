@@ -32,6 +32,7 @@ function facts(overrides: Partial<StatusFacts> = {}): StatusFacts {
       all_time: {submitted: 10, completed: 8, failed: 1, timed_out: 0, cost_usd: 0.1234},
       last_24h: {submitted: 2, completed: 1, failed: 0, timed_out: 0, cost_usd: 0.01},
       since: '2026-11-24T12:00:00.000Z',
+      local_done: {all_time: 12, last_24h: 3},
     },
     symlinks: {valid: true, checked: 6, problems: []},
     badMarkers: [],

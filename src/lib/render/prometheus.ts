@@ -79,6 +79,12 @@ export function renderPrometheus(report: StatusReport): string {
       samples: [{value: all.cost_usd}],
     },
     {
+      name: 'ccl_local_tasks_done_total',
+      help: 'Tasks the sessions finished locally (task.done events in events.jsonl).',
+      type: 'counter',
+      samples: [{value: report.counters.local_done.all_time}],
+    },
+    {
       name: 'ccl_session_up',
       help: "1 when the account's tmux session is alive, 0 when it is dead, absent or tmux could not be asked.",
       type: 'gauge',

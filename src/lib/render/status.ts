@@ -85,6 +85,8 @@ export function renderStatus(report: StatusReport): string {
     ),
   )
 
+  out.push('', `LOCAL WORK: ${c.local_done.all_time} tasks done by sessions (${c.local_done.last_24h} in the last 24 h)`)
+
   if (report.stale.length > 0) {
     const stale = capped(
       report.stale.map((t) => [t.account, t.task, age(t.age_ms)]),

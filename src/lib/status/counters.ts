@@ -13,6 +13,8 @@ export interface DelegationCounts {
 export interface DelegationCounters {
   all_time: DelegationCounts
   last_24h: DelegationCounts
+  /** Tasks sessions finished locally (task.done events), counted like remote work. */
+  local_done: {all_time: number; last_24h: number}
   /** Start of the 24 h window (ISO). */
   since: string
 }
@@ -158,5 +160,26 @@ export async function countDelegations(eventsFile: string, now: Date): Promise<D
   // Sums of many small prices pick up float noise; a millionth of a dollar is plenty.
   all.cost_usd = Math.round(all.cost_usd * 1e6) / 1e6
   recent.cost_usd = Math.round(recent.cost_usd * 1e6) / 1e6
-  return {all_time: all, last_24h: recent, since}
+  return {all_time: all, last_24h: recent, local_done: countLocalDone(buffer, sinceBytes, cutoffMs), since}
+}
+
+const DONE_KEY = Buffer.from('"event":"task.done"')
+
+/** task.done lines (a session finished its task), all-time and in the window; the same in-place reading. */
+function countLocalDone(buffer: Buffer, since: Buffer, cutoffMs: number): {all_time: number; last_24h: number} {
+  const counts = {all_time: 0, last_24h: 0}
+  for (let at = buffer.indexOf(DONE_KEY); at !== -1; ) {
+    let end = buffer.indexOf(NEWLINE, at)
+    if (end === -1) end = buffer.length
+    const start = at === 0 ? 0 : buffer.lastIndexOf(NEWLINE, at) + 1
+    at = end < buffer.length ? buffer.indexOf(DONE_KEY, end) : -1
+    const last = buffer[end - 1] === CR ? end - 2 : end - 1
+    if (buffer[start] !== OPEN_BRACE || buffer[last] !== CLOSE_BRACE) continue
+    const inWindow = inWindowAt(buffer, start, end, since, cutoffMs)
+    if (inWindow === undefined) continue
+    counts.all_time++
+    if (inWindow) counts.last_24h++
+  }
+
+  return counts
 }
