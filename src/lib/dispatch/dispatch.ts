@@ -1,4 +1,3 @@
-import {formatDuration} from '../config/duration.js'
 import {type DelegationState, delegationState} from '../config/load.js'
 import type {Config} from '../config/schema.js'
 import {CclError, errorMessage, RefusedError, TaskFileError} from '../errors.js'
@@ -209,10 +208,6 @@ export async function dispatch(options: DispatchOptions): Promise<DispatchResult
   const counts: Record<DispatchOutcome, number> = {assigned: 0, submitted: 0, waiting: 0, skipped: 0, failed: 0, held: 0}
   for (const entry of entries) counts[entry.outcome]++
   return {entries, counts, delegated, recovered, settling, limited, ok: counts.failed === 0}
-}
-
-export function describeSettle(settleMs: number): string {
-  return `modified less than dispatch.settle (${formatDuration(settleMs)}) ago: left for the next pass`
 }
 
 function exitOf(error: unknown): number {

@@ -80,19 +80,6 @@ export async function removeIfExists(file: string): Promise<boolean> {
   }
 }
 
-/** fsync of a folder, so a link or rename in it survives a power cut; not every filesystem allows it. */
-export async function syncDir(dir: string): Promise<void> {
-  let handle
-  try {
-    handle = await open(dir, constants.O_RDONLY)
-    await handle.sync()
-  } catch {
-    // EINVAL/EISDIR on filesystems without directory fsync: the operation itself was already atomic.
-  } finally {
-    await handle?.close()
-  }
-}
-
 /** Linux's limit for one file name, in bytes. */
 export const NAME_MAX = 255
 

@@ -117,16 +117,17 @@ async function completeHalfMove(layout: QueueLayout, dir: string, name: string, 
   debug('completed a move cut by a crash: %s → %s', path.relative(layout.root, source), path.relative(layout.root, path.join(to, twin)))
 }
 
-function findByInode(dir: string, ino: number, dev: number, except?: string): string | undefined {
-  let names: string[]
+/** The names in a folder; none when it cannot be read (missing, or gone meanwhile). */
+function namesIn(dir: string): string[] {
   try {
-    names = readdirSync(dir)
+    return readdirSync(dir)
   } catch {
-    return undefined
+    return []
   }
+}
 
-  for (const name of names) {
-    if (name === except) continue
+function findByInode(dir: string, ino: number, dev: number): string | undefined {
+  for (const name of namesIn(dir)) {
     try {
       const info = lstatSync(path.join(dir, name))
       if (info.ino === ino && info.dev === dev) return name
@@ -140,14 +141,7 @@ function findByInode(dir: string, ino: number, dev: number, except?: string): st
 
 /** Where a task that is not in pending/ went (`active/alpha/`, `done/`…), if it is anywhere in the queue. */
 export function whereIs(layout: QueueLayout, name: string): string | null {
-  let accounts: string[] = []
-  try {
-    accounts = readdirSync(layout.active)
-  } catch {
-    // no active/ yet
-  }
-
-  for (const dir of [...accounts.map((a) => activeDir(layout, a)), layout.done, layout.failed]) {
+  for (const dir of [...namesIn(layout.active).map((a) => activeDir(layout, a)), layout.done, layout.failed]) {
     if (safeLstat(path.join(dir, name))) return path.relative(layout.root, dir) + '/'
   }
 
@@ -582,17 +576,6 @@ export async function claimForDelegation<M>(
   }
 }
 
-/** Drops a delegation claim that was never sent (the marker only), under the task's claim. */
-export async function dropDelegation(layout: QueueLayout, name: string): Promise<boolean> {
-  const claimed = await claimTask(layout, layout.pending, name, 'drop delegation')
-  if (!claimed.ok) return false
-  try {
-    return await removeIfExists(path.join(layout.pending, name + MARKER_SUFFIX))
-  } finally {
-    await claimed.claim.release()
-  }
-}
-
 // ─── finish: pending/T + marker → done/ or failed/ ───────────────────────────────────────────────
 
 export type FinishStep = 'prepared' | 'linked' | 'logged' | 'task-removed' | 'marker-removed'
@@ -719,18 +702,11 @@ async function linkFree(file: string, dir: string, name: string): Promise<string
 /**
  * What killed runs left in a folder: temp files once older than `tempAgeMs`, claims whose holder is
  * gone, and (with `liveJournals`) result journals of claims that no longer exist. Call it only from
- * the run that owns the folder (reap: pending/, done/, failed/; reconcile: active/, state folders).
+ * the run that owns the folder (reap and dispatch: pending/; reconcile: active/, state folders).
  */
 export async function sweepFolder(dir: string, options: {tempAgeMs: number; now: number; liveJournals?: ReadonlySet<string>}): Promise<number> {
   let removed = await sweepTemps(dir, options.tempAgeMs, options.now)
-  let names: string[]
-  try {
-    names = readdirSync(dir)
-  } catch {
-    return removed
-  }
-
-  for (const name of names) {
+  for (const name of namesIn(dir)) {
     const file = path.join(dir, name)
     if (options.liveJournals && name.startsWith(RESULT_PREFIX) && !options.liveJournals.has(name)) {
       const info = safeLstat(file)
