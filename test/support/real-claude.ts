@@ -2,6 +2,7 @@
 // installed, an account home it accepts offline, and an interactive session of it in a private tmux server.
 // Facts these rely on are measured in /work/shared/REAL-CLAUDE-CODE.md and docs/real-claude-code.md.
 import {execFile, spawn} from 'node:child_process'
+import {readFileSync} from 'node:fs'
 import {randomBytes} from 'node:crypto'
 import {chmod, mkdir, readFile, realpath, symlink, writeFile} from 'node:fs/promises'
 import os from 'node:os'
@@ -237,6 +238,22 @@ export interface StartClaudeOptions {
  * Runs `claude` (the pinned one, first on PATH) interactively in a new session of the private tmux
  * server. The pane stays after the CLI exits (remain-on-exit), so its exit code can be read.
  */
+/** The exit code of a process that has exited but not been reaped (a zombie), from /proc; else null. */
+function zombieExitCode(pid: number): number | null {
+  let stat: string
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  } catch {
+    return null
+  }
+
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  if (fields[0] !== 'Z') return null
+  const wait = Number(fields[49]) // field 52 of the whole line; fields[0] is field 3
+  if (!Number.isInteger(wait)) return null
+  return (wait & 0x7f) === 0 ? (wait >> 8) & 0xff : 128 + (wait & 0x7f)
+}
+
 export async function startClaude(server: PrivateTmux, options: StartClaudeOptions): Promise<ClaudePane> {
   const binDir = await requireClaudeCode()
   const {account, name} = options
@@ -294,15 +311,25 @@ export async function startClaude(server: PrivateTmux, options: StartClaudeOptio
       await server.tmux('send-keys', '-t', target, 'Enter')
     },
     async exitCode() {
-      const [dead, status] = (await server.tmux('display-message', '-p', '-t', target, '#{pane_dead} #{pane_dead_status}')).trim().split(' ')
-      return dead === '1' ? Number(status) : null
+      // tmux marks the pane dead a moment before it has the status: until then, keep waiting.
+      const [dead, status = '', signal = ''] = (await server.tmux('display-message', '-p', '-t', target, '#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}')).trim().split('|')
+      if (dead !== '1') return null
+      if (/^\d+$/.test(status)) return Number(status)
+      if (/^\d+$/.test(signal)) return 128 + Number(signal)
+      // Seen under load: the pane is dead (its pty closed) but tmux has not reaped the CLI yet, so it
+      // knows no status. The exited process is then a zombie, and Linux keeps its wait status in
+      // /proc/<pid>/stat (field 52, exit_code, since Linux 3.5).
+      return zombieExitCode(pid)
     },
     async waitForExit(timeoutMs = 20_000) {
       const deadline = Date.now() + timeoutMs
       for (;;) {
         const code = await pane.exitCode()
         if (code !== null) return code
-        if (Date.now() > deadline) throw new Error(`claude in ${name} still runs after ${timeoutMs} ms; it shows:\n${await pane.screen()}`)
+        if (Date.now() > deadline) {
+          const raw = (await server.tmux('display-message', '-p', '-t', target, '#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}|#{pane_pid}')).trim()
+          throw new Error(`claude in ${name} still runs after ${timeoutMs} ms (tmux: ${raw}; pid ${pid} ${alive(pid) ? 'alive' : 'gone'}); it shows:\n${await pane.screen()}`)
+        }
         await new Promise((resolve) => setTimeout(resolve, 100))
       }
     },
