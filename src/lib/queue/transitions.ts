@@ -279,26 +279,48 @@ export interface TakeOptions {
   now: Date
 }
 
+/** Why a pending task cannot be claimed as it is, in the words every claimant of pending/ uses. */
+type PendingRefusal = {kind: 'gone'} | {kind: 'delegated'} | {kind: 'claimed'; by: string} | {kind: 'refused'; why: string}
+
+/**
+ * Claims pending/<name> and checks, under the claim, what every claimant of pending/ must: the task
+ * is still there, is a regular file, and has no delegation marker. On a refusal nothing is held.
+ */
+async function claimPending(layout: QueueLayout, name: string, purpose: string, to?: string): Promise<PendingRefusal | {kind: 'ok'; claim: Claim; mtimeMs: number}> {
+  const unsafe = unsafeNameReason(name)
+  if (unsafe) return {kind: 'refused', why: unsafe}
+  const source = path.join(layout.pending, name)
+  const claimed = await claimTask(layout, layout.pending, name, purpose, to)
+  if (!claimed.ok) return inspect(source).kind === 'gone' ? {kind: 'gone'} : {kind: 'claimed', by: claimed.holder}
+  const found = inspect(source)
+  const refusal: PendingRefusal | undefined =
+    found.kind === 'gone'
+      ? {kind: 'gone'}
+      : found.kind === 'not-regular'
+        ? {kind: 'refused', why: `${found.what}, not a regular file: never read, moved or sent`}
+        : markerStands(layout.pending, name)
+          ? {kind: 'delegated'}
+          : undefined
+  if (refusal || found.kind !== 'file') {
+    await claimed.claim.release()
+    return refusal ?? {kind: 'gone'}
+  }
+
+  return {kind: 'ok', claim: claimed.claim, mtimeMs: found.mtimeMs}
+}
+
 /**
  * Claims pending/<name> for an account and moves it into active/<account>/ under the same name
  * (the prompt names that path). The task's mtime is set to now: age in active/ counts from here.
  */
 export async function takeForAccount(layout: QueueLayout, options: TakeOptions): Promise<TakeOutcome> {
   const {name, account, now} = options
-  const unsafe = unsafeNameReason(name)
-  if (unsafe) return {kind: 'refused', why: unsafe}
   const activeFolder = activeDir(layout, account)
   failpoint('assign.before-claim')
-  const claimed = await claimTask(layout, layout.pending, name, `hand-off to ${account}`, activeFolder)
-  if (!claimed.ok) return inspect(path.join(layout.pending, name)).kind === 'gone' ? {kind: 'gone'} : {kind: 'claimed', by: claimed.holder}
+  const claimed = await claimPending(layout, name, `hand-off to ${account}`, activeFolder)
+  if (claimed.kind !== 'ok') return claimed
   const {claim} = claimed
   try {
-    const source = path.join(layout.pending, name)
-    const found = inspect(source)
-    if (found.kind === 'gone') return {kind: 'gone'}
-    if (found.kind === 'not-regular') return {kind: 'refused', why: `${found.what}, not a regular file: never read, moved or sent`}
-    if (markerStands(layout.pending, name)) return {kind: 'delegated'}
-
     const record: HandOffRecord = {
       ...stamp(),
       version: 2,
@@ -306,7 +328,7 @@ export async function takeForAccount(layout: QueueLayout, options: TakeOptions):
       task: name,
       state: 'moving',
       started_at: now.toISOString(),
-      pending_mtime_ms: found.mtimeMs,
+      pending_mtime_ms: claimed.mtimeMs,
       delivered_at: null,
     }
     const file = handOffPath(layout, account)
@@ -551,22 +573,16 @@ export async function claimForDelegation<M>(
   options: {name: string; build: (content: Buffer) => M; serialize: (marker: M) => string},
 ): Promise<DelegationClaim<M>> {
   const {name} = options
-  const unsafe = unsafeNameReason(name)
-  if (unsafe) return {kind: 'refused', why: unsafe}
   if (Buffer.byteLength(name) > MAX_DELEGATED_NAME_BYTES) {
     return {kind: 'refused', why: `its name is ${Buffer.byteLength(name)} bytes; a delegated task's marker ${MARKER_SUFFIX} must fit in ${NAME_MAX}, so at most ${MAX_DELEGATED_NAME_BYTES}`}
   }
 
   failpoint('submit.before-claim')
-  const claimed = await claimTask(layout, layout.pending, name, 'delegation')
-  if (!claimed.ok) return inspect(path.join(layout.pending, name)).kind === 'gone' ? {kind: 'gone'} : {kind: 'claimed-by-other', by: claimed.holder}
+  const claimed = await claimPending(layout, name, 'delegation')
+  if (claimed.kind === 'claimed') return {kind: 'claimed-by-other', by: claimed.by}
+  if (claimed.kind !== 'ok') return claimed
   try {
-    const source = path.join(layout.pending, name)
-    const found = inspect(source)
-    if (found.kind === 'gone') return {kind: 'gone'}
-    if (found.kind === 'not-regular') return {kind: 'refused', why: `${found.what}, not a regular file: never read, moved or sent`}
-    if (markerStands(layout.pending, name)) return {kind: 'delegated'}
-    const content = readRegularFile(source)
+    const content = readRegularFile(path.join(layout.pending, name))
     const marker = options.build(content)
     if (!(await createExclusive(path.join(layout.pending, name + MARKER_SUFFIX), options.serialize(marker)))) return {kind: 'delegated'}
     debug('claim pending/%s: delegated', name)
