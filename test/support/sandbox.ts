@@ -56,7 +56,8 @@ export async function makeSandbox(options: SandboxOptions = {}): Promise<Sandbox
       return configFile
     },
     async cleanup() {
-      await rm(dir, {recursive: true, force: true})
+      // A hook or stand-in of a session just killed may still write a last line here: retry, as rm -rf would race too.
+      await rm(dir, {recursive: true, force: true, maxRetries: 10, retryDelay: 100})
     },
   }
   await sandbox.writeConfig()
