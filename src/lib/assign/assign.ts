@@ -11,7 +11,8 @@ import {failpoint} from '../failpoints.js'
 import {exists} from '../queue/files.js'
 import {activeDir, ensureLayout, isTaskName, listTasks, type QueueLayout, queueLayout} from '../queue/layout.js'
 import {type HandOff, type HandOffRecord, markDelivered, whereIs, recoverHandOffs as recoverAll, type Requeued, settleHandOff, takeForAccount, undoHandOff} from '../queue/transitions.js'
-import {clearExpiredLimit, hooksActive, limitedUntil, promptHash, promptReceived, readAccountState} from '../accounts/state.js'
+import {clearExpiredLimit, hooksActive, limitedUntil, promptReceived, readAccountState} from '../accounts/state.js'
+import {deliverPrompt} from './deliver.js'
 import {readSessionRecord} from '../sessions/record.js'
 import type {Tmux} from '../tmux/tmux.js'
 
@@ -223,34 +224,23 @@ async function deliver(
   const session = await readSessionRecord(layout, account.name)
   // With hooks working for this session, the session's UserPromptSubmit confirms the delivery.
   const confirm = hooksActive(before, session.created_at)
-  const pastedAt = now()
-  let notReceived: string | undefined
+  let notReceived: string | null
   try {
-    // After a usage limit Claude Code may show its rate-limit menu, which would swallow the paste: Esc closes it.
-    if (before.last_event === 'StopFailure') {
-      await tmux.sendKeys(account.session, ['Escape'])
-      await sleep(200)
-    }
-
-    await tmux.loadBuffer(buffer, prompt)
-    await tmux.pasteBuffer(buffer, account.session)
-    failpoint('assign.after-paste')
-    await sleep(config.assign.enter_delay)
-    await tmux.sendKeys(account.session, ['Enter'])
-    failpoint('assign.after-enter')
-    if (confirm) {
-      const wanted = {sha256: promptHash(prompt), taskPath: target}
-      const received = () => promptReceived(readAccountState(layout, account.name), wanted, pastedAt)
-      for (let enters = 1; !(await waitUntil(received, config.assign.confirm_within, sleep)); enters++) {
-        // The Enter was lost (the most common complaint about tools of this kind): press it again, a few times.
-        if (enters > config.assign.enter_retries) {
-          notReceived = `the session did not confirm the prompt (no UserPromptSubmit within ${formatDuration(config.assign.confirm_within)} after ${enters} Enter key${enters === 1 ? '' : 's'})`
-          break
-        }
-
-        await tmux.sendKeys(account.session, ['Enter'])
-      }
-    }
+    notReceived = await deliverPrompt({
+      config,
+      layout,
+      tmux,
+      account,
+      prompt,
+      taskPath: target,
+      confirm,
+      lastEvent: before.last_event,
+      buffer,
+      now,
+      sleep,
+      afterPaste: () => failpoint('assign.after-paste'),
+      afterEnter: () => failpoint('assign.after-enter'),
+    })
   } catch (error) {
     const moved = await undoHandOff(layout, handOff, `delivery failed: ${errorMessage(error)}`, now())
     throw new ExternalError(`${name}: could not deliver the prompt to ${account.session}: ${errorMessage(error)}; the task is back in pending/${moved?.renamed ? ` as ${moved.as}` : ''}`, {
@@ -259,7 +249,7 @@ async function deliver(
     })
   }
 
-  if (notReceived !== undefined) {
+  if (notReceived !== null) {
     const moved = await undoHandOff(layout, handOff, `delivery not confirmed: ${notReceived}`, now())
     throw new ExternalError(`${name}: ${notReceived}; the task is back in pending/ in its place${moved?.renamed ? ` as ${moved.as}` : ''}`, {
       hint: `look at the session: tmux${config.tmux.socket ? ` -L ${config.tmux.socket}` : ''} attach -t ${account.session}`,
@@ -269,14 +259,4 @@ async function deliver(
   await markDelivered(handOff, now())
   await appendEvent(layout.events, 'task.assigned', {task: name, account: account.name, session: account.session, confirmed: confirm}, now())
   return {outcome: 'assigned', task: name, account: account.name, session: account.session, path: target, buffer}
-}
-
-/** Polls `check` every 50 ms until it holds or `timeoutMs` passed. */
-async function waitUntil(check: () => boolean, timeoutMs: number, sleep: (ms: number) => Promise<void>): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (check()) return true
-    if (Date.now() >= deadline) return false
-    await sleep(50)
-  }
 }
