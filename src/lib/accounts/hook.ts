@@ -81,6 +81,12 @@ export async function handleHook(options: HookOptions): Promise<HookOutcome> {
   const events: {name: Parameters<typeof appendEvent>[1]; fields: Record<string, unknown>}[] = []
   const at = now.toISOString()
   await updateAccountState(layout, account, (state) => {
+    // A session that is not the current one any more (killed by reconcile, its SessionEnd hook late):
+    // its end is noted, but it must not put its id back over the new session's.
+    if (event === 'SessionEnd' && str(payload.session_id) && state.session_id && str(payload.session_id) !== state.session_id) {
+      return {...state, session_end: {session_id: str(payload.session_id), reason: str(payload.reason), at}}
+    }
+
     const base: AccountState = {
       ...state,
       session_id: str(payload.session_id) ?? state.session_id,
@@ -111,7 +117,7 @@ function apply(state: AccountState, event: string, payload: Payload, ctx: Contex
     case 'SessionStart': {
       // A new session (or /clear: a new id in the same process) starts idle; a limit or a login
       // problem outlives it: it belongs to the account.
-      return {...state, session_started_at: at, turn: 'idle', waiting: null}
+      return {...state, session_started_at: at, session_start: {session_id: str(payload.session_id), source: str(payload.source), at}, turn: 'idle', waiting: null}
     }
 
     case 'UserPromptSubmit': {
@@ -124,7 +130,7 @@ function apply(state: AccountState, event: string, payload: Payload, ctx: Contex
     }
 
     case 'SessionEnd': {
-      return {...state, turn: 'idle', waiting: null}
+      return {...state, session_end: {session_id: str(payload.session_id), reason: str(payload.reason), at}, turn: 'idle', waiting: null}
     }
 
     case 'Notification': {

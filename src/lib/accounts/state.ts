@@ -53,6 +53,12 @@ export interface AccountState {
   turn: 'idle' | 'working' | 'waiting'
   waiting: {reason: WaitReason; message: string | null; since: string} | null
   limited: Limited | null
+  /** The last limit that ended (cleared at its reset plus the margin): a task it stopped may need a nudge to go on. */
+  last_limited: Limited | null
+  /** What the last SessionStart said: the failover knows from it that a `--resume` came up in the right conversation. */
+  session_start: {session_id: string | null; source: string | null; at: string} | null
+  /** What the last SessionEnd said (a session that could not resume ends at once). */
+  session_end: {session_id: string | null; reason: string | null; at: string} | null
   needs_login: {error: string; message: string | null; since: string} | null
   /**
    * The last prompts the session really submitted (UserPromptSubmit), newest last: delivery is
@@ -77,6 +83,9 @@ export function emptyAccountState(account: string): AccountState {
     turn: 'idle',
     waiting: null,
     limited: null,
+    last_limited: null,
+    session_start: null,
+    session_end: null,
     needs_login: null,
     prompts: [],
   }
@@ -183,7 +192,7 @@ export async function clearExpiredLimit(layout: QueueLayout, account: string, no
   await updateAccountState(layout, account, (state) => {
     if (!expired(state)) return undefined
     cleared = state.limited
-    return {...state, limited: null}
+    return {...state, limited: null, last_limited: state.limited}
   })
   if (cleared) await appendEvent(layout.events, 'account.available', {account, was_limited_until: (cleared as Limited).until, reason: (cleared as Limited).reason}, now)
   return cleared
