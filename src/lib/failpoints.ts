@@ -22,6 +22,12 @@ export const FAILPOINTS = {
   'finish.task-removed': 'the task is gone from pending/; its marker is still there',
   'finish.marker-removed': 'the marker is gone; only the journal file is left, for the temp sweep',
   'move.after-link': 'a moved task has two names (source and destination) until the source is unlinked',
+  'failover.after-begin': 'the failover journal and the target hand-off record are written; nothing else changed',
+  'failover.after-stop': "the source's session is killed; the task is still in active/<from>/",
+  'failover.after-move': 'the task is in active/<to>/; the source has no session yet',
+  'failover.after-source-restart': "the source runs a fresh session; the target's is not restarted yet",
+  'failover.after-target-start': "the target's session is started (--resume or plain); no prompt yet",
+  'failover.after-paste': 'the prompt is pasted and Enter pressed; the journal still stands',
   'reconcile.after-lock': 'reconcile holds its lock and has looked at the sessions; nothing changed yet',
   'reap.after-lock': 'reap holds its lock; nothing polled yet',
 } as const

@@ -4,6 +4,7 @@
  *   claim for delegation (submit)      pending/T        + pending/T.delegated  under T's claim
  *   requeue (reconcile, undo, recover) active/<a>/T     → pending/T[.n]        under the claim of active/<a>/T
  *   finish (reap)                      pending/T+marker → done|failed/T[.n]    under T's claim, journaled in .ccl-result-<key>
+ *   fail over (reconcile)              active/<a>/T     → active/<b>/T         under T's claim, journaled in <state>/failover/<a>.json
  *
  * The claim protocol, the same for every claimant: a claim on the task at <dir>/<name> is the file
  * <dir>/.ccl-claim-<sha256(name)>, created exclusively, naming its holder (host, pid, process start
@@ -242,6 +243,8 @@ export interface HandOffRecord extends RecordBase {
   /** The task's mtime in pending/ before the hand-off: restored on the way back. */
   pending_mtime_ms: number
   delivered_at: string | null
+  /** Set when the task came by a failover from that account: while its journal stands, the failover owns the record. */
+  failover_from?: string
 }
 
 export interface HandOff {
@@ -464,6 +467,13 @@ export async function settleHandOff(layout: QueueLayout, account: string, now: D
   }
 
   const {record} = found
+  if (record.failover_from !== undefined && record.state !== 'delivered') {
+    const journal = readFailover(layout, record.failover_from)
+    if (journal.kind !== 'none' && (journal.kind === 'torn' || journal.record.to === account)) {
+      return {state: {kind: 'in-progress', task: record.task, by: `a failover from ${record.failover_from}`}, recovered: null}
+    }
+  }
+
   if (record.state === 'delivered') {
     if (inActive(record.task)) return {state: {kind: 'delivered', task: record.task}, recovered: null}
     // Only the one settler that removes the record says so: task.done is logged once.
@@ -537,6 +547,7 @@ export async function requeueActive(layout: QueueLayout, account: string, option
   if (names.length === 0) return []
   const handOff = readHandOff(layout, account)
   if (handOff.kind === 'record' && handOff.record.state !== 'delivered' && liveness(handOff.record.holder) === 'alive') return []
+  if (failoverInvolving(layout, account)) return [] // the failover's journal says what happens to it
   const requeued: Requeued[] = []
   for (const name of names) {
     if (inspect(path.join(folder, name)).kind !== 'file') continue
@@ -549,6 +560,250 @@ export async function requeueActive(layout: QueueLayout, account: string, option
     if (one) requeued.push(one)
   }
 
+  return requeued
+}
+
+// ─── failover: active/<from>/T → active/<to>/T ──────────────────────────────────────────────────
+
+/**
+ * `<state>/failover/<from>.json`: the journal of one failover of the task held by account `from`
+ * (created exclusively: one failover per source at a time). Each step is recorded before the next
+ * begins, so the next reconcile after a kill at any point carries on from the step it names, or
+ * undoes the failover when it cannot go on. While it stands, the target's hand-off record
+ * (`failover_from`) and the source's task belong to it: no settle, undo or requeue touches them.
+ */
+export interface FailoverRecord extends RecordBase {
+  version: 1
+  from: string
+  /** The account that takes the task over; equal to `from` for a resume in place after its own reset. */
+  to: string
+  task: string
+  /** The conversation to resume: the source session's id; null when the task starts afresh. */
+  session_id: string | null
+  /** The cwd the conversation ran in (its transcript is under projects/<encoded cwd>/). */
+  cwd: string | null
+  mode: 'resume' | 'fresh'
+  /** Why the task starts afresh rather than resuming, or null. */
+  why: string | null
+  step: FailoverStep
+  started_at: string
+  /** When the target's session was started for this failover. */
+  target_started_at: string | null
+  /** When the prompt was pasted (step `pasting`): its UserPromptSubmit is looked for from then. */
+  pasted_at: string | null
+  pending_mtime_ms: number
+}
+
+/**
+ *   started           journal and target hand-off record written; nothing else changed
+ *   source-stopped    the source's session is killed (a limited session would carry on by itself at its reset)
+ *   moved             the task is in active/<to>/
+ *   source-restarted  the source runs a fresh session (its plain command): idle until its reset
+ *   target-started    the target's session is started (`--resume <id>` or plain); waiting for it to be up
+ *   pasting           the prompt is being delivered
+ */
+export type FailoverStep = 'started' | 'source-stopped' | 'moved' | 'source-restarted' | 'target-started' | 'pasting'
+
+export interface Failover {
+  record: FailoverRecord
+  text: string
+  file: string
+}
+
+export function failoverDir(layout: QueueLayout): string {
+  return path.join(layout.state, 'failover')
+}
+
+export function failoverPath(layout: QueueLayout, from: string): string {
+  return path.join(failoverDir(layout), `${from}.json`)
+}
+
+function readFailover(layout: QueueLayout, from: string): ReadRecord<FailoverRecord> {
+  return readRecord<FailoverRecord>(failoverPath(layout, from))
+}
+
+/** Every failover journal there is (whole ones; a torn one is reported by name so nobody acts on its accounts). */
+export function readFailovers(layout: QueueLayout): {journals: Failover[]; torn: string[]} {
+  const journals: Failover[] = []
+  const torn: string[] = []
+  for (const name of namesIn(failoverDir(layout))) {
+    if (!name.endsWith('.json') || name.startsWith('.')) continue
+    const file = path.join(failoverDir(layout), name)
+    const found = readRecord<FailoverRecord>(file)
+    if (found.kind === 'record' && typeof found.record.task === 'string' && typeof found.record.to === 'string' && typeof found.record.step === 'string') {
+      journals.push({record: found.record, text: found.text, file})
+    } else if (found.kind !== 'none') {
+      torn.push(file)
+    }
+  }
+
+  return {journals, torn}
+}
+
+/** Whether a failover journal names this account as its source or its target. */
+export function failoverInvolving(layout: QueueLayout, account: string): boolean {
+  if (readFailover(layout, account).kind !== 'none') return true
+  return readFailovers(layout).journals.some((j) => j.record.to === account)
+}
+
+export type BeginFailover =
+  | {kind: 'begun'; failover: Failover}
+  /** A failover of this source is already under way. */
+  | {kind: 'busy'; why: string}
+  /** The target has a hand-off or a task now. */
+  | {kind: 'target-busy'; why: string}
+  /** The task is not (any more) a regular file in active/<from>/. */
+  | {kind: 'gone'}
+
+/**
+ * Starts a failover: the journal, then (to another account) the target's hand-off record, which
+ * keeps the target from being given anything else and carries the task's place in line.
+ */
+export async function beginFailover(
+  layout: QueueLayout,
+  options: {from: string; to: string; task: string; session_id: string | null; cwd: string | null; mode: 'resume' | 'fresh'; why: string | null; now: Date},
+): Promise<BeginFailover> {
+  const {from, to, task, now} = options
+  const source = path.join(activeDir(layout, from), task)
+  const found = inspect(source)
+  if (found.kind !== 'file') return {kind: 'gone'}
+  const handOff = readHandOff(layout, from)
+  const pendingMtime = handOff.kind === 'record' && handOff.record.task === task ? handOff.record.pending_mtime_ms : found.mtimeMs
+  const record: FailoverRecord = {
+    ...stamp(),
+    version: 1,
+    from,
+    to,
+    task,
+    session_id: options.session_id,
+    cwd: options.cwd,
+    mode: options.mode,
+    why: options.why,
+    step: 'started',
+    started_at: now.toISOString(),
+    target_started_at: null,
+    pasted_at: null,
+    pending_mtime_ms: pendingMtime,
+  }
+  const file = failoverPath(layout, from)
+  await mkdir(failoverDir(layout), {recursive: true})
+  if (!(await createRecord(file, record, {durable: true}))) return {kind: 'busy', why: `a failover of ${from}'s task is under way`}
+  const text = JSON.stringify(record) + '\n'
+  if (to !== from) {
+    const target: HandOffRecord = {
+      ...stamp(),
+      version: 2,
+      account: to,
+      task,
+      state: 'moving',
+      started_at: now.toISOString(),
+      pending_mtime_ms: pendingMtime,
+      delivered_at: null,
+      failover_from: from,
+    }
+    await mkdir(handOffDir(layout), {recursive: true})
+    const busy = !(await createRecord(handOffPath(layout, to), target, {durable: true}))
+      ? 'a hand-off to it is in progress'
+      : taskNames(activeDir(layout, to)).length > 0
+        ? `active/${to}/ holds a task`
+        : undefined
+    if (busy) {
+      if (busy !== 'a hand-off to it is in progress') await removeIfUnchanged(handOffPath(layout, to), JSON.stringify(target) + '\n')
+      await removeIfUnchanged(file, text)
+      return {kind: 'target-busy', why: busy}
+    }
+  }
+
+  debug('failover %s → %s of %s: begun (%s)', from, to, task, options.mode)
+  return {kind: 'begun', failover: {record, text, file}}
+}
+
+/** Records the next step (atomically); the journal handle for the step after. */
+export async function stepFailover(failover: Failover, patch: Partial<FailoverRecord>): Promise<Failover> {
+  const next = {...failover.record, ...patch}
+  const text = JSON.stringify(next) + '\n'
+  await writeFileAtomic(failover.file, text)
+  return {...failover, record: next, text}
+}
+
+export type FailoverMove = {kind: 'moved'; path: string} | {kind: 'claimed'; by: string} | {kind: 'gone'; where: string | null}
+
+/**
+ * Moves the task of a failover from active/<from>/ to active/<to>/ under its claim, under the same
+ * name (the prompt names that path); its mtime is set to now (its age there counts from here). The
+ * source's hand-off record goes: the target's carries the place in line. Repeatable: a move done
+ * (or cut between link and unlink) by a killed run is found and completed.
+ */
+export async function moveForFailover(layout: QueueLayout, failover: Failover, now: Date): Promise<FailoverMove> {
+  const {from, to, task} = failover.record
+  const target = path.join(activeDir(layout, to), task)
+  if (from === to) return inspect(target).kind === 'file' ? {kind: 'moved', path: target} : {kind: 'gone', where: whereIs(layout, task)}
+  const folder = activeDir(layout, from)
+  await mkdir(activeDir(layout, to), {recursive: true})
+  const claimed = await claimTask(layout, folder, task, `failover to ${to}`, activeDir(layout, to))
+  if (!claimed.ok) return {kind: 'claimed', by: claimed.holder}
+  try {
+    const source = path.join(folder, task)
+    if (inspect(source).kind === 'file') {
+      const there = safeLstat(target)
+      const here = safeLstat(source)
+      if (there && here && there.ino === here.ino && there.dev === here.dev) {
+        await unlink(source) // a move cut between link and unlink
+      } else {
+        await moveClaimed(layout, claimed.claim, activeDir(layout, to), {exact: true})
+      }
+
+      await utimes(target, now, now)
+    } else if (inspect(target).kind !== 'file') {
+      return {kind: 'gone', where: whereIs(layout, task)}
+    }
+
+    const handOff = readHandOff(layout, from)
+    if (handOff.kind === 'record' && handOff.record.task === task) await removeIfUnchanged(handOffPath(layout, from), handOff.text)
+    return {kind: 'moved', path: target}
+  } finally {
+    await claimed.claim.release()
+  }
+}
+
+/** The failover is complete: the target's hand-off record says delivered (task.done follows from it), the journal goes. */
+export async function finishFailover(layout: QueueLayout, failover: Failover, now: Date): Promise<void> {
+  const {to, from, task} = failover.record
+  if (to !== from) {
+    const handOff = readHandOff(layout, to)
+    if (handOff.kind === 'record' && handOff.record.task === task && handOff.record.failover_from === from) {
+      await rewriteHandOff({record: handOff.record, text: handOff.text, file: handOffPath(layout, to), path: path.join(activeDir(layout, to), task)}, {
+        ...handOff.record,
+        state: 'delivered',
+        delivered_at: now.toISOString(),
+      })
+    }
+  }
+
+  await removeIfUnchanged(failover.file, failover.text)
+  debug('failover %s → %s of %s: done', from, to, task)
+}
+
+/**
+ * A failover that cannot go on is undone: a task already moved to the target goes back to pending/
+ * in its place (its conversation is in the shared projects/; the next hand-off starts afresh); one
+ * still with the source stays there. The target's hand-off record and the journal go.
+ */
+export async function abortFailover(layout: QueueLayout, failover: Failover, reason: string, now: Date): Promise<Requeued | null> {
+  const {from, to, task} = failover.record
+  let requeued: Requeued | null = null
+  if (to !== from) {
+    const handOff = readHandOff(layout, to)
+    const ours = handOff.kind === 'record' && handOff.record.task === task && handOff.record.failover_from === from
+    if (inspect(path.join(activeDir(layout, to), task)).kind === 'file' && ours) {
+      requeued = await requeueOne(layout, to, task, `failover from ${from} undone: ${reason}`, now)
+    } else if (ours) {
+      await removeIfUnchanged(handOffPath(layout, to), handOff.text)
+    }
+  }
+
+  await removeIfUnchanged(failover.file, failover.text)
+  debug('failover %s → %s of %s: undone (%s)', from, to, task, reason)
   return requeued
 }
 
