@@ -17,6 +17,7 @@ Then, for each account:
   alive: nothing.
   dead or gone: a crash is recorded if ccl created that session; the task in active/<account>/ goes back to pending/ (as NAME.2.md if the name is taken); the session is created again.
   crash loop (more than crash_limit crashes within crash_window): held, not recreated, until --release NAME.
+Failover: the task of an account that is limited or needs login moves to a free account, whose session resumes the first one's conversation (<command> --resume <id>, same cwd) and is told to continue; the limited account's session is restarted fresh. No free account: the task waits, and the first account to become free takes it. Every step is journaled in <state>/failover/: a killed pass is carried on by the next.
 Sessions run the account's command in its cwd with CLAUDE_CONFIG_DIR=<home>.
 One reconcile runs at a time; an overlapping one exits 0 at once.
 Prints only what it did or what is wrong: cron mails only when something happened.`
@@ -45,6 +46,7 @@ Prints only what it did or what is wrong: cron mails only when something happene
       bootTime: new Date(Date.now() - os.uptime() * 1000),
       dryRun,
       release: this.flags.release,
+      progress: (line) => this.note(`reconcile: ${line}`),
       runAccounts: (jobs) =>
         runWithProgress(
           jobs.map((job) => ({
@@ -59,6 +61,7 @@ Prints only what it did or what is wrong: cron mails only when something happene
         ),
     })
 
+    for (const warning of result.warnings) this.note(`reconcile: warning: ${warning}`)
     const text = renderReconcile(result, {...render, sayNothing: Boolean(process.stdout.isTTY)})
     if (text) this.log(text)
     if (!result.ok) this.setExitCode(EXIT_CODES.failure)

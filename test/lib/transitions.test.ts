@@ -7,7 +7,14 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {currentBootId, currentHolder, type Holder, processStart} from '../../src/lib/queue/holder.js'
 import {activeDir, ensureLayout, type QueueLayout, queueLayout} from '../../src/lib/queue/layout.js'
 import {
+  abortFailover,
+  beginFailover,
   CLAIM_STALE_MS,
+  failoverPath,
+  finishFailover,
+  moveForFailover,
+  readFailovers,
+  stepFailover,
   claimForDelegation,
   claimPath,
   claimTask,
@@ -260,5 +267,94 @@ describe('claim for delegation', () => {
 
     expect(await readdir(layout.pending)).toEqual([])
     await mkdir(layout.done, {recursive: true})
+  })
+})
+
+describe('failover: active/<from>/ → active/<to>/', () => {
+  async function delivered(name: string, account: string, ageS: number): Promise<number> {
+    const file = await task(name, 'x\n', ageS)
+    const before = (await stat(file)).mtimeMs
+    const taken = await takeForAccount(layout, {name, account, now: now()})
+    if (taken.kind !== 'taken') throw new Error(taken.kind)
+    await markDelivered(taken.handOff, now())
+    return before
+  }
+
+  const begin = (extra: Partial<Parameters<typeof beginFailover>[1]> = {}) =>
+    beginFailover(layout, {from: 'alpha', to: 'beta', task: 't.md', session_id: 'id-1', cwd: dir, mode: 'resume', why: null, now: now(), ...extra})
+
+  it('moves the task under its name, the target holds the place in line, and while the journal stands nobody else touches them', async () => {
+    const before = await delivered('t.md', 'alpha', 7200)
+    const begun = await begin()
+    if (begun.kind !== 'begun') throw new Error(begun.kind)
+    // one failover per source; the target is taken
+    expect((await begin()).kind).toBe('busy')
+    await task('u.md')
+    expect(await takeForAccount(layout, {name: 'u.md', account: 'beta', now: now()})).toEqual({kind: 'account-busy', why: 'a hand-off to it is in progress'})
+
+    const moved = await moveForFailover(layout, begun.failover, now())
+    expect(moved).toEqual({kind: 'moved', path: path.join(activeDir(layout, 'beta'), 't.md')})
+    expect(await visible(activeDir(layout, 'alpha'))).toEqual([])
+    expect(await visible(activeDir(layout, 'beta'))).toEqual(['t.md'])
+    await expect(stat(handOffPath(layout, 'alpha'))).rejects.toMatchObject({code: 'ENOENT'})
+    // repeatable: a second run of the step finds it done
+    expect(await moveForFailover(layout, begun.failover, now())).toEqual(moved)
+    // a killed failover's records are its own: settle (its holder is this live process anyway), requeue leave them
+    expect((await settleHandOff(layout, 'beta', now())).state).toEqual({kind: 'in-progress', task: 't.md', by: 'a failover from alpha'})
+    expect(await requeueActive(layout, 'beta', {reason: 'session dead', now: now()})).toEqual([])
+    expect(readFailovers(layout).journals.map((j) => j.record)).toEqual([expect.objectContaining({from: 'alpha', to: 'beta', step: 'started', pending_mtime_ms: before})])
+
+    await finishFailover(layout, await stepFailover(begun.failover, {step: 'pasting'}), now())
+    expect(readFailovers(layout).journals).toEqual([])
+    expect((await settleHandOff(layout, 'beta', now())).state).toEqual({kind: 'delivered', task: 't.md'})
+    // a later requeue of beta's dead session still restores the place in line
+    const requeued = await requeueActive(layout, 'beta', {reason: 'session dead', now: now()})
+    expect(requeued).toEqual([expect.objectContaining({task: 't.md', restored: true})])
+    expect(Math.abs((await stat(path.join(layout.pending, 't.md'))).mtimeMs - before)).toBeLessThan(1)
+  })
+
+  it('a move cut between link and unlink (one file, two names) is completed', async () => {
+    await delivered('t.md', 'alpha', 60)
+    const begun = await begin()
+    if (begun.kind !== 'begun') throw new Error(begun.kind)
+    await link(path.join(activeDir(layout, 'alpha'), 't.md'), path.join(activeDir(layout, 'beta'), 't.md'))
+    expect((await moveForFailover(layout, begun.failover, now())).kind).toBe('moved')
+    expect(await visible(activeDir(layout, 'alpha'))).toEqual([])
+    expect(await visible(activeDir(layout, 'beta'))).toEqual(['t.md'])
+  })
+
+  it('a target that has a task or a hand-off is refused, and nothing stays behind', async () => {
+    await delivered('t.md', 'alpha', 60)
+    await writeFile(path.join(activeDir(layout, 'beta'), 'other.md'), 'x\n')
+    expect(await begin()).toEqual({kind: 'target-busy', why: 'active/beta/ holds a task'})
+    await expect(stat(failoverPath(layout, 'alpha'))).rejects.toMatchObject({code: 'ENOENT'})
+    await expect(stat(handOffPath(layout, 'beta'))).rejects.toMatchObject({code: 'ENOENT'})
+    expect(await visible(activeDir(layout, 'alpha'))).toEqual(['t.md'])
+  })
+
+  it('undone after the move: the task goes back to pending/ with the mtime it had there; undone before: it stays with the source', async () => {
+    const before = await delivered('t.md', 'alpha', 7200)
+    const early = await begin()
+    if (early.kind !== 'begun') throw new Error(early.kind)
+    expect(await abortFailover(layout, early.failover, 'test', now())).toBeNull()
+    expect(await visible(activeDir(layout, 'alpha'))).toEqual(['t.md'])
+    await expect(stat(handOffPath(layout, 'beta'))).rejects.toMatchObject({code: 'ENOENT'})
+
+    const late = await begin()
+    if (late.kind !== 'begun') throw new Error(late.kind)
+    await moveForFailover(layout, late.failover, now())
+    expect(await abortFailover(layout, late.failover, 'test', now())).toMatchObject({task: 't.md', as: 't.md', restored: true})
+    expect(Math.abs((await stat(path.join(layout.pending, 't.md'))).mtimeMs - before)).toBeLessThan(1)
+    expect(readFailovers(layout).journals).toEqual([])
+    await expect(stat(handOffPath(layout, 'beta'))).rejects.toMatchObject({code: 'ENOENT'})
+  })
+
+  it('a task that left the source meanwhile (done by it) is reported gone, not invented', async () => {
+    await delivered('t.md', 'alpha', 60)
+    const begun = await begin()
+    if (begun.kind !== 'begun') throw new Error(begun.kind)
+    const {rename} = await import('node:fs/promises')
+    await rename(path.join(activeDir(layout, 'alpha'), 't.md'), path.join(layout.done, 't.md'))
+    expect(await moveForFailover(layout, begun.failover, now())).toEqual({kind: 'gone', where: 'done/'})
   })
 })

@@ -1,4 +1,4 @@
-import {readdir, readFile, stat, utimes, writeFile} from 'node:fs/promises'
+import {mkdir, readdir, readFile, stat, utimes, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {linkAll, makeSandbox, REPO, runCcl, type RunResult, type Sandbox} from './sandbox.js'
@@ -81,6 +81,8 @@ export async function makeLoopSandbox(
     config?: Record<string, unknown>
     /** Extra environment for one account's stand-in (STANDIN_LIMIT_AFTER, …): per account name. */
     standInEnv?: Record<string, Record<string, string>>
+    /** An account's cwd when it is not the sandbox folder (made if missing): per account name. */
+    cwds?: Record<string, string>
   } = {},
 ): Promise<LoopSandbox> {
   const names = options.accounts ?? ['alpha', 'beta']
@@ -88,6 +90,7 @@ export async function makeLoopSandbox(
   const sandbox = await makeSandbox({accounts: names})
   await linkAll(sandbox)
   const standInLog = path.join(sandbox.dir, 'stand-in.jsonl')
+  for (const cwd of Object.values(options.cwds ?? {})) await mkdir(cwd, {recursive: true})
   const extra = (name: string) =>
     Object.entries(options.standInEnv?.[name] ?? {})
       .map(([key, value]) => `${key}='${value.replaceAll("'", "'\\''")}' `)
@@ -97,7 +100,7 @@ export async function makeLoopSandbox(
   await sandbox.writeConfig({
     ...sandbox.config,
     tmux: {socket: server.socket},
-    accounts: names.map((name) => ({name, home: sandbox.homes[name], cwd: sandbox.dir, command: command(name)})),
+    accounts: names.map((name) => ({name, home: sandbox.homes[name], cwd: options.cwds?.[name] ?? sandbox.dir, command: command(name)})),
     // The stand-in starts in well under a second; tests that need the start-up grace set it themselves.
     assign: {enter_delay: '100ms', ready_after: '0s'},
     ...options.config,
@@ -124,7 +127,7 @@ export async function makeLoopSandbox(
     },
     async standInEvents() {
       const text = await readFile(standInLog, 'utf8').catch(() => '')
-      return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as StandInEntry)
+      return completeLines(text).map((line) => JSON.parse(line) as StandInEntry)
     },
     async ready(accounts = names) {
       for (const name of accounts) {
@@ -169,4 +172,14 @@ export async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000,
 
 export async function mtimeMs(file: string): Promise<number> {
   return (await stat(file)).mtimeMs
+}
+
+/**
+ * The whole lines of a JSON-lines log: a line still being appended by another process (read
+ * between its bytes) is left for the next read.
+ */
+export function completeLines(text: string): string[] {
+  const lines = text.split('\n')
+  lines.pop() // after the last newline: '' or a line not yet whole
+  return lines.filter(Boolean)
 }

@@ -1,5 +1,7 @@
 import {formatDuration} from '../config/duration.js'
+import type {FailoverOutcome} from '../failover/failover.js'
 import type {AccountOutcome, ReconcileResult} from '../sessions/reconcile.js'
+import {printable} from './names.js'
 
 export interface RenderOptions {
   crashLimit: number
@@ -44,6 +46,31 @@ export function describeOutcome(outcome: AccountOutcome, dryRun: boolean, option
   return `${who}: ${found}: ${steps.join('; ')}`
 }
 
+/**
+ * One line per failover; a task waiting for a free account only on a terminal (it is a state, and
+ * cron would mail it every minute: `ccl status` names it).
+ */
+export function describeFailover(failover: FailoverOutcome, showWaiting: boolean): string | undefined {
+  const route = failover.to === null ? failover.from : failover.to === failover.from ? `${failover.from} (in place)` : `${failover.from} → ${failover.to}`
+  switch (failover.result) {
+    case 'done': {
+      return `failover: ${printable(failover.task)}: ${route}: ${failover.detail}`
+    }
+
+    case 'under-way': {
+      return `failover: ${printable(failover.task)}: ${route}: under way: ${failover.detail}`
+    }
+
+    case 'undone': {
+      return `failover: ${printable(failover.task)}: ${route}: ${failover.detail}`
+    }
+
+    case 'waiting': {
+      return showWaiting ? `failover: ${printable(failover.task)}: ${failover.detail}` : undefined
+    }
+  }
+}
+
 export function renderReconcile(result: ReconcileResult, options: RenderOptions): string {
   const lines: string[] = []
   if (result.dryRun) lines.push('dry run: nothing is changed')
@@ -55,6 +82,11 @@ export function renderReconcile(result: ReconcileResult, options: RenderOptions)
   }
 
   const said = lines.length
+  for (const failover of result.failovers) {
+    const line = describeFailover(failover, options.sayNothing)
+    if (line) lines.push(line)
+  }
+
   if (result.released) lines.push(`${result.dryRun ? 'would release' : 'released'} ${result.released}: hold and crash record cleared`)
   for (const outcome of result.accounts) {
     const line = describeOutcome(outcome, result.dryRun, options)

@@ -1,3 +1,5 @@
+import path from 'node:path'
+
 import type {Account, Config} from '../config/schema.js'
 import {UserError, EXIT_CODES, errorMessage} from '../errors.js'
 import {appendEvent} from '../events/log.js'
@@ -5,6 +7,7 @@ import {failpoint} from '../failpoints.js'
 import {activeDir, ensureLayout, listTasks, type QueueLayout, queueLayout} from '../queue/layout.js'
 import {describeLockHolder, tryLockOrHolder} from '../queue/lock.js'
 import {handOffDir, requeueActive, settleHandOff, sweepFolder, TEMP_SAFE_AGE_MS} from '../queue/transitions.js'
+import {failoverDue, type FailoverOutcome, failoverNeeds, runFailovers} from '../failover/failover.js'
 import {clearExpiredLimit, hooksActive, limitedUntil, readAccountState, updateAccountState} from '../accounts/state.js'
 import {scanPane, scanPaneForTrustDialog} from '../claude/banners.js'
 import {formatProblem, validateSymlinks} from '../symlinks/validate.js'
@@ -58,6 +61,8 @@ export interface ReconcileOptions {
   /** When the machine booted: a session created before that died with the machine, which is not a crash. */
   bootTime?: Date
   runAccounts?: AccountRunner
+  /** Lines saying what the failovers do, as they do it. */
+  progress?: (line: string) => void
 }
 
 export interface ReconcileResult {
@@ -67,6 +72,10 @@ export interface ReconcileResult {
   symlinks: {valid: boolean; problems: string[]}
   released: string | null
   accounts: AccountOutcome[]
+  /** Failovers this pass made, carried on, or could not make (no free account). */
+  failovers: FailoverOutcome[]
+  /** Things that are not wrong now but defeat a feature (accounts whose cwds differ: no resume between them). */
+  warnings: string[]
   /** Nothing left that needs an operator: links valid, no account failed or held. */
   ok: boolean
 }
@@ -95,7 +104,7 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
     })
   }
 
-  const result: ReconcileResult = {dryRun, skipped: null, symlinks: {valid: true, problems: []}, released: null, accounts: [], ok: true}
+  const result: ReconcileResult = {dryRun, skipped: null, symlinks: {valid: true, problems: []}, released: null, accounts: [], failovers: [], warnings: cwdWarnings(config), ok: true}
 
   const report = await validateSymlinks(config)
   result.symlinks = {valid: report.valid, problems: report.problems.map((p) => formatProblem(p))}
@@ -105,19 +114,28 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
     return result
   }
 
-  const jobsFor = (states: Map<string, SessionState>) =>
+  const jobsFor = (states: Map<string, SessionState>, inFailover: ReadonlySet<string> = new Set()) =>
     config.accounts.map((account) => ({
       account: account.name,
       session: account.session,
       run: (progress: (line: string) => void) =>
-        reconcileAccount({...options, layout, account, dryRun, released: release === account.name, found: states.get(account.session) ?? 'absent', progress}),
+        reconcileAccount({
+          ...options,
+          layout,
+          account,
+          dryRun,
+          released: release === account.name,
+          found: states.get(account.session) ?? 'absent',
+          inFailover: inFailover.has(account.name),
+          progress,
+        }),
     }))
 
-  // The pass cron pays for every minute: every session alive, nothing to write, so no lock and no
-  // mkdir; the lookup is read-only and an alive account's job only reads its record.
+  // The pass cron pays for every minute: every session alive, no failover to make, nothing to
+  // write, so no lock and no mkdir; the lookup is read-only and an alive account's job only reads its record.
   if (!dryRun && release === null) {
     const states = await tmux.sessionStates()
-    if (config.accounts.every((account) => states.get(account.session) === 'alive')) {
+    if (config.accounts.every((account) => states.get(account.session) === 'alive') && !failoverDue(config, layout, now)) {
       await sweepState(layout, config.accounts.map((a) => a.name), now)
       result.accounts = await (options.runAccounts ?? sequential)(jobsFor(states))
       result.ok = result.accounts.every((a) => a.error === null && !a.held)
@@ -137,7 +155,7 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
 
   try {
     // One tmux call for every account's state, under the lock; it also fails once, clearly, when tmux is missing.
-    const states = await tmux.sessionStates()
+    let states = await tmux.sessionStates()
     if (lock) failpoint('reconcile.after-lock')
     if (!dryRun) await sweepState(layout, config.accounts.map((a) => a.name), now, true)
 
@@ -150,7 +168,26 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
       result.released = release
     }
 
-    result.accounts = await (options.runAccounts ?? sequential)(jobsFor(states))
+    // Failovers first (a journal a killed pass left, then new ones): they restart sessions, so the
+    // sessions are looked at again after; accounts a failover still holds are left to it.
+    let inFailover = new Set<string>()
+    if (dryRun) {
+      result.failovers = failoverNeeds(config, layout, now).map((need) => ({
+        task: need.task,
+        from: need.from.name,
+        to: null,
+        mode: null,
+        result: 'waiting' as const,
+        detail: `would fail over (${need.from.name} ${need.why})`,
+      }))
+    } else {
+      const ran = await runFailovers({config, layout, tmux, now: () => new Date(), progress: options.progress})
+      result.failovers = ran.outcomes
+      inFailover = ran.busy
+      if (ran.outcomes.some((o) => o.result !== 'waiting')) states = await tmux.sessionStates()
+    }
+
+    result.accounts = await (options.runAccounts ?? sequential)(jobsFor(states, inFailover))
   } finally {
     await lock?.release()
   }
@@ -167,6 +204,8 @@ interface AccountContext extends ReconcileOptions {
   released: boolean
   /** The session's state when this pass looked. */
   found: SessionState
+  /** A failover still under way holds this account: its session and task are left to it. */
+  inFailover: boolean
   progress: (line: string) => void
 }
 
@@ -198,6 +237,11 @@ async function reconcileAccount(ctx: AccountContext): Promise<AccountOutcome> {
     const recent = stored.crashes.filter((ts) => Date.parse(ts) > since)
     outcome.crashesInWindow = recent.length
     outcome.found = ctx.found
+
+    if (ctx.inFailover && outcome.found !== 'alive') {
+      outcome.observed = ['a failover is under way: left to it']
+      return outcome
+    }
 
     if (outcome.found === 'alive') {
       outcome.held = stored.held
@@ -299,14 +343,11 @@ async function observeAlive(ctx: AccountContext, createdAt: string | null, progr
   await settleHandOff(layout, account.name, now)
   const task = (await listTasks(activeDir(layout, account.name)))[0]
   const state = readAccountState(layout, account.name)
-  if (state.waiting?.reason === 'folder-trust' && !task) {
-    await updateAccountState(layout, account.name, (s) => (s.waiting?.reason === 'folder-trust' ? {...s, turn: 'idle', waiting: null} : undefined))
-  }
-
-  if (task && !hooksActive(state, createdAt)) {
+  if (!hooksActive(state, createdAt)) {
     const screen = await tmux.capturePane(account.session)
-    const reading = scanPane(screen, {hitAt: now})
+    const reading = task ? scanPane(screen, {hitAt: now}) : null
     const until = limitedUntil(state, config.failover.margin)
+    const trust = scanPaneForTrustDialog(screen)
     if (reading && (until === null || until <= now.getTime())) {
       const limited = {
         until: (reading.until ?? new Date(now.getTime() + config.failover.default_cooldown)).toISOString(),
@@ -318,15 +359,33 @@ async function observeAlive(ctx: AccountContext, createdAt: string | null, progr
       await updateAccountState(layout, account.name, (s) => ({...s, limited}))
       await appendEvent(layout.events, 'account.limited', {account: account.name, until: limited.until, reason: limited.reason, limit: limited.limit, banner: limited.banner, source: 'pane'}, now)
       notes.push(`usage limit read from the pane: limited until ${limited.until}`)
-    } else if (state.waiting?.reason === 'folder-trust' && !scanPaneForTrustDialog(screen)) {
+    } else if (state.waiting?.reason === 'folder-trust' && !trust) {
       await updateAccountState(layout, account.name, (s) => (s.waiting?.reason === 'folder-trust' ? {...s, turn: 'idle', waiting: null} : undefined))
-    } else if (scanPaneForTrustDialog(screen) && state.waiting?.reason !== 'folder-trust') {
+    } else if (trust && state.waiting?.reason !== 'folder-trust') {
+      // A new account home asks once per cwd; no hook runs until it is answered, so only the pane tells.
       await updateAccountState(layout, account.name, (s) => ({...s, turn: 'waiting', waiting: {reason: 'folder-trust', message: 'Claude Code asks whether to trust the folder', since: now.toISOString()}}))
       await appendEvent(layout.events, 'session.waiting', {account: account.name, reason: 'folder-trust', source: 'pane'}, now)
-      notes.push('waiting: the folder-trust dialog is on screen')
+      notes.push(`waiting: Claude Code's folder-trust dialog is on screen (answer it: tmux attach -t ${account.session})`)
     }
   }
 
   for (const note of notes) progress(note)
   return notes
+}
+
+/**
+ * Accounts take over each other's tasks; a conversation resumes only in the cwd it ran in. One
+ * line naming the accounts by cwd when they are not all the same (and failover.resume is on).
+ */
+export function cwdWarnings(config: Config): string[] {
+  if (!config.failover.resume || config.accounts.length < 2) return []
+  const byCwd = new Map<string, string[]>()
+  for (const account of config.accounts) {
+    const cwd = path.resolve(account.cwd)
+    byCwd.set(cwd, [...(byCwd.get(cwd) ?? []), account.name])
+  }
+
+  if (byCwd.size < 2) return []
+  const groups = [...byCwd].map(([cwd, names]) => `${names.join(', ')} in ${cwd}`).join('; ')
+  return [`accounts run in different cwds (${groups}): a task failing over between them starts afresh instead of resuming its conversation (failover.resume); give them one cwd (docs/failover.md)`]
 }

@@ -1,0 +1,214 @@
+// Failover end to end (issue 13): the stand-in for Claude Code in a private tmux server, its hooks
+// running `ccl hook`, transcripts under the shared projects/, and `ccl reconcile` as cron runs it.
+import {readFile, rename, rm, truncate, writeFile} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import {afterEach, describe, expect, it, onTestFinished} from 'vitest'
+
+import {accountState, doneBy, events, exactlyOnceInDone, limitedOnSecond, reconcileUntil, type Setup, started as startLoop} from '../support/failover.js'
+import {type LoopSandbox, waitFor} from '../support/loop.js'
+
+let loop: LoopSandbox | undefined
+
+afterEach(async () => {
+  await loop?.cleanup()
+  loop = undefined
+})
+
+async function started(setup: Setup = {}): Promise<LoopSandbox> {
+  loop = await startLoop(setup)
+  return loop
+}
+
+/** The account's stand-in shows the folder-trust dialog until its home trusts the cwd. */
+function withTrustDialog(l: LoopSandbox, name: string): void {
+  const accounts = l.sandbox.config.accounts as {name: string; command: string}[]
+  for (const account of accounts) if (account.name === name) account.command = `STANDIN_TRUST_DIALOG=1 ${account.command}`
+}
+
+describe('failover with the stand-in', {timeout: 240_000}, () => {
+  it("a limited account's task is finished by another account in the same conversation, exactly once; the limited one restarts idle, then works again after its reset", async () => {
+    // A reset on a whole minute at least 20 s away: the banner shows minutes.
+    const resetsAt = new Date(Math.ceil((Date.now() + 20_000) / 60_000) * 60_000)
+    const l = await started({standInEnv: {alpha: {STANDIN_LIMIT_AFTER: '1', STANDIN_LIMIT_RESETS_AT: resetsAt.toISOString()}}})
+    const id = await limitedOnSecond(l)
+
+    const pass = await reconcileUntil(l, async () => (await l.where()).done?.includes('second.md') ?? false)
+    expect(pass.stdout).toContain(`failover: second.md: alpha → beta: beta resumed alpha's conversation ${id}`)
+    await exactlyOnceInDone(l, ['first.md', 'second.md'])
+
+    const log = await l.standInEvents()
+    // beta came up resuming alpha's conversation: SessionStart source resume, the same id
+    expect(log.filter((e) => e.event === 'session' && e.standIn === 'beta').at(-1)).toMatchObject({source: 'resume', session: id})
+    const told = log.filter((e) => e.event === 'received' && e.standIn === 'beta')
+    expect(told).toHaveLength(1)
+    expect(told[0]!.session).toBe(id)
+    expect(told[0]!.prompt).toContain(`Continue the task you were working on; it is now at ${path.join(l.sandbox.queue, 'active', 'beta', 'second.md')}`)
+    expect(doneBy(log, 'second.md')).toEqual(['beta'])
+    // the conversation is one transcript in the shared projects/: alpha's turns, then beta's
+    const transcript = await readFile(told[0]!.transcript ?? log.find((e) => e.event === 'session' && e.session === id)!.transcript!, 'utf8')
+    expect(transcript).toContain(path.join('active', 'alpha', 'second.md'))
+    expect(transcript).toContain('Continue the task you were working on')
+
+    const failedOver = (await events(l)).filter((e) => e.event === 'task.failed_over')
+    expect(failedOver).toEqual([expect.objectContaining({task: 'second.md', from: 'alpha', to: 'beta', session_id: id, mode: 'resume'})])
+    expect(await waitFor(async () => (await events(l)).some((e) => e.event === 'task.done' && e.task === 'second.md' && e.account === 'beta'), 10_000)).toBe(true)
+
+    // alpha runs a fresh session (not its old conversation), stays limited and gets nothing until its reset
+    const alphaSessions = log.filter((e) => e.event === 'session' && e.standIn === 'alpha')
+    expect(alphaSessions).toHaveLength(2)
+    expect(alphaSessions[1]).toMatchObject({source: 'startup'})
+    expect(alphaSessions[1]!.session).not.toBe(id)
+    expect((await accountState(l, 'alpha'))?.limited).toMatchObject({reason: 'usage-limit'})
+    await l.addTask('third.md', 'Third.\n', 70)
+    const refused = await l.ccl(['assign', 'third.md', '--account', 'alpha'])
+    expect(refused.code).toBe(4)
+    expect(refused.stderr).toMatch(/alpha: limited until/)
+    // alpha's old session never carried on with second.md at the reset: it was killed
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, resetsAt.getTime() + 1500 - Date.now())))
+    const again = await l.ccl(['assign', 'third.md', '--account', 'alpha'])
+    expect(again.code, again.stderr).toBe(0)
+    expect(await waitFor(async () => (await l.where()).done?.includes('third.md') ?? false, 20_000)).toBe(true)
+    const after = await l.standInEvents()
+    expect(after.filter((e) => e.event === 'continued')).toEqual([])
+    expect(doneBy(after, 'third.md')).toEqual(['alpha'])
+    expect(doneBy(after, 'second.md')).toEqual(['beta'])
+    await exactlyOnceInDone(l, ['first.md', 'second.md', 'third.md'])
+  })
+
+  it('no free account: the task waits with the limited account, and moves when another frees up', async () => {
+    const l = await started({standInEnv: {alpha: {STANDIN_LIMIT_AFTER: '1'}}})
+    // beta holds a task (one an operator put there by hand): busy
+    await writeFile(path.join(l.sandbox.queue, 'active', 'beta', 'long.md'), 'Long.\n')
+    const id = await limitedOnSecond(l)
+
+    const waiting = await l.ccl(['reconcile'])
+    expect(waiting.code, waiting.stderr).toBe(0)
+    expect(waiting.stdout).not.toContain('failover') // a state, not an action: cron mails nothing
+    expect(await l.where()).toEqual({done: ['first.md'], 'active/alpha': ['second.md'], 'active/beta': ['long.md']})
+    const json = JSON.parse((await l.ccl(['reconcile', '--json'])).stdout)
+    expect(json.failovers).toEqual([expect.objectContaining({task: 'second.md', from: 'alpha', to: null, result: 'waiting', detail: expect.stringMatching(/^waiting for a free account \(alpha limited until \S+\)$/)})])
+    expect((await events(l)).filter((e) => e.event === 'task.failed_over')).toEqual([])
+
+    // beta's task is finished (by hand here): beta is free, and the next pass hands it second.md
+    await rename(path.join(l.sandbox.queue, 'active', 'beta', 'long.md'), path.join(l.sandbox.queue, 'done', 'long.md'))
+    const moved = await reconcileUntil(l, async () => (await l.where()).done?.includes('second.md') ?? false)
+    expect(moved.stdout).toContain(`beta resumed alpha's conversation ${id}`)
+    expect(doneBy(await l.standInEvents(), 'second.md')).toEqual(['beta'])
+    await exactlyOnceInDone(l, ['first.md', 'long.md', 'second.md'])
+  })
+
+  it('resume impossible (the accounts run in different cwds): a fresh start on the other account, and reconcile warns about the cwds', async () => {
+    const other = path.join(os.tmpdir(), `ccl-other-cwd-${process.pid}-${Date.now()}`)
+    const l = await started({standInEnv: {alpha: {STANDIN_LIMIT_AFTER: '1'}}, cwds: {beta: other}})
+    onTestFinished(() => rm(other, {recursive: true, force: true}))
+    const id = await limitedOnSecond(l)
+    const pass = await reconcileUntil(l, async () => (await l.where()).done?.includes('second.md') ?? false)
+    expect(pass.stderr).toMatch(/warning: accounts run in different cwds \(alpha in \S+; beta in \S+ccl-other-cwd-\S+\)/)
+    expect(pass.stdout).toContain("failover: second.md: alpha → beta: beta started it afresh (the accounts' cwds differ")
+    const log = await l.standInEvents()
+    expect(log.filter((e) => e.event === 'session' && e.standIn === 'beta').at(-1)).toMatchObject({source: 'startup'})
+    const told = log.filter((e) => e.event === 'received' && e.standIn === 'beta')
+    expect(told).toHaveLength(1)
+    expect(told[0]!.session).not.toBe(id)
+    expect(told[0]!.prompt).toContain('Read the task in') // the assign prompt: it starts afresh
+    expect((await events(l)).filter((e) => e.event === 'task.failed_over')).toEqual([expect.objectContaining({task: 'second.md', from: 'alpha', to: 'beta', mode: 'fresh', why: expect.stringContaining("cwds differ")})])
+    await exactlyOnceInDone(l, ['first.md', 'second.md'])
+  })
+
+  it("the --resume fails (Claude Code: No conversation found): it falls back to a fresh start on the same account", async () => {
+    const l = await started({standInEnv: {alpha: {STANDIN_LIMIT_AFTER: '1'}}})
+    const id = await limitedOnSecond(l)
+    // the transcript is there but empty: the stand-in, as Claude Code, finds no conversation in it
+    const transcript = (await l.standInEvents()).find((e) => e.event === 'session' && e.session === id)!.transcript!
+    await truncate(transcript, 0)
+    const pass = await reconcileUntil(l, async () => (await l.where()).done?.includes('second.md') ?? false)
+    expect(pass.stderr).toContain('beta could not resume')
+    const failedOver = (await events(l)).filter((e) => e.event === 'task.failed_over')
+    expect(failedOver).toEqual([expect.objectContaining({task: 'second.md', to: 'beta', mode: 'fresh', why: expect.stringMatching(/No conversation found|exited at start/)})])
+    const told = (await l.standInEvents()).filter((e) => e.event === 'received' && e.standIn === 'beta')
+    expect(told).toHaveLength(1)
+    expect(told[0]!.prompt).toContain('Read the task in')
+    await exactlyOnceInDone(l, ['first.md', 'second.md'])
+  })
+
+  it('one account, its limit over and the stopped task not continued by itself: the continue prompt goes to its own conversation', async () => {
+    const resetsAt = new Date(Math.ceil((Date.now() + 20_000) / 60_000) * 60_000)
+    const l = await started({
+      accounts: ['alpha'],
+      // as Claude Code before 2.1.234 (or with the automatic continuation cancelled)
+      standInEnv: {alpha: {STANDIN_LIMIT_AFTER: '1', STANDIN_LIMIT_RESETS_AT: resetsAt.toISOString(), STANDIN_NO_AUTO_CONTINUE: '1'}},
+    })
+    const id = await limitedOnSecond(l)
+    const before = JSON.parse((await l.ccl(['reconcile', '--json'])).stdout)
+    expect(before.failovers).toEqual([expect.objectContaining({task: 'second.md', result: 'waiting'})])
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, resetsAt.getTime() + 1500 - Date.now())))
+    const pass = await reconcileUntil(l, async () => (await l.where()).done?.includes('second.md') ?? false)
+    expect(pass.stdout).toContain("failover: second.md: alpha (in place): continued in alpha's own conversation")
+    const log = await l.standInEvents()
+    expect(log.filter((e) => e.event === 'session' && e.standIn === 'alpha')).toHaveLength(1) // not restarted
+    const continued = log.filter((e) => e.event === 'received' && e.prompt?.includes('Continue the task you were working on'))
+    expect(continued).toEqual([expect.objectContaining({standIn: 'alpha', session: id})])
+    expect(doneBy(log, 'second.md')).toEqual(['alpha'])
+    expect((await events(l)).filter((e) => e.event === 'task.failed_over')).toEqual([expect.objectContaining({from: 'alpha', to: 'alpha', mode: 'resume', session_id: id})])
+    await exactlyOnceInDone(l, ['first.md', 'second.md'])
+  })
+
+  it('one account that continues by itself at its reset (Claude Code >= 2.1.234): no prompt from ccl', async () => {
+    const resetsAt = new Date(Math.ceil((Date.now() + 20_000) / 60_000) * 60_000)
+    const l = await started({accounts: ['alpha'], standInEnv: {alpha: {STANDIN_LIMIT_AFTER: '1', STANDIN_LIMIT_RESETS_AT: resetsAt.toISOString()}}})
+    await limitedOnSecond(l)
+    expect(await waitFor(async () => (await l.where()).done?.includes('second.md') ?? false, resetsAt.getTime() - Date.now() + 20_000)).toBe(true)
+    const pass = await l.ccl(['reconcile'])
+    expect(pass.code, pass.stderr).toBe(0)
+    expect(pass.stdout).not.toContain('failover')
+    const log = await l.standInEvents()
+    expect(log.filter((e) => e.event === 'continued')).toHaveLength(1)
+    expect(log.filter((e) => e.event === 'received' && e.prompt?.includes('Continue the task you were working on'))).toEqual([])
+    expect((await events(l)).filter((e) => e.event === 'task.failed_over')).toEqual([])
+  })
+
+  it("a target showing Claude Code's folder-trust dialog: reported as waiting, nothing pasted into it; once answered, the failover goes on", async () => {
+    const l = await started({standInEnv: {alpha: {STANDIN_LIMIT_AFTER: '1'}}})
+    const id = await limitedOnSecond(l)
+    // beta's home forgets it trusted the folder: its next start shows the dialog (as a new home does)
+    await writeFile(path.join(l.sandbox.homes.beta!, '.claude.json'), '{}\n')
+    withTrustDialog(l, 'beta')
+    await l.sandbox.writeConfig()
+
+    const first = await l.ccl(['reconcile'])
+    expect(first.code, first.stderr).toBe(0)
+    expect(first.stdout).toContain("under way: ccl-beta shows Claude Code's folder-trust dialog")
+    expect(await l.where()).toMatchObject({'active/beta': ['second.md']})
+    const status = JSON.parse((await l.ccl(['status', '--json'])).stdout)
+    expect(status.sessions.find((s: {account: string}) => s.account === 'beta')).toMatchObject({activity: 'waiting'})
+    expect((await events(l)).filter((e) => e.event === 'session.waiting')).toEqual([expect.objectContaining({account: 'beta', reason: 'folder-trust'})])
+    expect((await l.standInEvents()).filter((e) => e.event === 'swallowed')).toEqual([])
+
+    // the operator answers it ("Yes, I trust this folder")
+    await l.server.tmux('send-keys', '-t', '=ccl-beta:', '2')
+    await reconcileUntil(l, async () => (await l.where()).done?.includes('second.md') ?? false)
+    const told = (await l.standInEvents()).filter((e) => e.event === 'received' && e.standIn === 'beta')
+    expect(told).toEqual([expect.objectContaining({session: id})])
+    await exactlyOnceInDone(l, ['first.md', 'second.md'])
+  })
+
+  it('a session showing the folder-trust dialog gets no task (a paste would be swallowed), and status says it waits', async () => {
+    const l = await started({accounts: ['alpha']})
+    withTrustDialog(l, 'alpha')
+    await l.sandbox.writeConfig()
+    await writeFile(path.join(l.sandbox.homes.alpha!, '.claude.json'), '{}\n')
+    await l.server.tmux('kill-session', '-t', '=ccl-alpha')
+    expect((await l.ccl(['reconcile'])).code).toBe(0)
+    expect(await waitFor(async () => (await l.server.tmux('capture-pane', '-p', '-t', '=ccl-alpha:')).includes('Quick safety check'), 10_000)).toBe(true)
+    await l.addTask('t.md', 'T.\n', 60)
+    const refused = await l.ccl(['assign', 't.md'])
+    expect(refused.code).toBe(4)
+    expect(refused.stderr).toContain("alpha: waiting: Claude Code's folder-trust dialog is on screen")
+    expect(await l.where()).toEqual({pending: ['t.md']})
+    const pass = await l.ccl(['reconcile'])
+    expect(pass.stderr).toContain("waiting: Claude Code's folder-trust dialog is on screen")
+    const status = JSON.parse((await l.ccl(['status', '--json'])).stdout)
+    expect(status.sessions[0]).toMatchObject({activity: 'waiting'})
+  })
+})
