@@ -56,6 +56,13 @@
 //   STANDIN_IDLE_MS=MS  fire Notification {notification_type: "idle_prompt", message: "Claude is
 //                     waiting for your input"} once the session has sat idle that long after a
 //                     turn (the real CLI does so after 60 s; off by default so the tests stay quiet)
+//   STANDIN_TRUST_DIALOG=1  as a new account home does: until this cwd is trusted in
+//                     $CLAUDE_CONFIG_DIR/.claude.json (projects[cwd].hasTrustDialogAccepted), start with
+//                     Claude Code 2.1.328's folder-trust dialog ("Quick safety check: Is this a project
+//                     you created or one you trust?", options "❯ No, exit" / "Yes, I trust this
+//                     folder"); no hook runs and a paste is swallowed while it shows. "2" trusts (it is
+//                     written to .claude.json) and the session starts; Enter (on "No, exit"), "1" or
+//                     Esc exit with code 1.
 //   STANDIN_MODEL     the model named in SessionStart (default: settings.json "model", else
 //                     "claude-sonnet-4-5")
 //   CLAUDE_CODE_SESSIONEND_HOOKS_TIMEOUT_MS  how long SessionEnd hooks may hold up the exit
@@ -112,7 +119,7 @@
 // units may not match the real CLI's folder.
 import {spawn} from 'node:child_process'
 import {randomUUID} from 'node:crypto'
-import {appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync} from 'node:fs'
+import {appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -181,7 +188,8 @@ let pasteText = ''
 let escTimer
 let prompt = '' // the prompt being composed in the input box
 let pasted = false // whether any of it arrived inside paste markers
-let menu // {kind: 'rate-limit' | 'picker', search} while a menu shows: it takes the input
+let menu // {kind: 'rate-limit' | 'picker' | 'trust', search} while a menu shows: it takes the input
+let afterTrust // what starts the session once the folder is trusted
 let permission // {answer, resolve} while the permission dialog shows
 let busy = false
 const jobs = [] // {kind: 'prompt', text, pasted} | {kind: 'continue'}
@@ -612,7 +620,58 @@ function closeMenu(how) {
   menu = undefined
   record({event: 'menu-closed', menu: closed.kind, how})
   if (closed.kind === 'picker') startSession('startup', randomUUID())
-  else say('stand-in: menu closed')
+  else if (closed.kind === 'trust') {
+    if (how !== 'option 2') {
+      process.stderr.write('stand-in: the folder is not trusted; exiting\n')
+      process.exit(1)
+    }
+
+    trustFolder()
+    afterTrust()
+  } else say('stand-in: menu closed')
+}
+
+/** The real CLI's record of a trusted folder, per account home. */
+function claudeJsonPath() {
+  return path.join(configDir ?? path.join(os.homedir(), '.claude'), '.claude.json')
+}
+
+function folderTrusted() {
+  try {
+    return JSON.parse(readFileSync(claudeJsonPath(), 'utf8'))?.projects?.[cwd]?.hasTrustDialogAccepted === true
+  } catch {
+    return false
+  }
+}
+
+function trustFolder() {
+  let data = {}
+  try {
+    data = JSON.parse(readFileSync(claudeJsonPath(), 'utf8')) ?? {}
+  } catch {
+    // none yet
+  }
+
+  data.projects = {...data.projects, [cwd]: {...data.projects?.[cwd], hasTrustDialogAccepted: true}}
+  writeFileSync(claudeJsonPath(), JSON.stringify(data, null, 2) + '\n')
+}
+
+function openTrustDialog() {
+  menu = {kind: 'trust', search: ''}
+  say('Accessing workspace:')
+  say('')
+  say(` ${cwd}`)
+  say('')
+  say(' Quick safety check: Is this a project you created or one you trust? (Like your own code, a')
+  say(" well-known open source project, or work from your team). If not, take a moment to review what's in")
+  say(' this folder first.')
+  say('')
+  say(" Claude Code'll be able to read, edit, and execute files here.")
+  say('')
+  say(' ❯ No, exit')
+  say('   Yes, I trust this folder')
+  say('')
+  say(' Enter to confirm · Esc to cancel')
 }
 
 async function askForPermission(task) {
@@ -639,7 +698,8 @@ function onPaste(text) {
   if (menu) {
     menu.search += text
     record({event: 'swallowed', by: menu.kind, prompt: text})
-    say(menu.kind === 'picker' ? `Search: ${text.split(/\r|\n/)[0].slice(0, 80)}` : 'stand-in: the menu took the paste')
+    if (menu.kind === 'picker') say(`Search: ${text.split(/\r|\n/)[0].slice(0, 80)}`)
+    else if (menu.kind === 'rate-limit') say('stand-in: the menu took the paste')
   } else if (permission) {
     permission.answer += text
   } else {
@@ -650,7 +710,7 @@ function onPaste(text) {
 
 function onChar(ch) {
   if (menu) {
-    if (menu.kind === 'rate-limit' && (ch === '1' || ch === '2')) closeMenu(`option ${ch}`)
+    if ((menu.kind === 'rate-limit' || menu.kind === 'trust') && (ch === '1' || ch === '2')) closeMenu(`option ${ch}`)
     else menu.search += ch
   } else if (permission) {
     permission.answer += ch
@@ -889,17 +949,26 @@ process.on('SIGINT', () => void shutdown('prompt_input_exit', 130))
 // Like Claude Code: ask the terminal to mark pastes, so a pasted newline is not an Enter.
 process.stdout.write('\u001B[?2004h')
 for (const warning of warnings) say(`stand-in: ${warning}`)
-if (resume) {
-  // The earlier turns on screen, then carry on in the same conversation and transcript.
-  for (const line of history) {
-    if (line.type === 'user' && !line.isMeta) say(`> ${textOf(line.message).split(/\r|\n/)[0]}`)
-    else if (line.type === 'assistant') say(`⏺ ${textOf(line.message)}`)
-  }
+function start() {
+  if (resume) {
+    // The earlier turns on screen, then carry on in the same conversation and transcript.
+    for (const line of history) {
+      if (line.type === 'user' && !line.isMeta) say(`> ${textOf(line.message).split(/\r|\n/)[0]}`)
+      else if (line.type === 'assistant') say(`⏺ ${textOf(line.message)}`)
+    }
 
-  lastUuid = history.at(-1)?.uuid ?? null
-  startSession('resume', resume)
-} else if (resume === '') {
-  openPicker()
+    lastUuid = history.at(-1)?.uuid ?? null
+    startSession('resume', resume)
+  } else if (resume === '') {
+    openPicker()
+  } else {
+    startSession('startup', randomUUID())
+  }
+}
+
+if (flag('STANDIN_TRUST_DIALOG') && !folderTrusted()) {
+  afterTrust = start
+  openTrustDialog()
 } else {
-  startSession('startup', randomUUID())
+  start()
 }

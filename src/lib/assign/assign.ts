@@ -12,6 +12,7 @@ import {exists} from '../queue/files.js'
 import {activeDir, ensureLayout, isTaskName, listTasks, type QueueLayout, queueLayout} from '../queue/layout.js'
 import {type HandOff, type HandOffRecord, markDelivered, whereIs, recoverHandOffs as recoverAll, type Requeued, settleHandOff, takeForAccount, undoHandOff} from '../queue/transitions.js'
 import {clearExpiredLimit, hooksActive, limitedUntil, promptReceived, readAccountState} from '../accounts/state.js'
+import {scanPaneForTrustDialog} from '../claude/banners.js'
 import {deliverPrompt} from './deliver.js'
 import {readSessionRecord} from '../sessions/record.js'
 import type {Tmux} from '../tmux/tmux.js'
@@ -114,6 +115,12 @@ export async function whyBusy(config: Config, layout: QueueLayout, tmux: Tmux, a
   if (working.length > 0) return `working on ${working[0]!.name}`
   const session = await tmux.sessionState(account.session)
   if (session !== 'alive') return `session ${account.session} is ${session === 'dead' ? 'dead' : 'not running'}`
+  // No hook has spoken for this session: a new account home may be showing the folder-trust dialog,
+  // which would swallow the prompt (and Enter would answer "No, exit").
+  if (!hooksActive(state, record.created_at) && scanPaneForTrustDialog(await tmux.capturePane(account.session))) {
+    return `waiting: Claude Code's folder-trust dialog is on screen for ${account.cwd}; answer it (tmux${config.tmux.socket ? ` -L ${config.tmux.socket}` : ''} attach -t ${account.session})`
+  }
+
   return null
 }
 
