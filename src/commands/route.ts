@@ -27,6 +27,8 @@ export default class Route extends BaseCommand<typeof Route> {
   5 preferred_ai is a configured provider -> that provider
   6 preferred_ai set but unknown -> claude-code (warning)
   7 allow_delegation: true -> complexity_map[complexity_hint], else default_provider
+  spill  failover.spill_to_remote: true and every account limited or needing login -> complexity_map[complexity_hint], else default_provider
+         (not for a task kept local by rules 1-3 or 6)
   8 otherwise -> claude-code
 One task prints the target alone; several print NAME<TAB>target<TAB>reason lines. Malformed frontmatter or an invalid field keeps the task in claude-code, with a warning on stderr. A missing or unreadable file is reported on stderr and exits 2; the other files are still decided.`
 
@@ -59,8 +61,8 @@ One task prints the target alone; several print NAME<TAB>target<TAB>reason lines
 
   async run(): Promise<RouteResult> {
     const {files} = this
-    const delegation = delegationState(this.cclConfig(), process.env)
-    const routed = await routeFiles(files, delegation, {explain: this.flags.explain})
+    const config = this.cclConfig()
+    const {routed} = await routeFiles(files, {config, delegation: delegationState(config, process.env), now: new Date(), explain: this.flags.explain})
     const result: RouteResult = {decisions: []}
     for (const item of routed) {
       if (item.error) {

@@ -1,9 +1,13 @@
-import {readFile, writeFile} from 'node:fs/promises'
+import {readdir, readFile, utimes, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
 
+import {limitedFields, needsLoginFields, writeAccountRecord} from '../support/accounts.js'
+import {delegationOn} from '../support/delegated.js'
 import {type FakeSecutools, startFakeSecutools} from '../support/fake-secutools.js'
 import {type LoopSandbox, makeLoopSandbox} from '../support/loop.js'
+import {makeSandbox, runCcl, type Sandbox} from '../support/sandbox.js'
+import {tmuxEnv} from '../support/tmux.js'
 
 let loop: LoopSandbox | undefined
 let fake: FakeSecutools | undefined
@@ -161,5 +165,117 @@ describe('ccl dispatch', {timeout: 120_000}, () => {
     expect(where['active/alpha']).toHaveLength(1)
     expect(where['active/beta']).toHaveLength(1)
     expect(Object.values(where).flat().sort()).toEqual(['l1.md', 'l2.md', 'l3.md', 'r1.md', 'r2.md', 'r3.md', 'r4.md'])
+  })
+})
+
+describe('ccl dispatch: spill to the remote platform', {timeout: 60_000}, () => {
+  let sandbox: Sandbox | undefined
+  afterEach(async () => {
+    await sandbox?.cleanup()
+    sandbox = undefined
+  })
+
+  it('every account limited or needing login: a delegable task is submitted to secutools, local-only ones wait, and status says why', async () => {
+    fake = await startFakeSecutools()
+    sandbox = await makeSandbox()
+    const sb = sandbox
+    const env = await delegationOn(sb, fake)
+    // No tmux server on this socket: the sessions are down too, so nothing could be assigned anyway.
+    await sb.writeConfig({...sb.config, tmux: {socket: `ccl-test-none-${process.pid}-spill`}, failover: {spill_to_remote: true}})
+    const state = path.join(sb.queue, '.ccl')
+    const until = new Date(Date.now() + 2 * 3_600_000)
+    await writeAccountRecord(state, 'alpha', limitedFields(until))
+    await writeAccountRecord(state, 'beta', needsLoginFields(new Date(Date.now() - 600_000)))
+    const add = async (name: string, content: string, ageSec: number) => {
+      const file = path.join(sb.queue, 'pending', name)
+      await writeFile(file, content)
+      const at = new Date(Date.now() - ageSec * 1000)
+      await utimes(file, at, at)
+    }
+
+    await add('plain.md', 'Summarise the logs.\n', 50)
+    await add('needs-cc.md', '---\nneeds_claude_code: true\n---\nFix the repo.\n', 40)
+    await add('no-remote.md', '---\nallow_delegation: false\n---\nSecret.\n', 30)
+    await add('wants-cc.md', '---\npreferred_ai: claude-code\n---\nIn Claude Code.\n', 20)
+    const ccl = (args: string[]) => runCcl([...args, '--config', sb.configFile], {env: {...tmuxEnv(), ...env}, cwd: sb.dir})
+
+    const result = await ccl(['dispatch', '--json'])
+    expect(result.code, result.stderr).toBe(0)
+    const jobs = [...fake.jobs.values()]
+    expect(jobs.map((j) => [j.metadata.task, j.provider, j.prompt])).toEqual([['plain.md', 'gemini', 'Summarise the logs.\n']])
+    const out = JSON.parse(result.stdout) as {entries: {task: string; outcome: string; reason: string | null}[]}
+    expect(out.entries.map((e) => [e.task, e.outcome])).toEqual([
+      ['plain.md', 'submitted'],
+      ['needs-cc.md', 'waiting'],
+      ['no-remote.md', 'waiting'],
+      ['wants-cc.md', 'waiting'],
+    ])
+    expect(out.entries[0]!.reason).toMatch(/^spill: every account is limited or needs login \(alpha limited until \S+Z, beta needs login\) -> default_provider=gemini$/)
+    const marker = JSON.parse(await readFile(path.join(sb.queue, 'pending', 'plain.md.delegated'), 'utf8'))
+    expect(marker).toMatchObject({state: 'submitted', provider: 'gemini', job_id: jobs[0]!.id})
+
+    // The bash dispatcher's path: delegate submit (no --force) takes what route now sends remote.
+    await add('later.md', '---\ncomplexity_hint: high\n---\nA hard one.\n', 10)
+    const submitted = await ccl(['delegate', 'submit', path.join(sb.queue, 'pending', 'later.md')])
+    expect(submitted.code, submitted.stderr).toBe(0)
+    expect([...fake.jobs.values()].map((j) => [j.metadata.task, j.provider])).toEqual([
+      ['plain.md', 'gemini'],
+      ['later.md', 'claude-api'],
+    ])
+    expect(submitted.stdout.trim()).toBe([...fake.jobs.values()][1]!.id)
+    // A local-only task is still refused without --force.
+    const refused = await ccl(['delegate', 'submit', path.join(sb.queue, 'pending', 'needs-cc.md')])
+    expect(refused.code).toBe(4)
+    expect(refused.stderr).toContain('the router keeps it local (rule 1: needs_claude_code=true)')
+
+    // The three that must stay local wait, and status says why, in words.
+    const next = new Date(until.getTime() + 60_000).toISOString().replace(/\.\d{3}Z$/, 'Z')
+    const status = await ccl(['status'])
+    expect(status.stdout).toContain(
+      `- warning: 3 pending tasks wait (they must stay local; failover.spill_to_remote sends the others remote): every account is limited or needs login (alpha limited until ${next}, beta needs login); next free at ${next}`,
+    )
+    const json = JSON.parse((await ccl(['status', '--json'])).stdout)
+    expect(json.pending_waiting).toEqual({
+      tasks: 3,
+      accounts: [
+        {account: 'alpha', reason: 'limited', until: next, since: expect.any(String)},
+        {account: 'beta', reason: 'needs-login', until: null, since: expect.any(String)},
+      ],
+      next_free_at: next,
+      spill: true,
+    })
+    expect((await readdir(path.join(sb.queue, 'pending'))).sort()).toEqual(['later.md', 'later.md.delegated', 'needs-cc.md', 'no-remote.md', 'plain.md', 'plain.md.delegated', 'wants-cc.md'])
+  })
+
+  it('spill off: the same task waits, and status counts every pending task that stays local; one account free: nothing to say', async () => {
+    fake = await startFakeSecutools()
+    sandbox = await makeSandbox()
+    const sb = sandbox
+    const env = await delegationOn(sb, fake)
+    await sb.writeConfig({...sb.config, tmux: {socket: `ccl-test-none-${process.pid}-nospill`}})
+    const state = path.join(sb.queue, '.ccl')
+    await writeAccountRecord(state, 'alpha', limitedFields(new Date(Date.now() + 3_600_000)))
+    await writeAccountRecord(state, 'beta', limitedFields(new Date(Date.now() + 7_200_000)))
+    const file = path.join(sb.queue, 'pending', 'plain.md')
+    await writeFile(file, 'Summarise.\n')
+    await writeFile(path.join(sb.queue, 'pending', 'gpu.md'), '---\npreferred_ai: gpu\n---\nx\n')
+    const old = new Date(Date.now() - 60_000)
+    await utimes(file, old, old)
+    const ccl = (args: string[]) => runCcl([...args, '--config', sb.configFile], {env: {...tmuxEnv(), ...env}, cwd: sb.dir})
+
+    const status = JSON.parse((await ccl(['status', '--json'])).stdout)
+    // gpu.md goes remote by rule 5 at the next dispatch: only plain.md waits for an account.
+    expect(status.pending_waiting).toMatchObject({tasks: 1, spill: false, next_free_at: expect.any(String)})
+    expect(status.warnings[0]).toMatch(/^1 pending task waits: every account is limited or needs login \(alpha limited until \S+, beta limited until \S+\); next free at /)
+
+    const result = await ccl(['dispatch', '--json'])
+    expect(result.code, result.stderr).toBe(0)
+    expect(JSON.parse(result.stdout).entries.find((e: {task: string}) => e.task === 'plain.md')).toMatchObject({outcome: 'waiting', target: 'claude-code'})
+    expect([...fake.jobs.values()].map((j) => j.metadata.task)).not.toContain('plain.md')
+
+    await writeAccountRecord(state, 'beta', {})
+    const free = JSON.parse((await ccl(['status', '--json'])).stdout)
+    expect(free.pending_waiting).toBeNull()
+    expect(free.warnings.join('\n')).not.toContain('pending task')
   })
 })

@@ -4,8 +4,9 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
+import {limitedFields, needsLoginFields, writeAccountRecord} from '../support/accounts.js'
 import {loadedPackages} from '../support/loaded-packages.js'
-import {BIN, makeSandbox, runCcl, type Sandbox} from '../support/sandbox.js'
+import {BIN, makeSandbox, REPO, runCcl, type Sandbox} from '../support/sandbox.js'
 
 let sandbox: Sandbox
 const KEY = {SECUTOOLS_API_KEY: 'test-key-123'}
@@ -149,13 +150,14 @@ describe('ccl route', () => {
         '  rule 5  WINS      preferred_ai is a configured provider -> that provider: preferred_ai=gpu',
         '  rule 6  no        preferred_ai set but unknown -> claude-code (fail-safe, warning): preferred_ai=gpu is known',
         '  rule 7  shadowed  allow_delegation: true -> complexity_map[complexity_hint], else default_provider: allow_delegation=true, complexity_hint=low -> complexity_map.low=gemini',
+        '  spill   no        failover.spill_to_remote and every account limited or needing login -> complexity_map[complexity_hint], else default_provider: failover.spill_to_remote is off',
         '  rule 8  shadowed  otherwise -> claude-code: no routing field sends the task elsewhere',
         '',
       ].join('\n'),
     )
     const json = JSON.parse((await route(['--explain', '--json', file])).stdout)
     expect(json.decisions[0].rules.map((r: {rule: number; matched: boolean}) => [r.rule, r.matched])).toEqual([
-      [1, false], [2, false], [3, false], [4, false], [5, true], [6, false], [7, true], [8, true],
+      [1, false], [2, false], [3, false], [4, false], [5, true], [6, false], [7, true], ['spill', false], [8, true],
     ])
   })
 
@@ -186,7 +188,7 @@ describe('ccl route', () => {
     const explained = await route(['--explain', files[2]!])
     expect(explained.stdout).not.toContain('\u001B')
     const lines = explained.stdout.split('\n')
-    expect(lines).toHaveLength(10) // the decision, eight rules, and the final newline
+    expect(lines).toHaveLength(11) // the decision, eight rules and the spill rule, and the final newline
     expect(lines[0]).toBe('paste\\e[201~end.md -> claude-code (rule 6: preferred_ai=x\\ny is not a configured provider)')
     expect(lines[5]).toMatch(/^ {2}rule 5 .*: preferred_ai=x\\ny is not in providers \[gpu, gemini, claude-api\]$/)
 
@@ -244,5 +246,116 @@ describe('ccl route', () => {
     expect(loaded).toContain('@oclif/core')
     expect(loaded).toContain('ccl:dist/commands/route.js')
     for (const heavy of ['got', 'listr2', 'execa', 'gray-matter', 'js-yaml']) expect(loaded).not.toContain(heavy)
+  })
+})
+
+describe('ccl route: the spill rule (failover.spill_to_remote)', () => {
+  const state = () => path.join(sandbox.queue, '.ccl')
+  const inAnHour = () => new Date(Date.now() + 3_600_000)
+  /** Turns spill on; alpha limited for an hour, beta needing login. */
+  async function everyAccountOut(spill = true) {
+    await sandbox.writeConfig({...sandbox.config, failover: {spill_to_remote: spill}})
+    await writeAccountRecord(state(), 'alpha', limitedFields(inAnHour()))
+    await writeAccountRecord(state(), 'beta', needsLoginFields(new Date(Date.now() - 600_000)))
+  }
+
+  const untilOf = (until: Date) => new Date(until.getTime() + 60_000).toISOString().replace(/\.\d{3}Z$/, 'Z')
+
+  it('every account limited or needing login: a delegable task goes remote; the three exclusions and an unknown preferred_ai stay local', async () => {
+    const until = inAnHour()
+    await sandbox.writeConfig({...sandbox.config, failover: {spill_to_remote: true}})
+    await writeAccountRecord(state(), 'alpha', limitedFields(until))
+    await writeAccountRecord(state(), 'beta', needsLoginFields(new Date(Date.now() - 600_000)))
+    const files = [
+      await task('plain.md', 'Just a prompt.\n'),
+      await task('hinted.md', '---\ncomplexity_hint: high\n---\nx'),
+      await task('needs-cc.md', '---\nneeds_claude_code: true\n---\nx'),
+      await task('no-remote.md', '---\nallow_delegation: false\n---\nx'),
+      await task('wants-cc.md', '---\npreferred_ai: claude-code\n---\nx'),
+      await task('unknown.md', '---\npreferred_ai: llama\n---\nx'),
+    ]
+    const result = await route(['--json', ...files])
+    expect(result.code).toBe(0)
+    const why = `every account is limited or needs login (alpha limited until ${untilOf(until)}, beta needs login)`
+    expect(JSON.parse(result.stdout).decisions.map((d: {task: string; target: string; rule: unknown; reason: string}) => [d.task, d.target, d.rule, d.reason])).toEqual([
+      ['plain.md', 'gemini', 'spill', `spill: ${why} -> default_provider=gemini`],
+      ['hinted.md', 'claude-api', 'spill', `spill: ${why} -> complexity_map.high=claude-api`],
+      ['needs-cc.md', 'claude-code', 1, 'rule 1: needs_claude_code=true'],
+      ['no-remote.md', 'claude-code', 3, 'rule 3: allow_delegation=false'],
+      ['wants-cc.md', 'claude-code', 2, 'rule 2: preferred_ai=claude-code'],
+      ['unknown.md', 'claude-code', 6, 'rule 6: preferred_ai=llama is not a configured provider'],
+    ])
+    // The one-task form, as a bash dispatcher calls it.
+    expect(await route([files[0]!])).toEqual({code: 0, stdout: 'gemini\n', stderr: ''})
+  })
+
+  it('one account free: local; a limit already over (reset plus margin passed) counts as free', async () => {
+    await everyAccountOut()
+    await writeAccountRecord(state(), 'beta', {})
+    const file = await task('plain.md', 'x\n')
+    expect((await route([file, file])).stdout).toBe('plain.md\tclaude-code\trule 8: no routing field sends the task elsewhere\n'.repeat(2))
+    await writeAccountRecord(state(), 'beta', limitedFields(new Date(Date.now() - 120_000)))
+    expect(await route([file])).toEqual({code: 0, stdout: 'claude-code\n', stderr: ''})
+    await writeAccountRecord(state(), 'beta', limitedFields(new Date(Date.now() + 600_000)))
+    expect(await route([file])).toEqual({code: 0, stdout: 'gemini\n', stderr: ''})
+  })
+
+  it('spill off in config (the default), or delegation off: local even when every account is out', async () => {
+    await everyAccountOut(false)
+    const file = await task('plain.md', 'x\n')
+    expect(await route([file])).toEqual({code: 0, stdout: 'claude-code\n', stderr: ''})
+    await everyAccountOut(true)
+    expect(await route([file], {})).toEqual({code: 0, stdout: 'claude-code\n', stderr: ''})
+    expect(await route([file])).toEqual({code: 0, stdout: 'gemini\n', stderr: ''})
+  })
+
+  it('--explain shows the spill rule: wins and why; not applying, naming the free account; the task excluded; spill off', async () => {
+    await everyAccountOut()
+    const plain = await task('plain.md', 'x\n')
+    const local = await task('local.md', '---\nneeds_claude_code: true\n---\nx')
+    const spillLine = (out: string) => out.split('\n').find((l) => l.startsWith('  spill '))
+    const wins = await route(['--explain', plain])
+    expect(wins.stdout.split('\n')[0]).toMatch(/^plain\.md -> gemini \(spill: every account is limited or needs login \(alpha limited until \S+Z, beta needs login\) -> default_provider=gemini\)$/)
+    expect(spillLine(wins.stdout)).toMatch(/^ {2}spill {3}WINS {6}failover\.spill_to_remote and every account limited or needing login -> .*: every account is limited or needs login \(alpha limited until/)
+    expect(wins.stdout).toContain('  rule 8  shadowed  otherwise -> claude-code')
+    expect(spillLine((await route(['--explain', local])).stdout)).toBe(
+      '  spill   no        failover.spill_to_remote and every account limited or needing login -> complexity_map[complexity_hint], else default_provider: the task must stay local (rule 1: needs_claude_code=true)',
+    )
+
+    await writeAccountRecord(state(), 'beta', {})
+    const free = await route(['--explain', plain])
+    expect(free.stdout.split('\n')[0]).toBe('plain.md -> claude-code (rule 8: no routing field sends the task elsewhere)')
+    expect(spillLine(free.stdout)).toMatch(/: not every account is limited or needs login: beta is neither limited nor needing login$/)
+
+    await sandbox.writeConfig({...sandbox.config, failover: {spill_to_remote: false}})
+    expect(spillLine((await route(['--explain', plain])).stdout)).toMatch(/ {2}spill {3}no {8}.*: failover\.spill_to_remote is off$/)
+  })
+
+  it('reads the account records (and loads their code) only when spill is on', async () => {
+    const file = await task('fast.md', 'x\n')
+    const meta = JSON.parse(await readFile(path.join(REPO, 'dist/meta.json'), 'utf8')) as {outputs: Record<string, {inputs: Record<string, unknown>}>}
+    /** The sources of every dist file one `ccl route` ran. */
+    const sourcesRun = async () => {
+      const log = path.join(sandbox.dir, `imports-${Math.random().toString(36).slice(2)}.log`)
+      const hook = fileURLToPath(new URL('../support/record-imports.mjs', import.meta.url))
+      const stdout = await new Promise<string>((resolve, reject) => {
+        execFile(process.execPath, ['--import', hook, BIN, 'route', '--config', sandbox.configFile, file], {env: {PATH: process.env.PATH, HOME: sandbox.dir, CCL_IMPORT_LOG: log, ...KEY}}, (error, out) =>
+          error ? reject(error) : resolve(out),
+        )
+      })
+      const urls = (await readFile(log, 'utf8')).split('\n').filter((u) => u.startsWith('file:'))
+      const sources = urls.flatMap((u) => Object.keys(meta.outputs[path.relative(REPO, fileURLToPath(u))]?.inputs ?? {}))
+      return {stdout, sources}
+    }
+
+    await everyAccountOut(false)
+    const off = await sourcesRun()
+    expect(off.stdout).toBe('claude-code\n')
+    expect(off.sources).toContain('src/lib/tasks/decide.ts')
+    expect(off.sources).not.toContain('src/lib/accounts/state.ts')
+    await everyAccountOut(true)
+    const on = await sourcesRun()
+    expect(on.stdout).toBe('gemini\n')
+    expect(on.sources).toContain('src/lib/accounts/state.ts')
   })
 })

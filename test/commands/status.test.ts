@@ -3,6 +3,7 @@ import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {appendEvent} from '../../src/lib/events/log.js'
+import {limitedFields, needsLoginFields, writeAccountRecord} from '../support/accounts.js'
 import {delegatedTask} from '../support/delegated.js'
 import {checkExposition} from '../support/exposition.js'
 import {type FakeSecutools, startFakeSecutools} from '../support/fake-secutools.js'
@@ -90,8 +91,26 @@ describe('ccl status', () => {
         waiting: null,
         needs_login: null,
         session_id: null,
+        failovers_in_24h: 0,
+        failovers_out_24h: 0,
       },
-      {account: 'beta', session: 'ccl-beta', state: 'absent', task: null, since: null, crashes: 0, held: false, activity: 'dead', limited_until: null, limit: null, waiting: null, needs_login: null, session_id: null},
+      {
+        account: 'beta',
+        session: 'ccl-beta',
+        state: 'absent',
+        task: null,
+        since: null,
+        crashes: 0,
+        held: false,
+        activity: 'dead',
+        limited_until: null,
+        limit: null,
+        waiting: null,
+        needs_login: null,
+        session_id: null,
+        failovers_in_24h: 0,
+        failovers_out_24h: 0,
+      },
     ])
     expect(report.queue).toEqual({pending: 0, settling: 0, delegated: 2, active: 1, done: 0, failed: 0})
     // Longest waiting first.
@@ -171,5 +190,98 @@ describe('ccl status', () => {
     const report = JSON.parse(run.stdout)
     expect(report.sessions.map((s: {state: string}) => s.state)).toEqual(['unknown', 'unknown'])
     expect(report.warnings[0]).toMatch(/^tmux could not be asked, sessions shown as unknown: .*tmux is not installed or not on PATH/)
+  })
+})
+
+describe('ccl status: account health (failovers, tasks waiting for an account)', () => {
+  const state = () => path.join(sandbox.queue, '.ccl')
+  const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
+
+  it('counts failovers per account over 24 h (in-place resumes in neither) and in ccl_failovers_total by mode', async () => {
+    await configure(noServer())
+    const events = path.join(state(), 'events.jsonl')
+    const ago = (h: number) => new Date(Date.now() - h * 3_600_000)
+    const moved = (h: number, from: string, to: string, mode: 'resume' | 'fresh') => appendEvent(events, 'task.failed_over', {task: 't.md', from, to, session_id: 'sess-1', mode}, ago(h))
+    await moved(1, 'alpha', 'beta', 'resume')
+    await moved(2, 'alpha', 'beta', 'fresh')
+    await moved(0.5, 'beta', 'beta', 'resume')
+    await moved(50, 'beta', 'alpha', 'fresh')
+
+    const json = JSON.parse((await status(['--json'])).stdout)
+    expect(json.sessions.map((s: Record<string, unknown>) => [s.account, s.failovers_in_24h, s.failovers_out_24h])).toEqual([
+      ['alpha', 0, 2],
+      ['beta', 2, 0],
+    ])
+    expect(json.counters.failovers).toMatchObject({all_time: {resume: 2, fresh: 2}, last_24h: {resume: 2, fresh: 1}})
+
+    const human = await status()
+    expect(human.stdout).toContain('FAILOVERS: 4 all time, 3 in the last 24 h (2 resumed, 1 started afresh)')
+    expect(human.stdout).toMatch(/^alpha +0 +2$/m)
+    expect(human.stdout).toMatch(/^beta +2 +0$/m)
+
+    const prom = await status(['--prometheus'])
+    const {errors, samples} = checkExposition(prom.stdout)
+    expect(errors).toEqual([])
+    expect(prom.stdout).toMatch(/^# TYPE ccl_failovers_total counter$/m)
+    expect(samples.filter((s) => s.name === 'ccl_failovers_total').map((s) => [s.labels.mode, s.value])).toEqual([
+      ['resume', 2],
+      ['fresh', 2],
+    ])
+  })
+
+  it('names a task waiting on its limited account and since when; exit 1 only past waiting_after while another account is free', async () => {
+    tmux = await startPrivateTmux()
+    for (const name of ['ccl-alpha', 'ccl-beta']) await tmux.tmux('new-session', '-d', '-s', name, 'sleep 600')
+    await configure(tmux.socket)
+    await mkdir(path.join(sandbox.queue, 'active', 'alpha'), {recursive: true})
+    const work = path.join(sandbox.queue, 'active', 'alpha', 'work.md')
+    await writeFile(work, 'x')
+    const handed = new Date(Date.now() - 20 * 60_000)
+    await utimes(work, handed, handed)
+    const until = new Date(Date.now() + 3_600_000)
+    const limitedSince = new Date(Date.now() - 10 * 60_000)
+    await writeAccountRecord(state(), 'alpha', limitedFields(until, limitedSince))
+    const line = `work.md waits for a free account (alpha limited until ${iso(until.getTime() + 60_000)}) since ${iso(limitedSince.getTime())}`
+
+    // Ten minutes (waiting_after is 5m) while beta is free: failover should have moved it.
+    const long = await status(['--json'])
+    expect(long.code).toBe(1)
+    const report = JSON.parse(long.stdout)
+    expect(report.waiting_for_account).toEqual([
+      {task: 'work.md', account: 'alpha', reason: 'limited', until: iso(until.getTime() + 60_000), since: iso(limitedSince.getTime()), age_ms: expect.any(Number)},
+    ])
+    expect(report.problems).toEqual([expect.stringMatching(new RegExp(`^waiting for an account: ${line.replace(/[.()]/g, '\\$&')}, 10m(\\d+s)? \\(watchdog\\.waiting_after 5m\\) while beta is free; failover should have moved it`))])
+    const human = await status()
+    expect(human.code).toBe(1)
+    expect(human.stdout.split('\n')[0]).toMatch(/^NEEDS OPERATOR: 1 task waiting too long for an account \(/)
+    expect(human.stdout).toContain(`- waiting for an account: ${line}`)
+    expect(checkExposition((await status(['--prometheus'])).stdout).samples.find((s) => s.name === 'ccl_tasks_waiting_for_account')?.value).toBe(1)
+
+    // beta limited too: no account to move it to, so it waits for the reset; listed, no exit 1.
+    await writeAccountRecord(state(), 'beta', limitedFields(new Date(Date.now() + 7_200_000)))
+    const none = await status()
+    expect(none.code).toBe(0)
+    expect(none.stdout).toContain(`- warning: ${line}`)
+
+    // Just limited (a minute ago) with beta free: the ordinary moment before failover acts.
+    await writeAccountRecord(state(), 'beta', {})
+    const recent = new Date(Date.now() - 60_000)
+    await writeAccountRecord(state(), 'alpha', limitedFields(until, recent))
+    const short = await status()
+    expect(short.code).toBe(0)
+    expect(short.stdout).toContain(`- warning: work.md waits for a free account (alpha limited until ${iso(until.getTime() + 60_000)}) since ${iso(recent.getTime())}`)
+
+    // Needs login: the same line, and the login problem makes it exit 1 on its own.
+    const loginSince = new Date(Date.now() - 30_000)
+    await writeAccountRecord(state(), 'alpha', needsLoginFields(loginSince))
+    const login = JSON.parse((await status(['--json'])).stdout)
+    expect(login.waiting_for_account).toEqual([{task: 'work.md', account: 'alpha', reason: 'needs-login', until: null, since: iso(loginSince.getTime()), age_ms: expect.any(Number)}])
+    expect(login.warnings).toContain(`work.md waits for a free account (alpha needs login) since ${iso(loginSince.getTime())}`)
+    expect(login.needs_operator).toBe(true)
+
+    // Nothing limited: nothing waits.
+    await writeAccountRecord(state(), 'alpha', {})
+    const fine = JSON.parse((await status(['--json'])).stdout)
+    expect(fine.waiting_for_account).toEqual([])
   })
 })

@@ -3,6 +3,7 @@ import {describe, expect, it} from 'vitest'
 
 import type {DelegationState} from '../../src/lib/config/load.js'
 import {checkRules, decide} from '../../src/lib/tasks/decide.js'
+import {SPILL_NOT_ASKED, type SpillContext} from '../../src/lib/tasks/spill.js'
 import type {RoutingFields} from '../../src/lib/tasks/task.js'
 
 const ON: DelegationState = {
@@ -22,7 +23,7 @@ const ON: DelegationState = {
 }
 const OFF: DelegationState = {on: false, reason: 'delegation is off: $SECUTOOLS_API_KEY is not set or empty'}
 
-const route = (fields: RoutingFields, delegation: DelegationState = ON) => decide({name: 't.md', fields, warnings: []}, delegation)
+const route = (fields: RoutingFields, delegation: DelegationState = ON) => decide({name: 't.md', fields, warnings: []}, delegation, SPILL_NOT_ASKED)
 
 describe('decide: each rule of SPEC §4.1 alone', () => {
   it.each([
@@ -52,14 +53,14 @@ describe('decide: each rule of SPEC §4.1 alone', () => {
 
   it('keeps a remote task local when its name is too long for a marker (246+ bytes), with a warning; 245 bytes still go', () => {
     const long = 'l'.repeat(243) + '.md' // 246 bytes
-    const decision = decide({name: long, fields: {preferred_ai: 'gpu'}, warnings: []}, ON)
+    const decision = decide({name: long, fields: {preferred_ai: 'gpu'}, warnings: []}, ON, SPILL_NOT_ASKED)
     expect(decision).toMatchObject({target: 'claude-code', remote: false, rule: 5, reason: 'rule 5: preferred_ai=gpu; kept local: name too long to delegate'})
     expect(decision.warnings).toEqual([`${long}: the name is 246 bytes, too long to delegate (its marker .delegated must fit in 255 bytes, so at most 245); kept local`])
-    expect(decide({name: long.slice(1), fields: {preferred_ai: 'gpu'}, warnings: []}, ON)).toMatchObject({target: 'gpu', remote: true})
+    expect(decide({name: long.slice(1), fields: {preferred_ai: 'gpu'}, warnings: []}, ON, SPILL_NOT_ASKED)).toMatchObject({target: 'gpu', remote: true})
   })
 
   it("keeps the task's own warnings in the decision", () => {
-    const decision = decide({name: 'x.md', fields: {allow_delegation: false}, warnings: ['x.md: allow_delegation: bad']}, ON)
+    const decision = decide({name: 'x.md', fields: {allow_delegation: false}, warnings: ['x.md: allow_delegation: bad']}, ON, SPILL_NOT_ASKED)
     expect(decision.warnings).toEqual(['x.md: allow_delegation: bad'])
   })
 
@@ -115,10 +116,10 @@ describe('decide: every pair of competing rules', () => {
   })
 
   it.each(PAIRS)('rule %i beats rule %i: %j', (winner, loser, fields, delegation, target) => {
-    const checks = checkRules({name: 't.md', fields, warnings: []}, delegation)
+    const checks = checkRules({name: 't.md', fields, warnings: []}, delegation, SPILL_NOT_ASKED)
     // Both really match: otherwise the pair proves nothing.
-    expect(checks[winner - 1]!.matched).toBe(true)
-    expect(checks[loser - 1]!.matched).toBe(true)
+    expect(checks.find((c) => c.rule === winner)!.matched).toBe(true)
+    expect(checks.find((c) => c.rule === loser)!.matched).toBe(true)
     expect(route(fields, delegation)).toMatchObject({rule: winner, target})
   })
 })
@@ -164,7 +165,7 @@ describe('decide: properties', () => {
         expect(decision.remote).toBe(decision.target !== 'claude-code')
         expect(decision.reason.startsWith(`rule ${decision.rule}: `)).toBe(true)
         // --explain tells the same story: the deciding rule is the first that matched.
-        expect(checkRules({name: 't.md', fields, warnings: []}, delegation).findIndex((c) => c.matched)).toBe(first)
+        expect(checkRules({name: 't.md', fields, warnings: []}, delegation, SPILL_NOT_ASKED).find((c) => c.matched)!.rule).toBe(first + 1)
       }),
       {numRuns: 2000},
     )
@@ -176,6 +177,78 @@ describe('decide: properties', () => {
         const decision = route(fields, delegation)
         if (!delegation.on) expect(decision.remote).toBe(false)
         else if (decision.remote) expect(delegation.settings.providers).toContain(decision.target)
+      }),
+      {numRuns: 1000},
+    )
+  })
+})
+
+describe('decide: the spill rule (failover.spill_to_remote, every account limited or needing login)', () => {
+  const SPILL: SpillContext = {enabled: true, applies: true, why: 'every account is limited or needs login (alpha limited until 2026-12-02T05:01:00Z, beta needs login)'}
+  const FREE: SpillContext = {enabled: true, applies: false, why: 'not every account is limited or needs login: beta is neither limited nor needing login'}
+  const OFF_IN_CONFIG: SpillContext = {enabled: false, applies: false, why: 'failover.spill_to_remote is off'}
+  const spill = (fields: RoutingFields, context: SpillContext, delegation: DelegationState = ON) => decide({name: 't.md', fields, warnings: []}, delegation, context)
+
+  it('sends a task that would otherwise stay local (rule 8) to default_provider, or complexity_map[hint], saying why', () => {
+    expect(spill({}, SPILL)).toEqual({
+      task: 't.md',
+      target: 'gemini',
+      remote: true,
+      rule: 'spill',
+      reason: 'spill: every account is limited or needs login (alpha limited until 2026-12-02T05:01:00Z, beta needs login) -> default_provider=gemini',
+      warnings: [],
+    })
+    expect(spill({complexity_hint: 'medium'}, SPILL)).toMatchObject({target: 'gpu', rule: 'spill', reason: expect.stringMatching(/-> complexity_map\.medium=gpu$/)})
+    expect(spill({needs_claude_code: false}, SPILL)).toMatchObject({target: 'gemini', rule: 'spill'})
+  })
+
+  it.each([
+    [1, {needs_claude_code: true}],
+    [2, {preferred_ai: 'claude-code'}],
+    [3, {allow_delegation: false}],
+    [6, {preferred_ai: 'llama'}],
+  ] as const)('keeps local what rule %i keeps local, and --explain says the task is excluded', (rule, fields) => {
+    expect(spill(fields, SPILL)).toMatchObject({target: 'claude-code', remote: false, rule})
+    const check = checkRules({name: 't.md', fields, warnings: []}, ON, SPILL).find((c) => c.rule === 'spill')!
+    expect(check.matched).toBe(false)
+    expect(check.why).toMatch(new RegExp(`^the task must stay local \\(rule ${rule}: `))
+  })
+
+  it('does nothing when an account is free, when spill is off in config, or when delegation is off', () => {
+    expect(spill({}, FREE)).toMatchObject({target: 'claude-code', rule: 8})
+    expect(spill({}, OFF_IN_CONFIG)).toMatchObject({target: 'claude-code', rule: 8})
+    expect(spill({}, SPILL, OFF)).toMatchObject({target: 'claude-code', rule: 4})
+    const why = (context: SpillContext) => checkRules({name: 't.md', fields: {}, warnings: []}, ON, context).find((c) => c.rule === 'spill')!.why
+    expect(why(FREE)).toBe(FREE.why)
+    expect(why(OFF_IN_CONFIG)).toBe('failover.spill_to_remote is off')
+  })
+
+  it('comes after rules 5 and 7 (they already send the task remote, to their own target) and before rule 8', () => {
+    expect(spill({preferred_ai: 'claude-api'}, SPILL)).toMatchObject({target: 'claude-api', rule: 5})
+    expect(spill({allow_delegation: true, complexity_hint: 'high'}, SPILL)).toMatchObject({target: 'claude-api', rule: 7})
+    const checks = checkRules({name: 't.md', fields: {allow_delegation: true}, warnings: []}, ON, SPILL)
+    expect(checks.map((c) => c.rule)).toEqual([1, 2, 3, 4, 5, 6, 7, 'spill', 8])
+    expect(checks.find((c) => c.rule === 'spill')).toMatchObject({matched: true, target: 'gemini'})
+  })
+
+  it('a spilled task whose name is too long for a marker stays local, with a warning', () => {
+    const long = 'l'.repeat(243) + '.md'
+    expect(decide({name: long, fields: {}, warnings: []}, ON, SPILL)).toMatchObject({target: 'claude-code', remote: false, rule: 'spill'})
+  })
+
+  it('property: spill changes only decisions rule 8 made, and only to the rule 7 target', () => {
+    fc.assert(
+      fc.property(fieldsArb, delegationArb, (fields, delegation) => {
+        const without = route(fields, delegation)
+        const withSpill = spill(fields, SPILL, delegation)
+        if (without.rule !== 8 || !delegation.on) {
+          expect(withSpill).toEqual(without)
+          return
+        }
+
+        expect(withSpill.rule).toBe('spill')
+        expect(withSpill.target).toBe(fields.complexity_hint ? delegation.settings.complexity_map[fields.complexity_hint] : delegation.settings.default_provider)
+        expect(checkRules({name: 't.md', fields, warnings: []}, delegation, SPILL).find((c) => c.matched)!.rule).toBe('spill')
       }),
       {numRuns: 1000},
     )

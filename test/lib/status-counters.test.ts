@@ -66,6 +66,21 @@ describe('countDelegations', () => {
     expect(counters.local_done).toEqual({all_time: 2, last_24h: 1})
   })
 
+  it('counts task.failed_over: totals by mode, and per account moved in and out over 24 h; an in-place resume moves nothing', async () => {
+    const moved = (h: number, from: string, to: string, mode: string) => appendEvent(file, 'task.failed_over', {task: 't.md', from, to, session_id: 's-1', mode}, hoursAgo(h))
+    await moved(1, 'alpha', 'beta', 'resume')
+    await moved(2, 'alpha', 'beta', 'fresh')
+    await moved(3, 'beta', 'gamma', 'resume')
+    await moved(0.5, 'beta', 'beta', 'resume') // its own reset came first: resumed in place
+    await moved(48, 'gamma', 'alpha', 'fresh') // outside the window: totals only
+    await appendFile(file, '{"ts":"2026-11-25T11:00:00.000Z","event":"task.failed_over","from":"alpha","to":"be') // torn by a crash
+    await appendFile(file, '\n{"ts":"2026-11-25T11:00:00.000Z","event":"task.failed_over","task":"no-accounts.md"}\n')
+    const {failovers} = await countDelegations(file, now)
+    expect(failovers.all_time).toEqual({resume: 3, fresh: 2})
+    expect(failovers.last_24h).toEqual({resume: 3, fresh: 1})
+    expect(failovers.by_account_24h).toEqual({alpha: {in: 0, out: 2}, beta: {in: 2, out: 1}, gamma: {in: 1, out: 0}})
+  })
+
   it('reads a missing log as empty', async () => {
     const counters = await countDelegations(path.join(dir, 'nope.jsonl'), now)
     expect(counters.all_time).toEqual({submitted: 0, completed: 0, failed: 0, timed_out: 0, cost_usd: 0})

@@ -18,8 +18,8 @@ function facts(overrides: Partial<StatusFacts> = {}): StatusFacts {
     generated_at: now.toISOString(),
     warnings: [],
     sessions: [
-      {account: 'alpha', session: 'ccl-alpha', state: 'alive', task: 'fix.md', since: '2026-11-25T11:50:00.000Z', crashes: 0, held: false, activity: 'working', limited_until: null, limit: null, waiting: null, needs_login: null, session_id: null},
-      {account: 'beta', session: 'ccl-beta', state: 'absent', task: null, since: null, crashes: 1, held: false, activity: 'dead', limited_until: null, limit: null, waiting: null, needs_login: null, session_id: null},
+      {account: 'alpha', session: 'ccl-alpha', state: 'alive', task: 'fix.md', since: '2026-11-25T11:50:00.000Z', crashes: 0, held: false, activity: 'working', limited_until: null, limit: null, waiting: null, needs_login: null, session_id: null, failovers_in_24h: 0, failovers_out_24h: 0},
+      {account: 'beta', session: 'ccl-beta', state: 'absent', task: null, since: null, crashes: 1, held: false, activity: 'dead', limited_until: null, limit: null, waiting: null, needs_login: null, session_id: null, failovers_in_24h: 0, failovers_out_24h: 0},
     ],
     queue: {pending: 3, settling: 0, delegated: 1, active: 1, done: 40, failed: 2},
     held: [],
@@ -33,9 +33,12 @@ function facts(overrides: Partial<StatusFacts> = {}): StatusFacts {
       last_24h: {submitted: 2, completed: 1, failed: 0, timed_out: 0, cost_usd: 0.01},
       since: '2026-11-24T12:00:00.000Z',
       local_done: {all_time: 12, last_24h: 3},
+      failovers: {all_time: {resume: 0, fresh: 0}, last_24h: {resume: 0, fresh: 0}, by_account_24h: {}},
     },
     symlinks: {valid: true, checked: 6, problems: []},
     badMarkers: [],
+    waiting_for_account: [],
+    pending_waiting: null,
     ...overrides,
   }
 }
@@ -110,7 +113,7 @@ describe('status verdict and human view', () => {
       facts({
         stale: [stale],
         active: [stale],
-        sessions: [{account: 'beta', session: 'ccl-beta', state: 'absent', task: null, since: null, crashes: 5, held: true, activity: 'dead', limited_until: null, limit: null, waiting: null, needs_login: null, session_id: null}],
+        sessions: [{account: 'beta', session: 'ccl-beta', state: 'absent', task: null, since: null, crashes: 5, held: true, activity: 'dead', limited_until: null, limit: null, waiting: null, needs_login: null, session_id: null, failovers_in_24h: 0, failovers_out_24h: 0}],
         symlinks: {valid: false, checked: 6, problems: ['alpha projects: missing: /x does not exist', 'beta projects: dangling: /y']},
       }),
     )
@@ -160,7 +163,7 @@ describe('--prometheus rendering', () => {
 
   it('stays valid with no accounts to list and with odd label values', () => {
     expect(checkExposition(renderPrometheus(report(facts({sessions: []})))).errors).toEqual([])
-    const odd = facts({sessions: [{account: 'a"b\\c\nd', session: 's', state: 'dead', task: null, since: null, crashes: 0, held: false, activity: 'dead', limited_until: null, limit: null, waiting: null, needs_login: null, session_id: null}]})
+    const odd = facts({sessions: [{account: 'a"b\\c\nd', session: 's', state: 'dead', task: null, since: null, crashes: 0, held: false, activity: 'dead', limited_until: null, limit: null, waiting: null, needs_login: null, session_id: null, failovers_in_24h: 0, failovers_out_24h: 0}]})
     const {errors, samples} = checkExposition(renderPrometheus(report(odd)))
     expect(errors).toEqual([])
     expect(samples.find((s) => s.name === 'ccl_session_up')?.labels.account).toBe('a"b\\c\nd')

@@ -6,6 +6,7 @@ import {AlreadyDelegatedError, submitTask} from '../../lib/delegation/submit.js'
 import {EXIT_CODES} from '../../lib/errors.js'
 import {queueLayout} from '../../lib/queue/layout.js'
 import {connect, describeRetry} from '../../lib/secutools/options.js'
+import {spillContext} from '../../lib/tasks/spill.js'
 
 export interface SubmitOutput {
   task: string
@@ -20,7 +21,7 @@ export interface SubmitOutput {
 export default class DelegateSubmit extends BaseCommand<typeof DelegateSubmit> {
   static override summary = 'Claim a pending task and submit it to secutools; prints the job id.'
   static override description = `The task must be in the queue's pending/ folder (a bare NAME.md means pending/NAME.md). In order:
-  1. refuse (exit 4) a task the router keeps local (see ccl route), unless --force;
+  1. refuse (exit 4) a task the router keeps local (see ccl route; while the spill rule applies, a task it sends remote is not refused), unless --force;
   2. claim it: create pending/NAME.md.delegated in state "submitting" (exclusive create: one winner);
   3. POST it to secutools with Idempotency-Key = sha256(name + content), retrying outages with backoff;
   4. rewrite the marker as "submitted" with the job id, and print the job id on stdout.
@@ -52,6 +53,7 @@ A task already delegated prints its existing job id and exits 4. If the API stil
         delegation,
         task: this.args.task,
         force: this.flags.force,
+        spill: await spillContext(config, delegation, new Date()),
         ...(this.flags.provider === undefined ? {} : {provider: this.flags.provider}),
         client: () => connect(delegation, process.env, {userAgent: `ccl/${this.config.version}`, onRetry: (info) => this.note(describeRetry(info))}),
       })

@@ -11,6 +11,7 @@ import {isTaskName, markerPath, type QueueLayout} from '../queue/layout.js'
 import {claimForDelegation, whereIs} from '../queue/transitions.js'
 import type {SecutoolsClient, SubmitRequest} from '../secutools/client.js'
 import {decide} from '../tasks/decide.js'
+import {SPILL_NOT_ASKED, type SpillContext} from '../tasks/spill.js'
 import {readTask, type Task, taskFromBytes} from '../tasks/task.js'
 import {contentHash, idempotencyKey, type Marker, readMarkerIfExists, serializeMarker, writeMarker} from './marker.js'
 
@@ -31,6 +32,11 @@ export interface SubmitOptions {
   client: ClientSource
   /** Delegate even a task the router keeps local. */
   force?: boolean
+  /**
+   * Whether the router's spill rule applies now (every account limited or needing login), so a task
+   * it lets go remote is not refused. Without it the router decides by rules 1–8 alone.
+   */
+  spill?: SpillContext
   /** Use this provider instead of the router's choice (must be in `delegation.providers`). */
   provider?: string
   cwd?: string
@@ -202,7 +208,7 @@ function chooseProvider(task: Task, options: SubmitOptions): string {
     throw new UserError(`--provider ${options.provider}: not in delegation.providers [${settings.providers.join(', ')}]`, EXIT_CODES.taskFile)
   }
 
-  const decision = decide(task, options.delegation)
+  const decision = decide(task, options.delegation, options.spill ?? SPILL_NOT_ASKED)
   if (!decision.remote && !options.force) {
     // A bad frontmatter field makes the router fail safe (rule 3): say which field, not just the rule.
     const why = decision.warnings.length > 0 ? `${decision.warnings.join('; ')}; ` : ''

@@ -8,6 +8,7 @@ import {MARKER_SUFFIX, queueLayout, scanTasks, unsafeNameReason} from '../queue/
 import {type Requeued, sweepFolder, TEMP_SAFE_AGE_MS} from '../queue/transitions.js'
 import type {SecutoolsClient} from '../secutools/client.js'
 import {decide, LOCAL_TARGET} from '../tasks/decide.js'
+import {spillContext} from '../tasks/spill.js'
 import {readTask} from '../tasks/task.js'
 import type {Tmux} from '../tmux/tmux.js'
 
@@ -79,6 +80,8 @@ export async function dispatch(options: DispatchOptions): Promise<DispatchResult
   const layout = queueLayout(config)
   const recovered = await recoverHandOffs(config, now())
   const delegation = delegationState(config, env)
+  // Once per pass, like the markers: an account limited a moment later is caught by the next pass.
+  const spill = await spillContext(config, delegation, now())
 
   let client: Promise<SecutoolsClient> | undefined
   const clientSource: ClientSource = () => {
@@ -148,12 +151,12 @@ export async function dispatch(options: DispatchOptions): Promise<DispatchResult
       continue
     }
 
-    const decision = decide(task, delegation)
+    const decision = decide(task, delegation, spill)
     const base = {task: pending.name, target: decision.target, reason: decision.reason, warnings: decision.warnings}
 
     if (decision.remote && delegation.on) {
       try {
-        const submitted = await submitTask({layout, delegation, task: pending.path, client: clientSource, now})
+        const submitted = await submitTask({layout, delegation, spill, task: pending.path, client: clientSource, now})
         add({...base, outcome: 'submitted', jobId: submitted.jobId})
       } catch (error) {
         // Refused, or gone from pending/: delegated or taken by someone else meanwhile. Anything else

@@ -14,7 +14,9 @@ export function describeEntry(raw: DispatchEntry): string {
     }
 
     case 'submitted': {
-      return `${entry.task}: submitted to ${entry.target} as job ${entry.jobId}`
+      // Said, because a task with no routing field going remote surprises whoever wrote it.
+      const spilled = entry.reason?.startsWith('spill: ') ? ' (spill: every account is limited or needs login)' : ''
+      return `${entry.task}: submitted to ${entry.target} as job ${entry.jobId}${spilled}`
     }
 
     case 'waiting': {

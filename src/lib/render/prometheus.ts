@@ -85,6 +85,18 @@ export function renderPrometheus(report: StatusReport): string {
       samples: [{value: report.counters.local_done.all_time}],
     },
     {
+      name: 'ccl_failovers_total',
+      help: 'Tasks moved off a limited or logged-out account (task.failed_over events in events.jsonl), by mode: resume (conversation continued) or fresh.',
+      type: 'counter',
+      samples: (['resume', 'fresh'] as const).map((mode) => ({labels: {mode}, value: report.counters.failovers.all_time[mode]})),
+    },
+    {
+      name: 'ccl_tasks_waiting_for_account',
+      help: 'Tasks in the active/ folder of an account that is limited or needs login: they wait for a free account.',
+      type: 'gauge',
+      samples: [{value: report.waiting_for_account.length}],
+    },
+    {
       name: 'ccl_session_up',
       help: "1 when the account's tmux session is alive, 0 when it is dead, absent or tmux could not be asked.",
       type: 'gauge',

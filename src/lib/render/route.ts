@@ -1,3 +1,4 @@
+import {ruleLabel} from '../tasks/decide.js'
 import type {RoutedTask} from '../tasks/route.js'
 import {printable} from './names.js'
 
@@ -20,7 +21,7 @@ function renderExplain({decision, checks = []}: RoutedTask): string {
   const lines = [`${printable(d.task)} -> ${printable(d.target)} (${printable(d.reason)})`]
   for (const check of checks) {
     const status = check.rule === d.rule ? 'WINS' : check.matched ? 'shadowed' : 'no'
-    lines.push(`  rule ${check.rule}  ${status.padEnd(8)}  ${check.text}: ${printable(check.why)}`)
+    lines.push(`  ${ruleLabel(check.rule).padEnd(6)}  ${status.padEnd(8)}  ${check.text}: ${printable(check.why)}`)
   }
 
   return lines.join('\n')

@@ -53,6 +53,13 @@ export function renderStatus(report: StatusReport): string {
     ),
   )
 
+  const f = report.counters.failovers
+  const total = (x: {resume: number; fresh: number}) => x.resume + x.fresh
+  out.push('', `FAILOVERS: ${total(f.all_time)} all time, ${total(f.last_24h)} in the last 24 h (${f.last_24h.resume} resumed, ${f.last_24h.fresh} started afresh)`)
+  if (report.sessions.some((s) => s.failovers_in_24h + s.failovers_out_24h > 0)) {
+    out.push(renderTable(['account', 'moved in (24 h)', 'moved out (24 h)'], report.sessions.map((s) => [s.account, String(s.failovers_in_24h), String(s.failovers_out_24h)])))
+  }
+
   const q = report.queue
   out.push(
     '',

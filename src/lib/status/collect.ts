@@ -1,3 +1,5 @@
+import {accountAvailability} from '../accounts/availability.js'
+import {delegationState} from '../config/load.js'
 import type {Config} from '../config/schema.js'
 import {type MarkerEntry, scanMarkers} from '../delegation/marker.js'
 import {errorMessage} from '../errors.js'
@@ -8,7 +10,8 @@ import {formatProblem, validateSymlinks} from '../symlinks/validate.js'
 import type {Tmux} from '../tmux/tmux.js'
 import {countDelegations} from './counters.js'
 import {scanQueue} from './queue.js'
-import {type DelegatedJob, operatorProblems, type SessionState, type SessionStatus, type StatusReport} from './report.js'
+import {type DelegatedJob, operatorProblems, type SessionState, type SessionStatus, type StatusReport, waitingNotes} from './report.js'
+import {pendingWait, type WaitingForAccount, waitingTask} from './waiting.js'
 
 export interface CollectOptions {
   now: Date
@@ -74,6 +77,8 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
   const warnings: string[] = []
   if (tmux.error) warnings.push(`tmux could not be asked, sessions shown as unknown: ${tmux.error}`)
   const windowStart = now - config.watchdog.crash_window
+  const hookStates: AccountState[] = []
+  const waitingForAccount: WaitingForAccount[] = []
   const sessions: SessionStatus[] = config.accounts.map((account, i) => {
     const {record} = records[i]!
     const working = queue.active.find((t) => t.account === account.name)
@@ -90,8 +95,13 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
       hooks = emptyAccountState(account.name)
     }
 
+    hookStates.push(hooks)
+
     // Read-only: an expired limit shows as over here; reconcile or assign clears it and logs account.available.
     const view = activityOf({state: hooks, alive: state === 'alive' || state === 'unknown', task: working?.task ?? null, now: options.now, marginMs: config.failover.margin})
+    const waits = waitingTask({account: account.name, task: working?.task ?? null, taskSince: working?.since ?? null, view, now: options.now})
+    if (waits) waitingForAccount.push(waits)
+    const moved = counters.failovers.by_account_24h[account.name]
     return {
       account: account.name,
       session: account.session,
@@ -106,8 +116,17 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
       needs_login: view.activity === 'needs-login' ? {error: view.why ?? 'unknown', since: view.since} : null,
       limit: view.activity === 'limited' ? (hooks.limited?.limit ?? hooks.limited?.reason ?? null) : null,
       session_id: hooks.session_id,
+      failovers_in_24h: moved?.in ?? 0,
+      failovers_out_24h: moved?.out ?? 0,
     }
   })
+
+  // Every account limited or logged out (by the same reading as the router's spill rule): say how many pending tasks wait.
+  const availability = accountAvailability(hookStates, {now: options.now, marginMs: config.failover.margin})
+  const pendingWaiting =
+    availability.none && queue.counts.pending > 0
+      ? await pendingWait(layout, {config, delegation: delegationState(config, options.env ?? process.env), accounts: availability.unavailable, next_free_at: availability.next_free_at})
+      : null
 
   const badMarkers = markers.problems.map((p) => p.message)
   const stale = queue.active.filter((t) => t.stale)
@@ -126,9 +145,12 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
     counters,
     symlinks: {valid: symlinks.valid, checked: symlinks.checked, problems: symlinks.problems.map((p) => formatProblem(p))},
     badMarkers,
+    waiting_for_account: waitingForAccount,
+    pending_waiting: pendingWaiting,
   }
   const problems = operatorProblems(facts)
   for (const {error} of records) if (error) problems.push(`session record: ${error}`)
+  warnings.unshift(...waitingNotes({...facts, problems}))
   const {badMarkers: _unused, ...rest} = facts
   return {...rest, problems, needs_operator: problems.length > 0}
 }

@@ -15,6 +15,8 @@ export interface DelegationCounters {
   last_24h: DelegationCounts
   /** Tasks sessions finished locally (task.done events), counted like remote work. */
   local_done: {all_time: number; last_24h: number}
+  /** Tasks moved off a limited or logged-out account (task.failed_over events). */
+  failovers: FailoverCounts
   /** Start of the 24 h window (ISO). */
   since: string
 }
@@ -160,7 +162,63 @@ export async function countDelegations(eventsFile: string, now: Date): Promise<D
   // Sums of many small prices pick up float noise; a millionth of a dollar is plenty.
   all.cost_usd = Math.round(all.cost_usd * 1e6) / 1e6
   recent.cost_usd = Math.round(recent.cost_usd * 1e6) / 1e6
-  return {all_time: all, last_24h: recent, local_done: countLocalDone(buffer, sinceBytes, cutoffMs), since}
+  return {all_time: all, last_24h: recent, local_done: countLocalDone(buffer, sinceBytes, cutoffMs), failovers: countFailovers(buffer, cutoffMs), since}
+}
+
+export interface FailoverCounts {
+  /** Every task.failed_over event, by mode: `resume` (the conversation continued) or `fresh` (started afresh). */
+  all_time: {resume: number; fresh: number}
+  last_24h: {resume: number; fresh: number}
+  /**
+   * Per account, over the last 24 h: tasks moved onto it (`in`) and off it (`out`). An in-place
+   * resume (`to` = `from`, after the account's own reset) moved nothing between accounts and counts
+   * in neither; it is in the totals above.
+   */
+  by_account_24h: Record<string, {in: number; out: number}>
+}
+
+const FAILED_OVER_KEY = Buffer.from('"event":"task.failed_over"')
+
+/**
+ * task.failed_over lines. They are few (one per move of a task), so each found line is parsed whole;
+ * the search for them is the same native one as above. A line that is torn or lacks `ts`, `from` or
+ * `to` is skipped; a mode other than `fresh` counts as `resume` (the default of failover.resume).
+ */
+function countFailovers(buffer: Buffer, cutoffMs: number): FailoverCounts {
+  const counts = {all_time: {resume: 0, fresh: 0}, last_24h: {resume: 0, fresh: 0}}
+  // A Map, not an object: an account name read from the log must never reach a prototype.
+  const accounts = new Map<string, {in: number; out: number}>()
+  const account = (name: string) => {
+    let entry = accounts.get(name)
+    if (!entry) accounts.set(name, (entry = {in: 0, out: 0}))
+    return entry
+  }
+
+  for (let at = buffer.indexOf(FAILED_OVER_KEY); at !== -1; ) {
+    let end = buffer.indexOf(NEWLINE, at)
+    if (end === -1) end = buffer.length
+    const start = at === 0 ? 0 : buffer.lastIndexOf(NEWLINE, at) + 1
+    at = end < buffer.length ? buffer.indexOf(FAILED_OVER_KEY, end) : -1
+    let event: {event?: unknown; ts?: unknown; from?: unknown; to?: unknown; mode?: unknown}
+    try {
+      event = JSON.parse(buffer.toString('utf8', start, end)) as typeof event
+    } catch {
+      continue // torn by a crash mid-write
+    }
+
+    if (!event || typeof event !== 'object' || event.event !== 'task.failed_over' || typeof event.ts !== 'string' || typeof event.from !== 'string' || typeof event.to !== 'string') continue
+    const ms = Date.parse(event.ts)
+    if (Number.isNaN(ms)) continue
+    const mode = event.mode === 'fresh' ? 'fresh' : 'resume'
+    counts.all_time[mode]++
+    if (ms < cutoffMs) continue
+    counts.last_24h[mode]++
+    if (event.from === event.to) continue
+    account(event.from).out++
+    account(event.to).in++
+  }
+
+  return {...counts, by_account_24h: Object.fromEntries(accounts)}
 }
 
 const DONE_KEY = Buffer.from('"event":"task.done"')

@@ -3,6 +3,7 @@ import {formatDuration} from '../config/duration.js'
 import {printable} from '../render/names.js'
 import type {DelegationCounters} from './counters.js'
 import type {ActiveTask, HeldTask, QueueCounts} from './queue.js'
+import {describeAccountWait, describePendingWait, type PendingWait, type WaitingForAccount} from './waiting.js'
 
 /** `unknown`: tmux could not be asked (no binary, a broken socket); status still reports the rest. */
 export type SessionState = 'alive' | 'dead' | 'absent' | 'unknown'
@@ -28,6 +29,10 @@ export interface SessionStatus {
   needs_login: {error: string; since: string | null} | null
   /** The Claude Code session id its hooks last reported. */
   session_id: string | null
+  /** Tasks failover moved onto this account in the last 24 h (task.failed_over events; an in-place resume counts in neither). */
+  failovers_in_24h: number
+  /** Tasks failover moved off this account in the last 24 h. */
+  failovers_out_24h: number
 }
 
 export interface DelegatedJob {
@@ -60,6 +65,10 @@ export interface StatusReport {
   delegated: DelegatedJob[]
   counters: DelegationCounters
   symlinks: {valid: boolean; checked: number; problems: string[]}
+  /** Tasks in the active/ folder of an account that is limited or needs login: they wait for a free account. */
+  waiting_for_account: WaitingForAccount[]
+  /** When every account is limited or needs login: the pending tasks that wait for one; null otherwise. */
+  pending_waiting: PendingWait | null
 }
 
 export type StatusFacts = Omit<StatusReport, 'needs_operator' | 'problems'> & {badMarkers: string[]}
@@ -91,10 +100,40 @@ export function operatorProblems(facts: StatusFacts): string[] {
     problems.push(`held: account ${session.account} is on hold after ${session.crashes} crashes; fix it, then run: ccl reconcile --release ${session.account}`)
   }
 
+  // A task waiting on its limited account is failover's ordinary case; it needs an operator only when
+  // it has waited past watchdog.waiting_after while another account is free (failover should have moved it).
+  const free = facts.sessions.filter((s) => s.activity === 'free').map((s) => s.account)
+  for (const wait of facts.waiting_for_account) {
+    if (free.length === 0 || wait.age_ms === null || wait.age_ms <= facts.waiting_after_ms) continue
+    problems.push(
+      `waiting for an account: ${describeWaitingTask(wait)}, ${formatDuration(wait.age_ms)} (watchdog.waiting_after ${formatDuration(facts.waiting_after_ms)}) while ${free.join(', ')} ${free.length === 1 ? 'is' : 'are'} free; failover should have moved it: is ccl reconcile running?`,
+    )
+  }
+
   for (const task of facts.held) problems.push(`held task: pending/${printable(task.task)}: ${task.why}`)
   for (const line of facts.symlinks.problems) problems.push(`symlinks: ${line}`)
   for (const line of facts.badMarkers) problems.push(`marker: ${line}`)
   return problems
+}
+
+/** "T waits for a free account (alpha limited until 2026-12-02T05:01:00Z) since 2026-12-02T00:10:00Z". */
+export function describeWaitingTask(wait: WaitingForAccount): string {
+  return `${printable(wait.task)} waits for a free account (${describeAccountWait(wait)})${wait.since ? ` since ${wait.since}` : ''}`
+}
+
+/**
+ * What is worth knowing about waiting tasks without waking anyone: each task waiting on its account
+ * (those that need an operator are problems instead), and the pending tasks no account can take.
+ */
+export function waitingNotes(report: Pick<StatusReport, 'waiting_for_account' | 'pending_waiting' | 'problems'>): string[] {
+  const notes: string[] = []
+  if (report.pending_waiting && report.pending_waiting.tasks > 0) notes.push(describePendingWait(report.pending_waiting))
+  for (const wait of report.waiting_for_account) {
+    const line = describeWaitingTask(wait)
+    if (!report.problems.some((p) => p.startsWith(`waiting for an account: ${line}`))) notes.push(line)
+  }
+
+  return notes
 }
 
 /** A wait reason in words. */
@@ -115,16 +154,18 @@ export function verdictLine(report: StatusReport): string {
   const markers = report.problems.filter((p) => p.startsWith('marker: ')).length
   const waiting = report.problems.filter((p) => p.startsWith('waiting: ')).length
   const login = report.problems.filter((p) => p.startsWith('needs login: ')).length
+  const forAccount = report.problems.filter((p) => p.startsWith('waiting for an account: ')).length
   const parts = [
     login > 0 ? `${plural(login, 'account')} need${login === 1 ? 's' : ''} login` : '',
     waiting > 0 ? `${plural(waiting, 'session')} waiting too long` : '',
+    forAccount > 0 ? `${plural(forAccount, 'task')} waiting too long for an account` : '',
     report.held.length > 0 ? `${plural(report.held.length, 'task')} held in pending/` : '',
     report.stale.length > 0 ? plural(report.stale.length, 'stale task') : '',
     held > 0 ? `${plural(held, 'account')} held` : '',
     report.symlinks.valid ? '' : `symlinks invalid (${plural(report.symlinks.problems.length, 'problem')})`,
     markers > 0 ? plural(markers, 'unreadable marker') : '',
   ].filter(Boolean)
-  const named = report.stale.length + held + report.held.length + report.symlinks.problems.length + markers + waiting + login
+  const named = report.stale.length + held + report.held.length + report.symlinks.problems.length + markers + waiting + login + forAccount
   if (report.problems.length > named) parts.push(plural(report.problems.length - named, 'other problem'))
   return `NEEDS OPERATOR: ${parts.join(', ')} (${summary})`
 }

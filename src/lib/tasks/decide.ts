@@ -1,17 +1,21 @@
 import type {DelegationState} from '../config/load.js'
 import {MARKER_SUFFIX, MAX_DELEGATED_NAME_BYTES} from '../queue/layout.js'
+import type {SpillContext} from './spill.js'
 import type {Task} from './task.js'
 
 export const LOCAL_TARGET = 'claude-code'
+
+/** A rule of SPEC §4.1 by its number, or the spill rule (SPEC 6, `failover.spill_to_remote`), checked just before rule 8. */
+export type RuleId = number | 'spill'
 
 export interface Decision {
   task: string
   /** 'claude-code' or a remote provider name. */
   target: string
   remote: boolean
-  /** The SPEC §4.1 rule that decided, 1–8. */
-  rule: number
-  /** Names the rule, e.g. "rule 5: preferred_ai=gpu". */
+  /** The SPEC §4.1 rule that decided, 1–8, or 'spill'. */
+  rule: RuleId
+  /** Names the rule, e.g. "rule 5: preferred_ai=gpu", "spill: every account is limited or needs login (…) -> default_provider=gemini". */
   reason: string
   /** The task's own warnings, plus the router's (rule 6). */
   warnings: string[]
@@ -19,7 +23,7 @@ export interface Decision {
 
 /** One rule of SPEC §4.1 checked against one task, for `--explain`. */
 export interface RuleCheck {
-  rule: number
+  rule: RuleId
   /** The rule as the spec states it. */
   text: string
   matched: boolean
@@ -42,22 +46,30 @@ export const RULE_TEXTS: readonly string[] = [
   'otherwise -> claude-code',
 ]
 
+export const SPILL_RULE_TEXT = 'failover.spill_to_remote and every account limited or needing login -> complexity_map[complexity_hint], else default_provider'
+
+/** How a decision's reason names its rule. */
+export function ruleLabel(rule: RuleId): string {
+  return rule === 'spill' ? 'spill' : `rule ${rule}`
+}
+
 /**
- * Checks every rule of SPEC §4.1 against a task, in order. Pure; never throws. `decide` takes the
- * first match, so what `--explain` shows is by construction what the router did.
+ * Checks every rule of SPEC §4.1 against a task, in order, with the spill rule just before rule 8.
+ * Pure; never throws. `decide` takes the first match, so what `--explain` shows is by construction
+ * what the router did.
  */
-export function checkRules(task: Input, delegation: DelegationState): RuleCheck[] {
-  return evaluate(task, delegation).map(({why, ...check}) => ({...check, why: why()}))
+export function checkRules(task: Input, delegation: DelegationState, spill: SpillContext): RuleCheck[] {
+  return evaluate(task, delegation, spill).map(({why, ...check}) => ({...check, why: why()}))
 }
 
 /** The rules with their texts left unbuilt: routing 10,000 tasks only needs the winner's. */
-function evaluate(task: Input, delegation: DelegationState): (Omit<RuleCheck, 'why'> & {why: () => string})[] {
+function evaluate(task: Input, delegation: DelegationState, spill: SpillContext): (Omit<RuleCheck, 'why'> & {why: () => string})[] {
   const {needs_claude_code: needs, preferred_ai: preferred, allow_delegation: allow, complexity_hint: hint} = task.fields
   const providers = delegation.on ? delegation.settings.providers : []
   const shown = (value: unknown) => (value === undefined ? 'is not set' : `is ${String(value)}`)
-  const check = (rule: number, matched: boolean, why: () => string, target?: string) => ({
+  const check = (rule: RuleId, matched: boolean, why: () => string, target?: string) => ({
     rule,
-    text: RULE_TEXTS[rule - 1]!,
+    text: rule === 'spill' ? SPILL_RULE_TEXT : RULE_TEXTS[rule - 1]!,
     matched,
     why,
     ...(matched ? {target: target ?? LOCAL_TARGET} : {}),
@@ -66,6 +78,12 @@ function evaluate(task: Input, delegation: DelegationState): (Omit<RuleCheck, 'w
   const rule5 = preferred !== undefined && delegation.on && providers.includes(preferred)
   const rule6 = preferred !== undefined && preferred !== LOCAL_TARGET && delegation.on && !providers.includes(preferred)
   const rule7Target = delegation.on ? (hint ? delegation.settings.complexity_map[hint] : delegation.settings.default_provider) : undefined
+  const toProvider = hint ? `complexity_map.${hint}=${rule7Target}` : `default_provider=${rule7Target}`
+  // What keeps a task local even when spill applies: the rules that forbid remote execution, and an
+  // unknown preferred_ai, which stays local (fail-safe) rather than going to a provider it did not name.
+  const mustStayLocal =
+    needs === true ? 'rule 1: needs_claude_code=true' : preferred === LOCAL_TARGET ? 'rule 2: preferred_ai=claude-code' : allow === false ? 'rule 3: allow_delegation=false' : rule6 ? `rule 6: preferred_ai=${preferred} is unknown` : undefined
+  const spills = spill.enabled && spill.applies && delegation.on && mustStayLocal === undefined
   return [
     check(1, needs === true, () => needs === true ? 'needs_claude_code=true' : `needs_claude_code ${shown(needs)}`),
     check(2, preferred === LOCAL_TARGET, () => preferred === LOCAL_TARGET ? 'preferred_ai=claude-code' : `preferred_ai ${shown(preferred)}`),
@@ -109,13 +127,26 @@ function evaluate(task: Input, delegation: DelegationState): (Omit<RuleCheck, 'w
               : `allow_delegation=true, no complexity_hint -> default_provider=${rule7Target}`,
       rule7Target,
     ),
+    check(
+      'spill',
+      spills,
+      () =>
+        spills
+          ? `${spill.why} -> ${toProvider}`
+          : !spill.enabled
+            ? spill.why
+            : mustStayLocal
+              ? `the task must stay local (${mustStayLocal})`
+              : spill.why,
+      rule7Target,
+    ),
     check(8, true, () => 'no routing field sends the task elsewhere'),
   ]
 }
 
-/** The routing decision of SPEC §4.1: the first rule that matches wins. Pure; never throws. */
-export function decide(task: Input, delegation: DelegationState): Decision {
-  const first = evaluate(task, delegation).find((c) => c.matched)!
+/** The routing decision of SPEC §4.1 (plus the spill rule): the first rule that matches wins. Pure; never throws. */
+export function decide(task: Input, delegation: DelegationState, spill: SpillContext): Decision {
+  const first = evaluate(task, delegation, spill).find((c) => c.matched)!
   const target = first.target ?? LOCAL_TARGET
   const warnings = [...task.warnings]
   if (first.rule === 6) {
@@ -123,7 +154,7 @@ export function decide(task: Input, delegation: DelegationState): Decision {
     warnings.push(`${task.name}: preferred_ai: "${task.fields.preferred_ai}" is not a configured provider (${providers}); kept local (fail-safe)`)
   }
 
-  const reason = `rule ${first.rule}: ${first.why()}`
+  const reason = `${ruleLabel(first.rule)}: ${first.why()}`
   const bytes = Buffer.byteLength(task.name)
   if (target !== LOCAL_TARGET && bytes > MAX_DELEGATED_NAME_BYTES) {
     // Its marker NAME.delegated could not be created: the task runs here rather than never.
