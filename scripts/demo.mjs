@@ -4,8 +4,11 @@
 // A temp folder holds a queue, a shared root and two account homes; each account's "Claude Code"
 // is scripts/stand-in-claude.mjs (it reads the pasted prompt and moves the task into done/). A fake
 // secutools runs on 127.0.0.1, tmux runs on a private socket, and nine tasks of every routing kind
-// go through validate-symlinks -> reconcile -> dispatch -> reap -> status, as the timers would run
-// them. The last line says how many tasks got done; anything left undone makes it exit 1.
+// go through validate-symlinks -> hooks install -> reconcile -> dispatch -> reap -> status, as the
+// timers would run them. alpha hits its 5-hour usage limit on its second task: the next reconcile
+// fails that task over to beta, which resumes alpha's conversation (--resume, the transcript is in
+// the shared projects/) and finishes it. The last line says how many tasks got done and how many
+// failed over; anything left undone makes it exit 1.
 // The tmux server, the fake server and the temp folder are removed at the end, on Ctrl-C too;
 // your own tmux is never touched (everything goes through `tmux -L <private socket>`).
 //
@@ -25,7 +28,7 @@ const STAND_IN = path.join(REPO, 'scripts', 'stand-in-claude.mjs')
 const KEEP = process.argv.includes('--keep')
 const WORK_MS = 700
 const COST_PER_JOB = 0.0125
-const ROUNDS = 8
+const ROUNDS = 12
 
 if (!existsSync(path.join(REPO, 'dist', 'commands'))) {
   process.stderr.write('demo: dist/ is missing; run `npm run build` first (`npm run demo` does)\n')
@@ -105,11 +108,12 @@ function tmuxEnv() {
 }
 
 /** Shows one ccl step the way an operator would type it, then what it printed. */
-async function ccl(args, why) {
+async function ccl(args, why, options = {}) {
+  const result = await run(process.execPath, [BIN, ...args], {env, cwd: dir})
+  if (options.quiet && result.code === 0 && !result.stdout.trim() && !result.stderr.trim()) return result
   step++
   out()
   out(bold(`[${step}] $ ccl ${args.join(' ')}`) + (why ? dim(`   # ${why}`) : ''))
-  const result = await run(process.execPath, [BIN, ...args], {env, cwd: dir})
   for (const line of result.stdout.split('\n').filter(Boolean)) out(`    ${line}`)
   for (const line of result.stderr.split('\n').filter(Boolean)) out(dim(`    ${line}`))
   if (result.code !== 0) out(dim(`    (exit ${result.code})`))
@@ -155,8 +159,9 @@ async function main() {
     autoComplete: {afterPolls: 1, cost_usd: COST_PER_JOB, result: (job) => `(${job.provider}) done: ${job.prompt.trim()}`},
   })
 
+  // alpha's second prompt meets its usage limit (the reset an hour away).
   const standIn = (account) =>
-    `STANDIN_NAME=${account} STANDIN_WORK_MS=${WORK_MS} exec '${process.execPath}' '${STAND_IN}'`
+    `${account === 'alpha' ? 'STANDIN_LIMIT_AFTER=1 ' : ''}STANDIN_NAME=${account} STANDIN_WORK_MS=${WORK_MS} exec '${process.execPath}' '${STAND_IN}'`
   const config = [
     `queue: ${queue}`,
     'shared:',
@@ -196,11 +201,13 @@ async function main() {
 
   out(bold('ccl demo') + ` — sandbox ${dir}`)
   out(`  two accounts (alpha, beta) running a stand-in for Claude Code in tmux -L ${socket}`)
+  out('  alpha hits its 5-hour usage limit on its second task')
   out(`  a fake secutools at ${fake.url}`)
   out('  nine tasks in pending/:')
   for (const [name, , , why] of TASKS) out(`    ${name.padEnd(28)} ${dim(why)}`)
 
   await ccl(['validate-symlinks', '--create-missing'], 'each account shares one state folder')
+  await ccl(['hooks', 'install'], "Claude Code's hooks tell ccl what each session does")
   const reconciled = await ccl(['reconcile'], 'start one session per account')
   if (reconciled.code !== 0) throw new Error('reconcile failed; see above')
   await standInsReady(accounts)
@@ -208,6 +215,8 @@ async function main() {
 
   // What the timers do: dispatch and reap every few seconds until the queue is empty.
   for (let round = 1; round <= ROUNDS; round++) {
+    // reconcile every round, shown when it did something: here, the failover
+    if (round > 1) await ccl(['reconcile'], "a limited account's task goes to a free account, same conversation", {quiet: true})
     await ccl(['dispatch'], round === 1 ? 'remote tasks to secutools, local ones to free accounts' : 'the next local tasks')
     await ccl(['reap'], 'collect finished remote jobs into done/')
     const left = [...(await tasksIn('pending')), ...(await Promise.all(accounts.map((a) => tasksIn(`active/${a}`)))).flat()]
@@ -230,7 +239,10 @@ async function main() {
   }
 
   const local = done.length - remote
-  const summary = `demo: ${done.length}/${TASKS.length} tasks done (${local} local, ${remote} remote, $${cost.toFixed(2)})`
+  const events = (await readFile(path.join(queue, '.ccl', 'events.jsonl'), 'utf8')).split('\n').filter(Boolean).map((line) => JSON.parse(line))
+  const failovers = events.filter((e) => e.event === 'task.failed_over')
+  const moved = failovers.map((e) => `${e.task}: ${e.from} -> ${e.to}, ${e.mode === 'resume' ? 'same conversation' : 'afresh'}`).join('; ')
+  const summary = `demo: ${done.length}/${TASKS.length} tasks done (${local} local, ${remote} remote, $${cost.toFixed(2)}); ${failovers.length} failed over${moved ? ` (${moved})` : ''}`
   out()
   if (done.length === TASKS.length) {
     out(bold(summary))

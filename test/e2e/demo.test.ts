@@ -15,15 +15,18 @@ function runDemo(): Promise<{code: number; stdout: string; stderr: string}> {
 }
 
 describe('npm run demo', () => {
-  it('takes nine tasks of every routing kind through the whole loop, then leaves nothing behind', async () => {
+  it('takes nine tasks of every routing kind through the whole loop, one of them failed over from a limited account, then leaves nothing behind', async () => {
     const result = await runDemo()
     expect(result.stderr).toBe('')
     expect(result.code).toBe(0)
     const lines = result.stdout.trimEnd().split('\n')
-    expect(lines.at(-1)).toBe('demo: 9/9 tasks done (5 local, 4 remote, $0.05)')
+    // alpha hits its usage limit on its second task; reconcile fails it over to beta, same conversation
+    expect(lines.at(-1)).toMatch(/^demo: 9\/9 tasks done \(5 local, 4 remote, \$0\.05\); 1 failed over \(0\d-[a-z-]+\.md: alpha -> beta, same conversation\)$/)
+    expect(result.stdout).toMatch(/failover: 0\d-[a-z-]+\.md: alpha → beta: beta resumed alpha's conversation [0-9a-f-]{36}/)
     // Each step is shown as the command an operator would type.
     const steps = lines.filter((l) => /^\[\d+\] \$ ccl /.test(l)).map((l) => l.replace(/^\[\d+\] \$ ccl (\S+).*$/, '$1'))
-    expect(steps.slice(0, 5)).toEqual(['validate-symlinks', 'reconcile', 'route', 'dispatch', 'reap'])
+    expect(steps.slice(0, 6)).toEqual(['validate-symlinks', 'hooks', 'reconcile', 'route', 'dispatch', 'reap'])
+    expect(steps).toContain('reconcile')
     expect(steps.at(-1)).toBe('status')
     expect(result.stdout).toMatch(/^ {4}0 +0 +0 +0 +0 +9 +0$/m) // status: pending settling held delegated active done failed
     expect(result.stdout).toContain('$0.0500')
