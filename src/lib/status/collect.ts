@@ -2,13 +2,14 @@ import type {Config} from '../config/schema.js'
 import {type MarkerEntry, scanMarkers} from '../delegation/marker.js'
 import {errorMessage} from '../errors.js'
 import {queueLayout} from '../queue/layout.js'
-import {activityOf, type AccountState, emptyAccountState, readAccountState} from '../accounts/state.js'
+import {activityOf, type AccountState, emptyAccountState, readAccountState, type Usage} from '../accounts/state.js'
+import {headroomOf, usedNow} from '../accounts/usage.js'
 import {readSessionRecord, type SessionRecord} from '../sessions/record.js'
 import {formatProblem, validateSymlinks} from '../symlinks/validate.js'
 import type {Tmux} from '../tmux/tmux.js'
 import {countDelegations} from './counters.js'
 import {scanQueue} from './queue.js'
-import {type DelegatedJob, operatorProblems, type SessionState, type SessionStatus, type StatusReport} from './report.js'
+import {type DelegatedJob, operatorProblems, type SessionState, type SessionStatus, type StatusReport, type UsageStatus} from './report.js'
 
 export interface CollectOptions {
   now: Date
@@ -44,6 +45,13 @@ function delegatedJob(entry: MarkerEntry, now: number, jobTimeoutMs: number | un
     age_ms: Number.isNaN(age) ? 0 : age,
     overdue: jobTimeoutMs !== undefined && entry.marker.state === 'submitted' && age > jobTimeoutMs,
   }
+}
+
+function usageStatus(usage: Usage | null, now: Date, watermark: number): UsageStatus | null {
+  if (!usage) return null
+  const window = (w: Usage['five_hour']) => (w ? {used_percentage: w.used_percentage, resets_at: w.resets_at, used_now: usedNow(w, now)} : null)
+  const headroom = headroomOf(usage, now)
+  return {five_hour: window(usage.five_hour), seven_day: window(usage.seven_day), at: usage.at, above_watermark: headroom !== null && headroom.used > watermark}
 }
 
 /**
@@ -106,6 +114,7 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
       needs_login: view.activity === 'needs-login' ? {error: view.why ?? 'unknown', since: view.since} : null,
       limit: view.activity === 'limited' ? (hooks.limited?.limit ?? hooks.limited?.reason ?? null) : null,
       session_id: hooks.session_id,
+      usage: usageStatus(hooks.usage, options.now, config.failover.watermark),
     }
   })
 
