@@ -3,9 +3,11 @@
 import {execFile} from 'node:child_process'
 import {mkdir, readFile, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
+import {fileURLToPath} from 'node:url'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {makeSandbox, REPO, runCcl, type Sandbox} from '../support/sandbox.js'
+import {loadedPackages} from '../support/loaded-packages.js'
+import {BIN, makeSandbox, REPO, runCcl, type Sandbox} from '../support/sandbox.js'
 
 let sandbox: Sandbox
 beforeEach(async () => {
@@ -108,6 +110,35 @@ describe('ccl statusline', {timeout: 60_000}, () => {
     expect(noConfig.code).toBe(0)
     expect(noConfig.stdout).toBe('x <- mine\n')
     expect(noConfig.stderr).toMatch(/^ccl statusline: .*\/nonexistent\/ccl\.yaml/)
+  })
+})
+
+describe('ccl statusline start-up', {timeout: 60_000}, () => {
+  it('runs on every status refresh, so it loads no got, listr2 or execa, nor the queue core (and the recorder sees what it loads)', async () => {
+    const log = path.join(sandbox.dir, 'imports.log')
+    const recorder = fileURLToPath(new URL('../support/record-imports.mjs', import.meta.url))
+    const input = await payload()
+    const stdout = await new Promise<string>((resolve, reject) => {
+      const child = execFile(
+        process.execPath,
+        ['--import', recorder, BIN, 'statusline', '--config', sandbox.configFile],
+        {env: {PATH: process.env.PATH, HOME: sandbox.dir, CCL_IMPORT_LOG: log, CLAUDE_CONFIG_DIR: sandbox.homes.alpha!}},
+        (error, out) => (error ? reject(error) : resolve(String(out))),
+      )
+      child.stdin?.end(input)
+    })
+    expect(stdout).toBe('ccl alpha · 5h 0% · 7d 0%\n')
+    const urls = (await readFile(log, 'utf8')).split('\n')
+    const loaded = loadedPackages(urls)
+    expect(loaded).toContain('ccl:dist/commands/statusline.js')
+    expect(loaded).toContain('yaml')
+    for (const heavy of ['got', 'listr2', 'execa', 'gray-matter', 'p-limit']) expect(loaded).not.toContain(heavy)
+    const meta = JSON.parse(await readFile(path.join(REPO, 'dist/meta.json'), 'utf8')) as {outputs: Record<string, {inputs: Record<string, unknown>}>}
+    const sources = urls
+      .filter((url) => url.startsWith('file:'))
+      .flatMap((url) => Object.keys(meta.outputs[path.relative(REPO, fileURLToPath(url))]?.inputs ?? {}))
+    expect(sources).toContain('src/lib/accounts/statusline.ts')
+    expect(sources).not.toContain('src/lib/queue/transitions.ts')
   })
 })
 
