@@ -47,8 +47,7 @@ function delegatedJob(entry: MarkerEntry, now: number, jobTimeoutMs: number | un
   }
 }
 
-function usageStatus(usage: Usage | null, now: Date, watermark: number): UsageStatus | null {
-  if (!usage) return null
+function usageStatus(usage: Usage, now: Date, watermark: number): UsageStatus {
   const window = (w: Usage['five_hour']) => (w ? {used_percentage: w.used_percentage, resets_at: w.resets_at, used_now: usedNow(w, now)} : null)
   const headroom = headroomOf(usage, now)
   return {five_hour: window(usage.five_hour), seven_day: window(usage.seven_day), at: usage.at, above_watermark: headroom !== null && headroom.used > watermark}
@@ -114,7 +113,8 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
       needs_login: view.activity === 'needs-login' ? {error: view.why ?? 'unknown', since: view.since} : null,
       limit: view.activity === 'limited' ? (hooks.limited?.limit ?? hooks.limited?.reason ?? null) : null,
       session_id: hooks.session_id,
-      usage: usageStatus(hooks.usage, options.now, config.failover.watermark),
+      // Only when its status line reported one (failover.headroom): the report of a fleet without it stays as it was.
+      ...(hooks.usage ? {usage: usageStatus(hooks.usage, options.now, config.failover.watermark)} : {}),
     }
   })
 

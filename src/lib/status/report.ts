@@ -28,8 +28,8 @@ export interface SessionStatus {
   needs_login: {error: string; since: string | null} | null
   /** The Claude Code session id its hooks last reported. */
   session_id: string | null
-  /** Its plan usage as its status line last reported it (`ccl statusline`, failover.headroom); null when never. */
-  usage?: UsageStatus | null
+  /** Its plan usage as its status line last reported it (`ccl statusline`, failover.headroom); absent until one did. */
+  usage?: UsageStatus
 }
 
 export interface UsageWindowStatus {
