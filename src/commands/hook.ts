@@ -1,27 +1,7 @@
 import {BaseCommand} from '../base-command.js'
 import {handleHook} from '../lib/accounts/hook.js'
 import {errorMessage} from '../lib/errors.js'
-
-/** Longer than any payload takes to arrive; a hook run by hand with no stdin must still end. */
-const STDIN_TIMEOUT_MS = 5000
-
-async function readStdin(): Promise<string> {
-  if (process.stdin.isTTY) return ''
-  const chunks: Buffer[] = []
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => finish(), STDIN_TIMEOUT_MS)
-    timer.unref()
-    const finish = () => {
-      clearTimeout(timer)
-      process.stdin.pause()
-      resolve(Buffer.concat(chunks).toString('utf8'))
-    }
-
-    process.stdin.on('data', (chunk: Buffer) => chunks.push(chunk))
-    process.stdin.on('end', finish)
-    process.stdin.on('error', finish)
-  })
-}
+import {readStdin} from '../stdin.js'
 
 export default class Hook extends BaseCommand<typeof Hook> {
   static override summary = "The entry point Claude Code's hooks run: records what the account's session does."

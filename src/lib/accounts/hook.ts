@@ -12,15 +12,13 @@
  *   StopFailure   error (some docs: error_type), last_assistant_message (the limit banner), error_details
  *   Notification  notification_type: permission_prompt | idle_prompt | elicitation_dialog | …, message
  */
-import {realpathSync} from 'node:fs'
-import path from 'node:path'
-
 import {classifyStopFailure} from '../claude/banners.js'
 import type {Config} from '../config/schema.js'
 import {errorMessage} from '../errors.js'
 import {appendEvent} from '../events/log.js'
 import {queueLayout, type QueueLayout} from '../queue/layout.js'
 import {settleHandOff} from '../queue/transitions.js'
+import {accountOf} from './identify.js'
 import {type AccountState, updateAccountState, withPrompt} from './state.js'
 
 export interface HookOptions {
@@ -38,22 +36,6 @@ export type HookOutcome =
 type Payload = Record<string, unknown>
 
 const str = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null)
-
-/** The account whose session runs this hook: its CLAUDE_CONFIG_DIR, which reconcile sets, matched against the homes. */
-export function accountOf(config: Config, env: NodeJS.ProcessEnv): string | null {
-  const dir = env.CLAUDE_CONFIG_DIR
-  if (!dir) return null
-  const resolve = (p: string) => {
-    try {
-      return realpathSync(p)
-    } catch {
-      return path.resolve(p)
-    }
-  }
-
-  const wanted = resolve(dir)
-  return config.accounts.find((a) => a.home === dir || resolve(a.home) === wanted)?.name ?? null
-}
 
 /** Records one hook's payload. Never throws for bad input: it is recorded and ignored. */
 export async function handleHook(options: HookOptions): Promise<HookOutcome> {

@@ -39,6 +39,22 @@ export interface Limited {
   since: string
 }
 
+/** One rate-limit window as Claude Code's statusLine payload reported it (`ccl statusline`). */
+export interface UsageWindow {
+  /** 0–100, as Claude Code reports it (it caps at 100). */
+  used_percentage: number
+  /** When the window resets (ISO); null when the payload did not say. */
+  resets_at: string | null
+}
+
+/** The account's plan usage, from the statusLine payload's `rate_limits` (docs/activity.md, Headroom). */
+export interface Usage {
+  five_hour: UsageWindow | null
+  seven_day: UsageWindow | null
+  /** When these values were first seen (the record is rewritten only when they change). */
+  at: string
+}
+
 export interface AccountState {
   version: 1
   account: string
@@ -65,6 +81,8 @@ export interface AccountState {
    * confirmed from them. `head` is the prompt's first characters, which name the task's path.
    */
   prompts: {sha256: string; head: string; at: string}[]
+  /** The last rate-limit usage its status line reported; null until one did (failover.headroom). */
+  usage: Usage | null
 }
 
 const KEEP_PROMPTS = 8
@@ -88,6 +106,7 @@ export function emptyAccountState(account: string): AccountState {
     session_end: null,
     needs_login: null,
     prompts: [],
+    usage: null,
   }
 }
 
@@ -125,7 +144,20 @@ export function readAccountState(layout: QueueLayout, account: string): AccountS
     throw new StateFileError(file, 'not an account state record (version 1)', {hint: 'remove it: the next hook of that account writes it anew'})
   }
 
-  return {...emptyAccountState(account), ...data, account, prompts: Array.isArray(data.prompts) ? data.prompts : []}
+  return {...emptyAccountState(account), ...data, account, prompts: Array.isArray(data.prompts) ? data.prompts : [], usage: usageOrNull(data.usage)}
+}
+
+/** A usage record of the expected shape, or null (absent in records written before headroom, or edited by hand). */
+function usageOrNull(value: unknown): Usage | null {
+  if (!value || typeof value !== 'object') return null
+  const usage = value as Record<string, unknown>
+  const window = (w: unknown): UsageWindow | null => {
+    if (!w || typeof w !== 'object') return null
+    const {used_percentage: used, resets_at: resets} = w as Record<string, unknown>
+    return typeof used === 'number' && Number.isFinite(used) ? {used_percentage: used, resets_at: typeof resets === 'string' ? resets : null} : null
+  }
+
+  return typeof usage.at === 'string' ? {five_hour: window(usage.five_hour), seven_day: window(usage.seven_day), at: usage.at} : null
 }
 
 const LOCK_STALE_MS = 10_000

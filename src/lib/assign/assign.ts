@@ -11,7 +11,8 @@ import {failpoint} from '../failpoints.js'
 import {exists} from '../queue/files.js'
 import {activeDir, ensureLayout, isTaskName, listTasks, type QueueLayout, queueLayout} from '../queue/layout.js'
 import {type HandOff, type HandOffRecord, markDelivered, whereIs, recoverHandOffs as recoverAll, type Requeued, settleHandOff, takeForAccount, undoHandOff} from '../queue/transitions.js'
-import {clearExpiredLimit, hooksActive, limitedUntil, promptReceived, readAccountState} from '../accounts/state.js'
+import {clearExpiredLimit, hooksActive, limitedUntil, promptReceived, readAccountState, type Usage} from '../accounts/state.js'
+import {describeHeadroom, type Ranked, rankByHeadroom} from '../accounts/usage.js'
 import {scanPaneForTrustDialog} from '../claude/banners.js'
 import {deliverPrompt} from './deliver.js'
 import {readSessionRecord} from '../sessions/record.js'
@@ -165,8 +166,19 @@ export async function assignTask(options: AssignOptions): Promise<AssignResult> 
     throw new TaskFileError(`${file}: no such task in pending/`)
   }
 
+  const ranked = options.account === undefined && config.failover.headroom ? byHeadroom(layout, candidates, config.failover.watermark, now()) : undefined
+  if (ranked) candidates = ranked.map((r) => r.item)
   const reasons: Record<string, string> = {}
-  for (const account of candidates) {
+  // The watermark only prefers: an account above it is tried last, and passed over only while
+  // another account found free here (its claim lost to a racer) is below it.
+  let freeBelow = false
+  for (const [index, account] of candidates.entries()) {
+    const rank = ranked?.[index]
+    if (rank?.above && freeBelow) {
+      reasons[account.name] = `above the watermark (${describeHeadroom(rank.headroom!)}; failover.watermark ${config.failover.watermark}%)`
+      continue
+    }
+
     let busy: string | null
     try {
       busy = await whyBusy(config, layout, tmux, account, now())
@@ -181,6 +193,8 @@ export async function assignTask(options: AssignOptions): Promise<AssignResult> 
       reasons[account.name] = busy
       continue
     }
+
+    if (!rank?.above) freeBelow = true
 
     const taken = await takeForAccount(layout, {name, account: account.name, now: now()})
     switch (taken.kind) {
@@ -212,6 +226,20 @@ export async function assignTask(options: AssignOptions): Promise<AssignResult> 
   }
 
   return {outcome: 'no-free-account', task: name, accounts: reasons}
+}
+
+/** The candidates in headroom order (failover.headroom); an unreadable record counts as no usage recorded. */
+function byHeadroom(layout: QueueLayout, accounts: readonly Account[], watermark: number, now: Date): Ranked<Account>[] {
+  const usageOf = (account: Account): Usage | null => {
+    try {
+      return readAccountState(layout, account.name).usage
+    } catch (error) {
+      if (!(error instanceof CclError)) throw error
+      return null // whyBusy reports the broken record for that account
+    }
+  }
+
+  return rankByHeadroom(accounts, usageOf, {watermark, now})
 }
 
 async function deliver(

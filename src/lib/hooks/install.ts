@@ -40,6 +40,123 @@ export function isCclHook(entry: unknown): boolean {
   return entry.command.trimEnd().endsWith(` ${HOOK_MARKER}`)
 }
 
+/** The statusLine command (failover.headroom): `ccl statusline`, carrying the operator's own command, if any, as `--chain=`. */
+export function statusLineCommand(parts: {node: string; bin: string; configFile: string}, chain: string | null): string {
+  const base = `${shellQuote(parts.node)} ${shellQuote(parts.bin)} statusline --config ${shellQuote(parts.configFile)}`
+  return `${base}${chain === null ? '' : ` ${shellQuote(`--chain=${chain}`)}`} ${HOOK_MARKER}`
+}
+
+/**
+ * The words of a command as sh reads them, up to a comment: bare words, single-quoted parts and
+ * backslash escapes — what shellQuote writes. Null when a quote is left open.
+ */
+export function shellWords(command: string): string[] | null {
+  const words: string[] = []
+  let word: string | null = null
+  for (let i = 0; i < command.length; i++) {
+    const c = command[i]!
+    if (c === "'") {
+      const end = command.indexOf("'", i + 1)
+      if (end === -1) return null
+      word = (word ?? '') + command.slice(i + 1, end)
+      i = end
+    } else if (c === '\\' && i + 1 < command.length) {
+      word = (word ?? '') + command[++i]
+    } else if (c === ' ' || c === '\t' || c === '\n') {
+      if (word !== null) words.push(word)
+      word = null
+    } else if (c === '#' && word === null) {
+      break
+    } else {
+      word = (word ?? '') + c
+    }
+  }
+
+  if (word !== null) words.push(word)
+  return words
+}
+
+/**
+ * The operator's command a ccl statusLine command chains (through any ccl command chained inside
+ * it, so ccl never ends up running itself); null when it chains none, undefined when the command
+ * cannot be read back (edited by hand).
+ */
+export function chainedCommand(command: string): string | null | undefined {
+  let current = command
+  for (let depth = 0; depth < 10; depth++) {
+    const words = shellWords(current)
+    if (!words) return undefined
+    const flag = words.find((w) => w.startsWith('--chain='))
+    if (flag === undefined) return null
+    const chain = flag.slice('--chain='.length)
+    if (!isCclHook({type: 'command', command: chain})) return chain.trim() === '' ? null : chain
+    current = chain
+  }
+
+  return undefined
+}
+
+/**
+ * What happened to settings.json's statusLine: `added` (ccl's set, chaining the operator's if there
+ * was one), `replaced` (an older ccl one), `unchanged`, `restored` (headroom off: the operator's
+ * command put back), `removed` (headroom off: ccl's taken out, there was none before), `skipped`
+ * (not a command: left alone), `none` (headroom off and nothing of ccl's there).
+ */
+export type StatusLineChange = 'added' | 'replaced' | 'unchanged' | 'restored' | 'removed' | 'skipped' | 'none'
+
+export interface StatusLineResult {
+  change: StatusLineChange
+  /** The operator's command ccl's statusLine runs after it (or, restored, the one put back). */
+  chained: string | null
+  /** ccl's command taken out (replaced, restored, removed). */
+  removed?: string
+  /** Why it was skipped. */
+  note?: string
+}
+
+export type StatusLineMerge = ({ok: true; settings: Record<string, unknown>} & StatusLineResult) | {ok: false; key: string; problem: string}
+
+/**
+ * settings.json's statusLine for failover.headroom (docs/hooks.md, "The statusLine"). With headroom,
+ * ccl's command, chaining the operator's command that stood there; without, the operator's command
+ * back where ccl's stood. Every other key of the statusLine object (padding, refreshInterval, …) is
+ * kept. The input is not changed.
+ */
+export function mergeStatusLine(settings: Record<string, unknown>, want: {headroom: boolean; command: (chain: string | null) => string}): StatusLineMerge {
+  const current = settings.statusLine
+  const own = isCclHook(current)
+  const chain = own ? chainedCommand((current as {command: string}).command) : null
+  if (chain === undefined) {
+    return {ok: false, key: 'statusLine', problem: "ccl's command there cannot be read back (edited by hand?); put the statusLine you want there and run again"}
+  }
+
+  const ownCommand = own ? (current as {command: string}).command : undefined
+  const {statusLine: _old, ...without} = settings
+  if (!want.headroom) {
+    if (!own) return {ok: true, settings, change: 'none', chained: null}
+    if (chain === null) return {ok: true, settings: without, change: 'removed', chained: null, removed: ownCommand!}
+    return {ok: true, settings: {...settings, statusLine: {...(current as object), command: chain}}, change: 'restored', chained: chain, removed: ownCommand!}
+  }
+
+  if (current === undefined || current === null) {
+    return {ok: true, settings: {...settings, statusLine: {type: 'command', command: want.command(null)}}, change: 'added', chained: null}
+  }
+
+  if (own) {
+    const wanted = want.command(chain)
+    if (ownCommand === wanted) return {ok: true, settings, change: 'unchanged', chained: chain}
+    return {ok: true, settings: {...settings, statusLine: {...(current as object), command: wanted}}, change: 'replaced', chained: chain, removed: ownCommand!}
+  }
+
+  if (isObject(current) && current.type === 'command' && typeof current.command === 'string') {
+    const theirs = current.command.trim() === '' ? null : current.command
+    return {ok: true, settings: {...settings, statusLine: {...current, command: want.command(theirs)}}, change: 'added', chained: theirs}
+  }
+
+  const what = isObject(current) ? `its type is ${JSON.stringify(current.type ?? null)}, not "command"` : `it is ${kind(current)}, not an object`
+  return {ok: true, settings, change: 'skipped', chained: null, note: `statusLine left alone: ${what}; this account's usage is not recorded`}
+}
+
 export type EventChange = 'added' | 'replaced' | 'unchanged'
 
 export interface EventResult {
@@ -125,6 +242,8 @@ export interface AccountInstall {
   sharedWith?: string
   /** Why the file was refused; it names the file, and for a syntax error the line and column. */
   error?: string
+  /** What happened to its statusLine (failover.headroom); absent when nothing of ccl's was or is to be there. */
+  statusLine?: StatusLineResult
 }
 
 export interface InstallReport {
@@ -137,6 +256,10 @@ export interface InstallOptions {
   command: string
   /** Decide and report, write nothing. */
   dryRun: boolean
+  /** failover.headroom: set ccl's statusLine (chaining the operator's); false puts the operator's back. */
+  headroom: boolean
+  /** ccl's statusLine command, given the operator's command it chains. */
+  statusLine: (chain: string | null) => string
 }
 
 type Outcome = Omit<AccountInstall, 'account' | 'file' | 'sharedWith'>
@@ -223,18 +346,23 @@ async function installOne(located: Extract<Located, {key: string}>, home: string
 
     const merged = mergeHooks(settings, options.command)
     if (!merged.ok) return refused(`${write}: ${merged.key}: ${merged.problem}`)
-    const status: InstallStatus = !merged.changed
+    const line = mergeStatusLine(merged.settings, {headroom: options.headroom, command: options.statusLine})
+    if (!line.ok) return refused(`${write}: ${line.key}: ${line.problem}`)
+    const {ok: _ok, settings: next, ...statusLine} = line
+    const lineChanged = !['unchanged', 'skipped', 'none'].includes(line.change)
+    const changed = merged.changed || lineChanged
+    const status: InstallStatus = !changed
       ? 'unchanged'
-      : merged.events.every((event) => event.change !== 'replaced')
+      : merged.events.every((event) => event.change !== 'replaced') && (!lineChanged || line.change === 'added')
         ? 'added'
         : 'updated'
-    if (merged.changed && !options.dryRun) {
+    if (changed && !options.dryRun) {
       // Claude Code makes its config home private; a home ccl creates is made the same way.
       if (!located.exists) await mkdir(home, {recursive: true, mode: 0o700})
-      await writeFileAtomic(write, JSON.stringify(merged.settings, null, 2) + '\n', mode === undefined ? {} : {mode})
+      await writeFileAtomic(write, JSON.stringify(next, null, 2) + '\n', mode === undefined ? {} : {mode})
     }
 
-    return {...where, status, events: merged.events, ...(located.exists ? {} : {created: true})}
+    return {...where, status, events: merged.events, ...(located.exists ? {} : {created: true}), ...(line.change === 'none' ? {} : {statusLine})}
   } catch (error) {
     // A file or folder ccl may not read or write (EACCES, EROFS, ENOSPC, …) is that account's refusal.
     if (!isErrno(error)) throw error

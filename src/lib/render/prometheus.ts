@@ -1,5 +1,5 @@
 import {ACTIVITIES} from '../accounts/state.js'
-import type {StatusReport} from '../status/report.js'
+import type {StatusReport, UsageWindowStatus} from '../status/report.js'
 
 interface Family {
   name: string
@@ -32,6 +32,17 @@ function renderFamily(family: Family): string[] {
   }
 
   return lines
+}
+
+/** One sample per account and recorded window; a window the value function has nothing for is left out. */
+function usageSamples(report: StatusReport, value: (w: UsageWindowStatus) => number | undefined): Family['samples'] {
+  return report.sessions.flatMap((s) =>
+    (['five_hour', 'seven_day'] as const).flatMap((window) => {
+      const w = s.usage?.[window]
+      const v = w ? value(w) : undefined
+      return v === undefined || Number.isNaN(v) ? [] : [{labels: {account: s.account, window}, value: v}]
+    }),
+  )
 }
 
 /**
@@ -119,6 +130,18 @@ export function renderPrometheus(report: StatusReport): string {
       help: "When a limited account's cooldown ends (its reset plus failover.margin), as Unix time.",
       type: 'gauge',
       samples: report.sessions.filter((s) => s.limited_until).map((s) => ({labels: {account: s.account}, value: Math.round(Date.parse(s.limited_until!) / 1000)})),
+    },
+    {
+      name: 'ccl_account_usage_ratio',
+      help: "The account's plan usage per window (five_hour, seven_day) as its status line last reported it, 0-1; 0 once the window's reset time has passed (failover.headroom).",
+      type: 'gauge',
+      samples: usageSamples(report, (w) => w.used_now / 100),
+    },
+    {
+      name: 'ccl_account_usage_reset_timestamp_seconds',
+      help: "When each usage window (five_hour, seven_day) of the account resets, as Unix time, as its status line last reported it.",
+      type: 'gauge',
+      samples: usageSamples(report, (w) => (w.resets_at === null ? undefined : Math.round(Date.parse(w.resets_at) / 1000))),
     },
     {
       name: 'ccl_session_activity',

@@ -1,6 +1,7 @@
 import {formatDuration} from '../config/duration.js'
 import type {DelegationCounts} from '../status/counters.js'
-import {describeWait, type StatusReport, verdictLine} from '../status/report.js'
+import {formatPercent} from '../accounts/usage.js'
+import {describeWait, type StatusReport, type UsageStatus, type UsageWindowStatus, verdictLine} from '../status/report.js'
 import {printable} from './delegate.js'
 import {renderTable} from './table.js'
 
@@ -39,17 +40,43 @@ export function describeActivity(s: StatusReport['sessions'][number], now: numbe
   return s.activity
 }
 
+/** "5h 42% until 15:00 UTC, 7d 17% until 2026-03-26 04:40 UTC (above watermark)"; a window past its reset says so. */
+export function describeUsage(usage: UsageStatus | null, now: number = Date.now()): string {
+  if (!usage) return '-'
+  const window = (label: string, w: UsageWindowStatus | null) => {
+    if (!w) return []
+    if (w.resets_at === null) return [`${label} ${formatPercent(w.used_now)}`]
+    if (Date.parse(w.resets_at) <= now) return [`${label} 0% (reset at ${clock(w.resets_at, now)})`]
+    return [`${label} ${formatPercent(w.used_now)} until ${clock(w.resets_at, now)}`]
+  }
+
+  const parts = [...window('5h', usage.five_hour), ...window('7d', usage.seven_day)]
+  return parts.join(', ') + (usage.above_watermark ? ' (above watermark)' : '')
+}
+
 /** The operator's view: a one-line verdict, then aligned tables, then what to do. */
 export function renderStatus(report: StatusReport): string {
   const now = Date.parse(report.generated_at)
   const out: string[] = [verdictLine(report)]
 
+  // The usage column only once some account's status line reported usage (failover.headroom).
+  const usage = report.sessions.some((s) => s.usage)
   out.push(
     '',
     'SESSIONS',
     renderTable(
-      ['account', 'session', 'state', 'activity', 'working on', 'since', 'crashes', 'held'],
-      report.sessions.map((s) => [s.account, s.session, s.state, describeActivity(s, now), s.task ?? '-', since(s.since, now), String(s.crashes), s.held ? 'HELD' : 'no']),
+      ['account', 'session', 'state', 'activity', 'working on', 'since', 'crashes', 'held', ...(usage ? ['usage'] : [])],
+      report.sessions.map((s) => [
+        s.account,
+        s.session,
+        s.state,
+        describeActivity(s, now),
+        s.task ?? '-',
+        since(s.since, now),
+        String(s.crashes),
+        s.held ? 'HELD' : 'no',
+        ...(usage ? [describeUsage(s.usage ?? null, now)] : []),
+      ]),
     ),
   )
 

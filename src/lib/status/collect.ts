@@ -4,13 +4,14 @@ import type {Config} from '../config/schema.js'
 import {type MarkerEntry, scanMarkers} from '../delegation/marker.js'
 import {errorMessage} from '../errors.js'
 import {queueLayout} from '../queue/layout.js'
-import {activityOf, type AccountState, emptyAccountState, readAccountState} from '../accounts/state.js'
+import {activityOf, type AccountState, emptyAccountState, readAccountState, type Usage} from '../accounts/state.js'
+import {headroomOf, usedNow} from '../accounts/usage.js'
 import {readSessionRecord, type SessionRecord} from '../sessions/record.js'
 import {formatProblem, validateSymlinks} from '../symlinks/validate.js'
 import type {Tmux} from '../tmux/tmux.js'
 import {countDelegations} from './counters.js'
 import {scanQueue} from './queue.js'
-import {type DelegatedJob, operatorProblems, type SessionState, type SessionStatus, type StatusReport, waitingNotes} from './report.js'
+import {type DelegatedJob, operatorProblems, type SessionState, type SessionStatus, type StatusReport, type UsageStatus, waitingNotes} from './report.js'
 import {pendingWait, type WaitingForAccount, waitingTask} from './waiting.js'
 
 export interface CollectOptions {
@@ -47,6 +48,12 @@ function delegatedJob(entry: MarkerEntry, now: number, jobTimeoutMs: number | un
     age_ms: Number.isNaN(age) ? 0 : age,
     overdue: jobTimeoutMs !== undefined && entry.marker.state === 'submitted' && age > jobTimeoutMs,
   }
+}
+
+function usageStatus(usage: Usage, now: Date, watermark: number): UsageStatus {
+  const window = (w: Usage['five_hour']) => (w ? {used_percentage: w.used_percentage, resets_at: w.resets_at, used_now: usedNow(w, now)} : null)
+  const headroom = headroomOf(usage, now)
+  return {five_hour: window(usage.five_hour), seven_day: window(usage.seven_day), at: usage.at, above_watermark: headroom !== null && headroom.used > watermark}
 }
 
 /**
@@ -118,6 +125,8 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
       session_id: hooks.session_id,
       failovers_in_24h: moved?.in ?? 0,
       failovers_out_24h: moved?.out ?? 0,
+      // Only when its status line reported one (failover.headroom): the report of a fleet without it stays as it was.
+      ...(hooks.usage ? {usage: usageStatus(hooks.usage, options.now, config.failover.watermark)} : {}),
     }
   })
 

@@ -33,6 +33,25 @@ export interface SessionStatus {
   failovers_in_24h: number
   /** Tasks failover moved off this account in the last 24 h. */
   failovers_out_24h: number
+  /** Its plan usage as its status line last reported it (`ccl statusline`, failover.headroom); absent until one did. */
+  usage?: UsageStatus
+}
+
+export interface UsageWindowStatus {
+  /** As reported, 0–100. */
+  used_percentage: number
+  resets_at: string | null
+  /** What counts now: 0 once resets_at has passed (the window started anew since). */
+  used_now: number
+}
+
+export interface UsageStatus {
+  five_hour: UsageWindowStatus | null
+  seven_day: UsageWindowStatus | null
+  /** When these numbers were first reported. */
+  at: string
+  /** The larger window's use now is above failover.watermark: assign prefers other accounts. */
+  above_watermark: boolean
 }
 
 export interface DelegatedJob {
