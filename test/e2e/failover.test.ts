@@ -6,6 +6,7 @@ import path from 'node:path'
 import {afterEach, describe, expect, it, onTestFinished} from 'vitest'
 
 import {accountState, doneBy, events, exactlyOnceInDone, limitedOnSecond, reconcileUntil, type Setup, started as startLoop} from '../support/failover.js'
+import {startFakeSecutools} from '../support/fake-secutools.js'
 import {type LoopSandbox, waitFor} from '../support/loop.js'
 
 let loop: LoopSandbox | undefined
@@ -132,40 +133,48 @@ describe('failover with the stand-in', {timeout: 240_000}, () => {
     await exactlyOnceInDone(l, ['first.md', 'second.md'])
   })
 
-  it('one account, its limit over and the stopped task not continued by itself: the continue prompt goes to its own conversation', async () => {
+  it("after the reset, with no account free meanwhile: a session that did not carry on gets the continue prompt in its own conversation; one that carried on by itself (Claude Code >= 2.1.234) gets nothing", async () => {
     const resetsAt = new Date(Math.ceil((Date.now() + 20_000) / 60_000) * 60_000)
+    const limit = {STANDIN_LIMIT_AFTER: '1', STANDIN_LIMIT_RESETS_AT: resetsAt.toISOString()}
     const l = await started({
-      accounts: ['alpha'],
-      // as Claude Code before 2.1.234 (or with the automatic continuation cancelled)
-      standInEnv: {alpha: {STANDIN_LIMIT_AFTER: '1', STANDIN_LIMIT_RESETS_AT: resetsAt.toISOString(), STANDIN_NO_AUTO_CONTINUE: '1'}},
+      // alpha as Claude Code before 2.1.234 (or with the automatic continuation cancelled); beta carries on by itself
+      standInEnv: {alpha: {...limit, STANDIN_NO_AUTO_CONTINUE: '1'}, beta: limit},
     })
-    const id = await limitedOnSecond(l)
-    const before = JSON.parse((await l.ccl(['reconcile', '--json'])).stdout)
-    expect(before.failovers).toEqual([expect.objectContaining({task: 'second.md', result: 'waiting'})])
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, resetsAt.getTime() + 1500 - Date.now())))
-    const pass = await reconcileUntil(l, async () => (await l.where()).done?.includes('second.md') ?? false)
-    expect(pass.stdout).toContain("failover: second.md: alpha (in place): continued in alpha's own conversation")
-    const log = await l.standInEvents()
-    expect(log.filter((e) => e.event === 'session' && e.standIn === 'alpha')).toHaveLength(1) // not restarted
-    const continued = log.filter((e) => e.event === 'received' && e.prompt?.includes('Continue the task you were working on'))
-    expect(continued).toEqual([expect.objectContaining({standIn: 'alpha', session: id})])
-    expect(doneBy(log, 'second.md')).toEqual(['alpha'])
-    expect((await events(l)).filter((e) => e.event === 'task.failed_over')).toEqual([expect.objectContaining({from: 'alpha', to: 'alpha', mode: 'resume', session_id: id})])
-    await exactlyOnceInDone(l, ['first.md', 'second.md'])
-  })
+    const ids: Record<string, string> = {}
+    for (const [account, first, second] of [['alpha', 'a1.md', 'a2.md'], ['beta', 'b1.md', 'b2.md']] as const) {
+      await l.addTask(first, `${first}\n`, 90)
+      expect((await l.ccl(['assign', first, '--account', account])).code).toBe(0)
+      expect(await waitFor(async () => (await events(l)).some((e) => e.event === 'task.done' && e.task === first), 20_000)).toBe(true)
+      await l.addTask(second, `${second}\n`, 80)
+      expect((await l.ccl(['assign', second, '--account', account])).code).toBe(0)
+      expect(await waitFor(async () => (await accountState(l, account))?.limited != null, 20_000)).toBe(true)
+      ids[account] = (await accountState(l, account))!.session_id as string
+    }
 
-  it('one account that continues by itself at its reset (Claude Code >= 2.1.234): no prompt from ccl', async () => {
-    const resetsAt = new Date(Math.ceil((Date.now() + 20_000) / 60_000) * 60_000)
-    const l = await started({accounts: ['alpha'], standInEnv: {alpha: {STANDIN_LIMIT_AFTER: '1', STANDIN_LIMIT_RESETS_AT: resetsAt.toISOString()}}})
-    await limitedOnSecond(l)
-    expect(await waitFor(async () => (await l.where()).done?.includes('second.md') ?? false, resetsAt.getTime() - Date.now() + 20_000)).toBe(true)
-    const pass = await l.ccl(['reconcile'])
-    expect(pass.code, pass.stderr).toBe(0)
-    expect(pass.stdout).not.toContain('failover')
+    // both limited, both holding a task: each waits
+    const before = JSON.parse((await l.ccl(['reconcile', '--json'])).stdout)
+    expect(before.failovers.map((f: {task: string; result: string}) => [f.task, f.result])).toEqual([
+      ['a2.md', 'waiting'],
+      ['b2.md', 'waiting'],
+    ])
+    // beta's session carries on at the reset by itself (its UserPromptSubmit recorded); then ccl's pass
+    expect(await waitFor(async () => (await l.standInEvents()).some((e) => e.event === 'continued' && e.standIn === 'beta'), resetsAt.getTime() - Date.now() + 20_000)).toBe(true)
+    expect(await waitFor(async () => ((await accountState(l, 'beta'))?.prompts as {at: string}[]).some((p) => Date.parse(p.at) >= resetsAt.getTime() - 1000), 10_000)).toBe(true)
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, resetsAt.getTime() + 1500 - Date.now())))
+    const pass = await reconcileUntil(l, async () => {
+      const done = (await l.where()).done ?? []
+      return done.includes('a2.md') && done.includes('b2.md')
+    })
+    expect(pass.stdout).toContain("failover: a2.md: alpha (in place): continued in alpha's own conversation")
+    expect(pass.stdout).not.toContain('b2.md')
     const log = await l.standInEvents()
-    expect(log.filter((e) => e.event === 'continued')).toHaveLength(1)
-    expect(log.filter((e) => e.event === 'received' && e.prompt?.includes('Continue the task you were working on'))).toEqual([])
-    expect((await events(l)).filter((e) => e.event === 'task.failed_over')).toEqual([])
+    for (const account of ['alpha', 'beta']) expect(log.filter((e) => e.event === 'session' && e.standIn === account)).toHaveLength(1) // none restarted
+    const continued = log.filter((e) => e.event === 'received' && e.prompt?.includes('Continue the task you were working on'))
+    expect(continued).toEqual([expect.objectContaining({standIn: 'alpha', session: ids.alpha})])
+    expect(doneBy(log, 'a2.md')).toEqual(['alpha'])
+    expect(doneBy(log, 'b2.md')).toEqual(['beta'])
+    expect((await events(l)).filter((e) => e.event === 'task.failed_over')).toEqual([expect.objectContaining({from: 'alpha', to: 'alpha', mode: 'resume', session_id: ids.alpha})])
+    await exactlyOnceInDone(l, ['a1.md', 'a2.md', 'b1.md', 'b2.md'])
   })
 
   it("a target showing Claude Code's folder-trust dialog: reported as waiting, nothing pasted into it; once answered, the failover goes on", async () => {
@@ -203,12 +212,48 @@ describe('failover with the stand-in', {timeout: 240_000}, () => {
     expect(await waitFor(async () => (await l.server.tmux('capture-pane', '-p', '-t', '=ccl-alpha:')).includes('Quick safety check'), 10_000)).toBe(true)
     await l.addTask('t.md', 'T.\n', 60)
     const refused = await l.ccl(['assign', 't.md'])
-    expect(refused.code).toBe(4)
+    expect(refused.code, refused.stdout + refused.stderr).toBe(4)
     expect(refused.stderr).toContain("alpha: waiting: Claude Code's folder-trust dialog is on screen")
     expect(await l.where()).toEqual({pending: ['t.md']})
     const pass = await l.ccl(['reconcile'])
     expect(pass.stderr).toContain("waiting: Claude Code's folder-trust dialog is on screen")
     const status = JSON.parse((await l.ccl(['status', '--json'])).stdout)
     expect(status.sessions[0]).toMatchObject({activity: 'waiting'})
+  })
+
+  it('every account limited, spill on: a delegable task goes to the remote platform, a local-only one waits and status says why', async () => {
+    const fake = await startFakeSecutools({apiKey: 'k-spill', autoComplete: {afterPolls: 1, cost_usd: 0.01, result: 'remote work done'}})
+    onTestFinished(() => fake.close())
+    const l = await started({
+      // each account's first prompt meets its limit
+      standInEnv: {alpha: {STANDIN_LIMIT_AFTER: '0'}, beta: {STANDIN_LIMIT_AFTER: '0'}},
+      config: {failover: {margin: '1s', spill_to_remote: true}, delegation: {base_url: fake.url, retries: 1, timeout: '5s'}},
+    })
+    l.env.SECUTOOLS_API_KEY = 'k-spill'
+    for (const [name, account] of [['a.md', 'alpha'], ['b.md', 'beta']] as const) {
+      await l.addTask(name, `${name}\n`, 120)
+      expect((await l.ccl(['assign', name, '--account', account])).code).toBe(0)
+      expect(await waitFor(async () => (await accountState(l, account))?.limited != null, 15_000)).toBe(true)
+    }
+
+    // both limited, each holding a task: nothing to fail over to
+    const stuck = JSON.parse((await l.ccl(['reconcile', '--json'])).stdout)
+    expect(stuck.failovers.map((f: {task: string; result: string}) => [f.task, f.result])).toEqual([
+      ['a.md', 'waiting'],
+      ['b.md', 'waiting'],
+    ])
+    await l.addTask('remote-ok.md', 'Summarise it.\n', 60)
+    await l.addTask('local-only.md', '---\nneeds_claude_code: true\n---\nRun the tests.\n', 50)
+    const route = await l.ccl(['route', '--explain', path.join(l.sandbox.queue, 'pending', 'remote-ok.md')])
+    expect(route.stdout).toMatch(/spill.*WINS/)
+    const dispatched = await l.ccl(['dispatch'])
+    expect(dispatched.code, dispatched.stderr).toBe(0)
+    expect(dispatched.stdout).toMatch(/remote-ok\.md: submitted to gemini as job j-1/)
+    expect([...fake.jobs.values()].map((j) => j.prompt)).toEqual([expect.stringContaining('Summarise it.')])
+    const where = await l.where()
+    expect(where.pending).toEqual(['local-only.md', 'remote-ok.md']) // remote-ok.md beside its marker
+    const status = await l.ccl(['status'])
+    expect(status.stdout).toMatch(/1 pending task waits.*every account is limited or needs login/)
+    expect(status.stdout).toMatch(/a\.md waits for a free account \(alpha limited until/)
   })
 })

@@ -8,6 +8,7 @@ import path from 'node:path'
 import {afterEach, expect, it, onTestFinished} from 'vitest'
 
 import type {ApiRequest, Step} from '../support/messages-api.mjs'
+import {startFakeSecutools} from '../support/fake-secutools.js'
 import {startMessagesApi, type MessagesApi} from '../support/messages-api.mjs'
 import {claudeBinDir, makeClaudeAccount, requireClaudeCode, shellQuote} from '../support/real-claude.js'
 import {linkAll, makeSandbox, runCcl, type Sandbox} from '../support/sandbox.js'
@@ -64,7 +65,8 @@ interface Fleet {
 }
 
 /** alpha and beta, real CLI sessions made by `ccl reconcile`, hooks installed; beta in `betaCwd` when given. */
-async function fleet(betaCwd?: string): Promise<Fleet> {
+async function fleet(options: {betaCwd?: string; config?: Record<string, unknown>; env?: Record<string, string>} = {}): Promise<Fleet> {
+  const {betaCwd} = options
   await requireClaudeCode()
   sandbox = await makeSandbox({accounts: ['alpha', 'beta']})
   await linkAll(sandbox)
@@ -88,8 +90,10 @@ async function fleet(betaCwd?: string): Promise<Fleet> {
     tmux: {socket: server.socket},
     accounts,
     assign: {enter_delay: '500ms', ready_after: '8s', confirm_within: '15s'},
+    failover: {margin: '1s'},
+    ...options.config,
   })
-  const env = {...tmuxEnv(), CCL_CONFIG: sandbox.configFile}
+  const env = {...tmuxEnv(), CCL_CONFIG: sandbox.configFile, ...options.env}
   const queue = sandbox.queue
   const f: Fleet = {
     ccl: (args) => runCcl(args, {env, cwd: sandbox!.dir, timeoutMs: 180_000}),
@@ -119,9 +123,15 @@ async function fleet(betaCwd?: string): Promise<Fleet> {
   return f
 }
 
-/** alpha does one.md, then its second task two.md meets the 5-hour limit (reset 3 h ahead). Returns alpha's session id. */
-async function alphaLimitedOnTwo(f: Fleet): Promise<string> {
-  const resetAt = Math.ceil((Date.now() / 1000 + 3 * 3600) / 60) * 60 + 60 * 7
+/** A reset about `aheadS` seconds from now, on a whole minute that is not :00 (the banner would drop the minutes). */
+function resetIn(aheadS: number): number {
+  let at = Math.ceil((Date.now() / 1000 + aheadS) / 60) * 60
+  if (new Date(at * 1000).getUTCMinutes() === 0) at += 60
+  return at
+}
+
+/** alpha does one.md, then its second task two.md meets the 5-hour limit (reset at `resetAt`, epoch s). Returns alpha's session id. */
+async function alphaLimitedOnTwo(f: Fleet, resetAt = resetIn(3 * 3600)): Promise<string> {
   let tasks = 0
   api!.script(f.tokens.alpha!, (request) => {
     if (request.toolResults.length === 0 && request.prompt?.includes('/active/')) tasks++
@@ -154,9 +164,11 @@ async function reconcileUntilDone(f: Fleet, task: string): Promise<string> {
   throw new Error(`${task} not done:\n${out}`)
 }
 
-it("real CLI: alpha's task, stopped by its usage limit, is finished by beta resuming alpha's conversation; alpha restarts fresh and stays limited", async () => {
+it("real CLI: alpha's task, stopped by its usage limit, is finished by beta resuming alpha's conversation; alpha restarts fresh, idle until its reset, then works again", async () => {
   const f = await fleet()
-  const id = await alphaLimitedOnTwo(f)
+  // the reset far enough ahead for the failover to happen before it (about 2 minutes of waiting)
+  const resetAt = resetIn(150)
+  const id = await alphaLimitedOnTwo(f, resetAt)
   const out = await reconcileUntilDone(f, 'two.md')
   expect(out).toContain(`failover: two.md: alpha → beta: beta resumed alpha's conversation ${id}`)
   expect(await f.where()).toEqual({done: ['one.md', 'two.md']})
@@ -184,14 +196,28 @@ it("real CLI: alpha's task, stopped by its usage limit, is finished by beta resu
   await f.add('three.md', 100)
   const refused = await f.ccl(['assign', 'three.md', '--account', 'alpha'])
   expect(refused.code).toBe(4)
+  expect(refused.stderr).toContain('alpha: limited until')
+  // its old session did not carry on at the reset (it was killed): after it, alpha is handed work again
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, resetAt * 1000 + 2000 - Date.now())))
+  const again = await f.ccl(['assign', 'three.md', '--account', 'alpha'])
+  expect(again.code, again.stdout + again.stderr).toBe(0)
+  expect(await waitFor(async () => (await f.where()).done?.includes('three.md') ?? false, 90_000)).toBe(true)
+  expect(api!.messages(f.tokens.alpha!).some((r) => r.prompt?.includes('Your claude.ai usage limit has reset'))).toBe(false)
   expect(api!.unknown()).toEqual([])
-}, 420_000)
+}, 480_000)
 
-it('real CLI: the accounts run in different cwds, so beta starts the task afresh with the assign prompt', async () => {
+it('real CLI: no free account, the task waits with alpha; once beta frees up it takes it, afresh because the cwds differ', async () => {
   const other = path.join(os.tmpdir(), `ccl-real-other-${process.pid}-${Date.now()}`)
   onTestFinished(() => rm(other, {recursive: true, force: true}))
-  const f = await fleet(other)
+  const f = await fleet({betaCwd: other})
+  // beta holds a task (put there by hand): busy
+  await writeFile(path.join(sandbox!.queue, 'active', 'beta', 'long.md'), 'Long.\n')
   const id = await alphaLimitedOnTwo(f)
+  const waiting = JSON.parse((await f.ccl(['reconcile', '--json'])).stdout) as Json
+  expect(waiting.failovers).toEqual([expect.objectContaining({task: 'two.md', from: 'alpha', result: 'waiting'})])
+  expect((await f.where())['active/alpha']).toEqual(['two.md'])
+  const {rename} = await import('node:fs/promises')
+  await rename(path.join(sandbox!.queue, 'active', 'beta', 'long.md'), path.join(sandbox!.queue, 'done', 'long.md'))
   const out = await reconcileUntilDone(f, 'two.md')
   expect(out).toMatch(/warning: accounts run in different cwds/)
   expect(out).toContain("beta started it afresh (the accounts' cwds differ")
@@ -201,5 +227,34 @@ it('real CLI: the accounts run in different cwds, so beta starts the task afresh
   expect(betaTask?.prompt).toContain('Read the task in')
   expect(userTexts(betaTask!).some((text) => text.includes('/active/alpha/two.md'))).toBe(false)
   expect((await f.events()).filter((e) => e.event === 'task.failed_over')).toEqual([expect.objectContaining({task: 'two.md', to: 'beta', mode: 'fresh'})])
-  expect(await f.where()).toEqual({done: ['one.md', 'two.md']})
+  expect(await f.where()).toEqual({done: ['long.md', 'one.md', 'two.md']})
+}, 420_000)
+
+it('real CLI: every account limited, spill on: a delegable task goes to the remote platform, a local-only one waits', async () => {
+  const fake = await startFakeSecutools({apiKey: 'k-real-spill'})
+  onTestFinished(() => fake.close())
+  const f = await fleet({
+    config: {failover: {margin: '1s', spill_to_remote: true}, delegation: {base_url: fake.url, retries: 1, timeout: '5s'}},
+    env: {SECUTOOLS_API_KEY: 'k-real-spill'},
+  })
+  const resetAt = resetIn(3 * 3600)
+  for (const name of ['alpha', 'beta']) api!.script(f.tokens[name]!, (request) => (request.prompt?.includes('/active/') ? {limit: {resetAt}} : doTheTask(request)))
+  for (const [task, account] of [['a.md', 'alpha'], ['b.md', 'beta']] as const) {
+    await f.add(task, 300)
+    const given = await f.ccl(['assign', task, '--account', account])
+    expect(given.code, given.stdout + given.stderr).toBe(0)
+    expect(await waitFor(async () => (await f.state(account))?.limited != null, 60_000)).toBe(true)
+  }
+
+  await writeFile(path.join(sandbox!.queue, 'pending', 'remote-ok.md'), 'Summarise it.\n')
+  await writeFile(path.join(sandbox!.queue, 'pending', 'local-only.md'), '---\nneeds_claude_code: true\n---\nRun the tests.\n')
+  const old = new Date(Date.now() - 60_000)
+  for (const name of ['remote-ok.md', 'local-only.md']) await utimes(path.join(sandbox!.queue, 'pending', name), old, old)
+  const dispatched = await f.ccl(['dispatch'])
+  expect(dispatched.code, dispatched.stdout + dispatched.stderr).toBe(0)
+  expect(dispatched.stdout).toMatch(/remote-ok\.md: submitted to gemini/)
+  expect([...fake.jobs.values()].map((j) => j.prompt)).toEqual([expect.stringContaining('Summarise it.')])
+  expect((await f.where()).pending).toEqual(['local-only.md', 'remote-ok.md'])
+  const status = await f.ccl(['status'])
+  expect(status.stdout).toMatch(/1 pending task waits.*every account is limited or needs login/)
 }, 420_000)

@@ -38,6 +38,7 @@ import {
   stepFailover,
 } from '../queue/transitions.js'
 import {type AccountState, clearExpiredLimit, type Limited, hooksActive, limitedUntil, promptHash, promptReceived, readAccountState, updateAccountState} from '../accounts/state.js'
+import {rankByHeadroom} from '../accounts/usage.js'
 import {renderPrompt, whyBusy} from '../assign/assign.js'
 import {deliverPrompt, waitUntil} from '../assign/deliver.js'
 import {scanPaneForTrustDialog} from '../claude/banners.js'
@@ -228,7 +229,11 @@ export async function runFailovers(ctx: FailoverContext): Promise<{outcomes: Fai
     if (need.inPlace) {
       target = need.from
     } else {
-      for (const candidate of config.accounts) {
+      // With failover.headroom, the free account with the most headroom first, as assign picks.
+      const order = config.failover.headroom
+        ? rankByHeadroom(config.accounts, (a) => safeState(layout, a.name)?.usage ?? null, {watermark: config.failover.watermark, now: now()}).map((r) => r.item)
+        : config.accounts
+      for (const candidate of order) {
         if (taken.has(candidate.name)) continue
         const why = await whyBusy(config, layout, ctx.tmux, candidate, now()).catch((error: unknown) => errorMessage(error))
         if (why === null) {
@@ -277,6 +282,14 @@ async function safely(ctx: FailoverContext, task: string, from: string, run: () 
     // The journal stays: the next pass goes on from the step it names.
     ctx.progress?.(`failover of ${task} from ${from}: ${errorMessage(error)}; the next pass carries on`)
     return {task, from, to: null, mode: null, result: 'under-way', detail: `failed this pass: ${errorMessage(error)}`}
+  }
+}
+
+function safeState(layout: QueueLayout, account: string): AccountState | null {
+  try {
+    return readAccountState(layout, account)
+  } catch {
+    return null
   }
 }
 
