@@ -39,10 +39,15 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promis
   }
 }
 
-/** Answers a prompt naming a task in active/ with a Bash call that moves it to the done/ folder the prompt names. */
+/**
+ * Answers a prompt naming a task in active/ with a Bash call that moves it to the done/ folder the
+ * prompt names. The last path named counts, as a model reads it: after a usage limit Claude Code sends
+ * the interrupted prompt and the continue prompt as ONE user turn (the limit's error message is not part
+ * of the conversation it sends), so a resumed turn names the old path first and the new one after.
+ */
 function doTheTask(request: ApiRequest): Step | undefined {
   if (request.toolResults.length > 0) return {text: 'Done: the task is in done/.'}
-  const task = request.prompt?.match(/(\/\S+\/active\/[^/\s]+\/[^/\s]+\.md)/)?.[1]
+  const task = [...(request.prompt ?? '').matchAll(/(\/\S+\/active\/[^/\s]+\/[^/\s]+\.md)/g)].at(-1)?.[1]
   const done = request.prompt?.match(/into (\/\S+\/done)\//)?.[1]
   if (!task || !done) return {text: 'Nothing to do.'}
   return {bash: `mv ${shellQuote(task)} ${shellQuote(done + '/')}`, description: 'Move the task to done'}
@@ -130,12 +135,20 @@ function resetIn(aheadS: number): number {
   return at
 }
 
-/** alpha does one.md, then its second task two.md meets the 5-hour limit (reset at `resetAt`, epoch s). Returns alpha's session id. */
-async function alphaLimitedOnTwo(f: Fleet, resetAt = resetIn(3 * 3600)): Promise<string> {
+/**
+ * alpha does one.md, then its second task two.md meets the 5-hour limit, whose reset is `aheadS`
+ * seconds after that moment (on a whole minute). Returns alpha's session id and the reset (epoch s).
+ */
+async function alphaLimitedOnTwo(f: Fleet, aheadS = 3 * 3600): Promise<{id: string; resetAt: number}> {
   let tasks = 0
+  let resetAt = 0
   api!.script(f.tokens.alpha!, (request) => {
     if (request.toolResults.length === 0 && request.prompt?.includes('/active/')) tasks++
-    if (tasks === 2) return {limit: {resetAt}}
+    if (tasks === 2) {
+      resetAt ||= resetIn(aheadS)
+      return {limit: {resetAt}}
+    }
+
     return doTheTask(request)
   })
   api!.script(f.tokens.beta!, doTheTask)
@@ -149,7 +162,7 @@ async function alphaLimitedOnTwo(f: Fleet, resetAt = resetIn(3 * 3600)): Promise
   expect(two.code, two.stdout + two.stderr).toBe(0)
   expect(await waitFor(async () => (await f.state('alpha'))?.limited != null, 60_000)).toBe(true)
   expect((await f.where())['active/alpha']).toEqual(['two.md'])
-  return (await f.state('alpha'))!.session_id as string
+  return {id: (await f.state('alpha'))!.session_id as string, resetAt}
 }
 
 async function reconcileUntilDone(f: Fleet, task: string): Promise<string> {
@@ -161,14 +174,16 @@ async function reconcileUntilDone(f: Fleet, task: string): Promise<string> {
     if (await waitFor(async () => (await f.where()).done?.includes(task) ?? false, 60_000)) return out
   }
 
-  throw new Error(`${task} not done:\n${out}`)
+  // what the sessions show, and what the API was asked: the reason is in one of them
+  const screens = await Promise.all(['alpha', 'beta'].map(async (name) => `--- ccl-${name}:\n${await server!.tmux('capture-pane', '-p', '-S', '-60', '-t', `=ccl-${name}:`).catch((error: unknown) => String(error))}`))
+  const asked = ['alpha', 'beta'].map((name) => `--- ${name} asked: ${JSON.stringify(api!.messages(f.tokens[name]!).map((r) => ({prompt: r.prompt?.slice(0, 120), answer: r.answer, tools: r.toolUses.map((t) => t.input)})))}`)
+  throw new Error(`${task} not done:\n${out}\n${screens.join('\n')}\n${asked.join('\n')}`)
 }
 
 it("real CLI: alpha's task, stopped by its usage limit, is finished by beta resuming alpha's conversation; alpha restarts fresh, idle until its reset, then works again", async () => {
   const f = await fleet()
-  // the reset far enough ahead for the failover to happen before it (about 2 minutes of waiting)
-  const resetAt = resetIn(150)
-  const id = await alphaLimitedOnTwo(f, resetAt)
+  // the reset far enough ahead for the failover to happen before it (45 to 105 s after the limit)
+  const {id, resetAt} = await alphaLimitedOnTwo(f, 45)
   const out = await reconcileUntilDone(f, 'two.md')
   expect(out).toContain(`failover: two.md: alpha → beta: beta resumed alpha's conversation ${id}`)
   expect(await f.where()).toEqual({done: ['one.md', 'two.md']})
@@ -180,6 +195,8 @@ it("real CLI: alpha's task, stopped by its usage limit, is finished by beta resu
   const betaTask = api!.messages(f.tokens.beta!).find((r) => r.toolResults.length === 0 && r.prompt?.includes('/active/beta/two.md'))
   expect(betaTask?.prompt).toContain('Continue the task you were working on; it is now at')
   expect(userTexts(betaTask!).some((text) => text.includes('/active/alpha/two.md'))).toBe(true)
+  // the interrupted prompt and the continue prompt arrive as one user turn, the old path first
+  expect(betaTask!.prompt!.indexOf('/active/alpha/two.md')).toBeLessThan(betaTask!.prompt!.indexOf('/active/beta/two.md'))
   expect(betaTask!.sessionId).toBe(id)
   // exactly once: one mv of two.md, by beta
   const moves = [...api!.messages(f.tokens.alpha!), ...api!.messages(f.tokens.beta!)].flatMap((r) => r.toolUses).filter((t) => String(t.input.command ?? '').includes('two.md'))
@@ -212,7 +229,7 @@ it('real CLI: no free account, the task waits with alpha; once beta frees up it 
   const f = await fleet({betaCwd: other})
   // beta holds a task (put there by hand): busy
   await writeFile(path.join(sandbox!.queue, 'active', 'beta', 'long.md'), 'Long.\n')
-  const id = await alphaLimitedOnTwo(f)
+  const {id} = await alphaLimitedOnTwo(f)
   const waiting = JSON.parse((await f.ccl(['reconcile', '--json'])).stdout) as Json
   expect(waiting.failovers).toEqual([expect.objectContaining({task: 'two.md', from: 'alpha', result: 'waiting'})])
   expect((await f.where())['active/alpha']).toEqual(['two.md'])
