@@ -5,8 +5,7 @@ import {readFile, readdir} from 'node:fs/promises'
 import path from 'node:path'
 import {afterEach, expect, it} from 'vitest'
 
-import type {ApiRequest, Step} from '../support/messages-api.mjs'
-import {claudeBinDir, makeClaudeAccount, requireClaudeCode, shellQuote} from '../support/real-claude.js'
+import {claudeBinDir, doTheTask, makeClaudeAccount, requireClaudeCode, shellQuote, waitUntil as waitFor} from '../support/real-claude.js'
 import {linkAll, makeSandbox, runCcl, type Sandbox} from '../support/sandbox.js'
 import {startMessagesApi, type MessagesApi} from '../support/messages-api.mjs'
 import {type PrivateTmux, startPrivateTmux, tmuxEnv} from '../support/tmux.js'
@@ -26,24 +25,6 @@ afterEach(async () => {
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = Record<string, any>
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (await check()) return true
-    if (Date.now() > deadline) return false
-    await new Promise((resolve) => setTimeout(resolve, 200))
-  }
-}
-
-/** Answers a prompt naming a task in active/ with a Bash call that moves it to the done/ folder the prompt names. */
-function doTheTask(request: ApiRequest): Step | undefined {
-  if (request.toolResults.length > 0) return {text: 'Done: the task is in done/.'}
-  const task = request.prompt?.match(/(\/\S+\/active\/[^/\s]+\/[^/\s]+\.md)/)?.[1]
-  const done = request.prompt?.match(/into (\/\S+\/done)\//)?.[1]
-  if (!task || !done) return {text: 'Nothing to do.'}
-  return {bash: `mv ${shellQuote(task)} ${shellQuote(done + '/')}`, description: 'Move the task to done'}
-}
 
 it('reconcile and dispatch drive two real sessions: their hooks record them, two tasks are done, the limited account is limited until the reset and gets no task', async () => {
   await requireClaudeCode()

@@ -7,10 +7,10 @@ import os from 'node:os'
 import path from 'node:path'
 import {afterEach, expect, it, onTestFinished} from 'vitest'
 
-import type {ApiRequest, Step} from '../support/messages-api.mjs'
+import type {ApiRequest} from '../support/messages-api.mjs'
 import {startFakeSecutools} from '../support/fake-secutools.js'
 import {startMessagesApi, type MessagesApi} from '../support/messages-api.mjs'
-import {claudeBinDir, makeClaudeAccount, requireClaudeCode, shellQuote} from '../support/real-claude.js'
+import {claudeBinDir, doTheTask, makeClaudeAccount, requireClaudeCode, shellQuote, waitUntil as waitFor} from '../support/real-claude.js'
 import {linkAll, makeSandbox, runCcl, type Sandbox} from '../support/sandbox.js'
 import {type PrivateTmux, startPrivateTmux, tmuxEnv} from '../support/tmux.js'
 
@@ -29,29 +29,6 @@ afterEach(async () => {
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = Record<string, any>
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (await check()) return true
-    if (Date.now() > deadline) return false
-    await new Promise((resolve) => setTimeout(resolve, 200))
-  }
-}
-
-/**
- * Answers a prompt naming a task in active/ with a Bash call that moves it to the done/ folder the
- * prompt names. The last path named counts, as a model reads it: after a usage limit Claude Code sends
- * the interrupted prompt and the continue prompt as ONE user turn (the limit's error message is not part
- * of the conversation it sends), so a resumed turn names the old path first and the new one after.
- */
-function doTheTask(request: ApiRequest): Step | undefined {
-  if (request.toolResults.length > 0) return {text: 'Done: the task is in done/.'}
-  const task = [...(request.prompt ?? '').matchAll(/(\/\S+\/active\/[^/\s]+\/[^/\s]+\.md)/g)].at(-1)?.[1]
-  const done = request.prompt?.match(/into (\/\S+\/done)\//)?.[1]
-  if (!task || !done) return {text: 'Nothing to do.'}
-  return {bash: `mv ${shellQuote(task)} ${shellQuote(done + '/')}`, description: 'Move the task to done'}
-}
 
 /** The typed text of every user turn a request carries (its conversation so far). */
 function userTexts(request: ApiRequest): string[] {
@@ -211,6 +188,7 @@ it("real CLI: alpha's task, stopped by its usage limit, is finished by beta resu
   expect(alpha.session_start).toMatchObject({source: 'startup'})
   expect(alpha.limited).toMatchObject({reason: 'usage-limit'})
   await f.add('three.md', 100)
+  await new Promise((resolve) => setTimeout(resolve, 9000)) // past assign.ready_after of alpha's new session: only the limit keeps it
   const refused = await f.ccl(['assign', 'three.md', '--account', 'alpha'])
   expect(refused.code).toBe(4)
   expect(refused.stderr).toContain('alpha: limited until')

@@ -1,27 +1,14 @@
 import {mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
+import {emptyAccountState} from '../../src/lib/accounts/state.js'
+
 /**
  * Writes `<state>/accounts/<account>.json` the way `ccl hook` leaves it (the record's version-1
  * shape), for tests of the readers: it is another command's output, an input here.
  */
 export async function writeAccountRecord(stateDir: string, account: string, fields: Record<string, unknown>): Promise<void> {
-  const record = {
-    version: 1,
-    account,
-    session_id: null,
-    transcript_path: null,
-    cwd: null,
-    session_started_at: null,
-    last_event: null,
-    last_event_at: null,
-    turn: 'idle',
-    waiting: null,
-    limited: null,
-    needs_login: null,
-    prompts: [],
-    ...fields,
-  }
+  const record = {...emptyAccountState(account), ...fields}
   await mkdir(path.join(stateDir, 'accounts'), {recursive: true})
   await writeFile(path.join(stateDir, 'accounts', `${account}.json`), JSON.stringify(record, null, 2) + '\n')
 }

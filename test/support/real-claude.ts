@@ -8,7 +8,7 @@ import {chmod, mkdir, readFile, realpath, symlink, writeFile} from 'node:fs/prom
 import os from 'node:os'
 import path from 'node:path'
 
-import {type MessagesApi, type MessagesApiOptions, startMessagesApi} from './messages-api.mjs'
+import {type ApiRequest, type MessagesApi, type MessagesApiOptions, startMessagesApi, type Step} from './messages-api.mjs'
 import {makeSandbox, REPO, type Sandbox} from './sandbox.js'
 import {type PrivateTmux, startPrivateTmux, tmuxEnv} from './tmux.js'
 
@@ -473,4 +473,28 @@ export async function makeRealSandbox(options: {accounts?: string[]; api?: Messa
     },
   }
   return real
+}
+
+/** Polls `check` every 200 ms until it holds or `timeoutMs` passed; whether it held. */
+export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await check()) return true
+    if (Date.now() > deadline) return false
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+}
+
+/**
+ * Answers a prompt naming a task in active/ with a Bash call that moves it to the done/ folder the
+ * prompt names. The last path named counts, as a model reads it: after a usage limit Claude Code sends
+ * the interrupted prompt and the continue prompt as ONE user turn (the limit's error message is not part
+ * of the conversation it sends), so a resumed turn names the old path first and the new one after.
+ */
+export function doTheTask(request: ApiRequest): Step | undefined {
+  if (request.toolResults.length > 0) return {text: 'Done: the task is in done/.'}
+  const task = [...(request.prompt ?? '').matchAll(/(\/\S+\/active\/[^/\s]+\/[^/\s]+\.md)/g)].at(-1)?.[1]
+  const done = request.prompt?.match(/into (\/\S+\/done)\//)?.[1]
+  if (!task || !done) return {text: 'Nothing to do.'}
+  return {bash: `mv ${shellQuote(task)} ${shellQuote(done + '/')}`, description: 'Move the task to done'}
 }
