@@ -207,6 +207,9 @@ describe('failover with the stand-in', {timeout: 240_000}, () => {
     withTrustDialog(l, 'alpha')
     await l.sandbox.writeConfig()
     await writeFile(path.join(l.sandbox.homes.alpha!, '.claude.json'), '{}\n')
+    // A SessionStart within 1 s of a session's creation counts as its own (hooksActive's clock slack): the
+    // old one's must be older than that, as it is unless a session dies within a second of starting.
+    await new Promise((resolve) => setTimeout(resolve, 1500))
     await l.server.tmux('kill-session', '-t', '=ccl-alpha')
     expect((await l.ccl(['reconcile'])).code).toBe(0)
     expect(await waitFor(async () => (await l.server.tmux('capture-pane', '-p', '-t', '=ccl-alpha:')).includes('Quick safety check'), 10_000)).toBe(true)

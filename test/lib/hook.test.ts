@@ -42,6 +42,24 @@ describe('ccl hook: what each event records', () => {
     expect(readAccountState(layout(), 'beta')).toEqual(emptyAccountState('beta'))
   })
 
+  it('SessionStart and SessionEnd are kept whole; a late SessionEnd of a killed session neither brings its id back nor clears a folder-trust wait', async () => {
+    await hook(base('SessionStart', {source: 'startup'}))
+    expect(readAccountState(layout(), 'alpha').session_start).toEqual({session_id: 'a2b4c6d8-0000-4000-8000-000000000001', source: 'startup', at: at.toISOString()})
+    // the next session (a --resume of another id) starts before the killed one's SessionEnd hook ran
+    const next = '7e1f0c3a-0000-4000-8000-000000000002'
+    await hook(JSON.stringify({session_id: next, transcript_path: '/u.jsonl', cwd: sandbox.dir, hook_event_name: 'SessionStart', source: 'resume'}), new Date(at.getTime() + 1000))
+    await hook(base('SessionEnd', {reason: 'other'}), new Date(at.getTime() + 2000))
+    let state = readAccountState(layout(), 'alpha')
+    expect(state).toMatchObject({session_id: next, transcript_path: '/u.jsonl', session_start: {session_id: next, source: 'resume'}, last_event: 'SessionStart'})
+    expect(state.session_end).toEqual({session_id: 'a2b4c6d8-0000-4000-8000-000000000001', reason: 'other', at: new Date(at.getTime() + 2000).toISOString()})
+    // a wait for the folder-trust dialog (read from the pane) outlives a SessionEnd
+    const {updateAccountState} = await import('../../src/lib/accounts/state.js')
+    await updateAccountState(layout(), 'alpha', (s) => ({...s, turn: 'waiting', waiting: {reason: 'folder-trust', message: null, since: at.toISOString()}}))
+    await hook(JSON.stringify({session_id: next, hook_event_name: 'SessionEnd', reason: 'other'}), new Date(at.getTime() + 3000))
+    state = readAccountState(layout(), 'alpha')
+    expect(state).toMatchObject({turn: 'waiting', waiting: {reason: 'folder-trust'}, session_end: {session_id: next}})
+  })
+
   it('a permission prompt makes the session wait (one session.waiting event), the next prompt ends it', async () => {
     await hook(base('Notification', {notification_type: 'permission_prompt', message: 'Claude needs your permission to use Bash'}))
     await hook(base('Notification', {notification_type: 'permission_prompt', message: 'Claude needs your permission to use Bash'}), new Date(at.getTime() + 5000))

@@ -112,7 +112,10 @@ function apply(state: AccountState, event: string, payload: Payload, ctx: Contex
     }
 
     case 'SessionEnd': {
-      return {...state, session_end: {session_id: str(payload.session_id), reason: str(payload.reason), at}, turn: 'idle', waiting: null}
+      // The folder-trust dialog is read from the pane of the session that replaced this one (no hook runs
+      // while it shows): only the pane reading clears it, not the late SessionEnd of a killed session.
+      const trust = state.waiting?.reason === 'folder-trust'
+      return {...state, session_end: {session_id: str(payload.session_id), reason: str(payload.reason), at}, turn: trust ? state.turn : 'idle', waiting: trust ? state.waiting : null}
     }
 
     case 'Notification': {
