@@ -14,6 +14,7 @@ import {type HandOff, type HandOffRecord, markDelivered, whereIs, recoverHandOff
 import {clearExpiredLimit, hooksActive, limitedUntil, promptReceived, readAccountState, type Usage} from '../accounts/state.js'
 import {describeHeadroom, type Ranked, rankByHeadroom} from '../accounts/usage.js'
 import {scanPaneForTrustDialog} from '../claude/banners.js'
+import {readPause} from '../accounts/pause.js'
 import {deliverPrompt} from './deliver.js'
 import {readSessionRecord} from '../sessions/record.js'
 import type {Tmux} from '../tmux/tmux.js'
@@ -96,6 +97,8 @@ function receivedBy(layout: QueueLayout) {
 export async function whyBusy(config: Config, layout: QueueLayout, tmux: Tmux, account: Account, now: Date = new Date()): Promise<string | null> {
   const record = await readSessionRecord(layout, account.name)
   if (record.held) return `on hold (crash limit); release with: ccl reconcile --release ${account.name}`
+  const pause = readPause(layout, account.name)
+  if (pause) return `paused by an operator since ${pause.since}${pause.reason ? ` (${pause.reason})` : ''}; resume with: ccl unpause ${account.name}`
   const age = record.created_at ? now.getTime() - Date.parse(record.created_at) : Number.POSITIVE_INFINITY
   if (age >= 0 && age < config.assign.ready_after) {
     return `session ${account.session} started ${formatDuration(age)} ago, still starting (assign.ready_after ${formatDuration(config.assign.ready_after)})`

@@ -19,6 +19,8 @@ export const EVENT_NAMES = [
   'account.limited',
   'account.available',
   'account.needs_login',
+  'account.paused',
+  'account.unpaused',
   'session.waiting',
   'hook.error',
   'symlinks.invalid',

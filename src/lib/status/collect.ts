@@ -11,6 +11,7 @@ import {formatProblem, validateSymlinks} from '../symlinks/validate.js'
 import type {Tmux} from '../tmux/tmux.js'
 import {countDelegations} from './counters.js'
 import {scanQueue} from './queue.js'
+import {readPause} from '../accounts/pause.js'
 import {type DelegatedJob, operatorProblems, type SessionState, type SessionStatus, type StatusReport, type UsageStatus, waitingNotes} from './report.js'
 import {pendingWait, type WaitingForAccount, waitingTask} from './waiting.js'
 
@@ -105,7 +106,14 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
     hookStates.push(hooks)
 
     // Read-only: an expired limit shows as over here; reconcile or assign clears it and logs account.available.
-    const view = activityOf({state: hooks, alive: state === 'alive' || state === 'unknown', task: working?.task ?? null, now: options.now, marginMs: config.failover.margin})
+    const view = activityOf({
+      state: hooks,
+      alive: state === 'alive' || state === 'unknown',
+      task: working?.task ?? null,
+      now: options.now,
+      marginMs: config.failover.margin,
+      paused: readPause(layout, account.name) !== null,
+    })
     const waits = waitingTask({account: account.name, task: working?.task ?? null, taskSince: working?.since ?? null, view, now: options.now})
     if (waits) waitingForAccount.push(waits)
     const moved = counters.failovers.by_account_24h[account.name]
