@@ -20,8 +20,8 @@ const commands = readdirSync(path.join(root, 'src/commands'), {recursive: true})
 // Also built as entries of their own, for plain Node scripts that import them: the demo reads
 // footers, and tests spawn writers of the event log and holders of the lock.
 const libraries = ['src/lib/delegation/footer.ts', 'src/lib/events/log.ts', 'src/lib/queue/lock.ts']
-// oclif loads hooks (package.json oclif.hooks) from dist/ like the commands.
-const hooks = ['src/hooks/command-not-found.ts']
+// oclif loads hooks (package.json oclif.hooks) and the help class (oclif.helpClass) from dist/ like the commands.
+const hooks = ['src/hooks/command-not-found.ts', 'src/help.ts']
 
 const result = await build({
   absWorkingDir: root,
