@@ -20,10 +20,10 @@ export default class Reap extends BaseCommand<typeof Reap> {
 Each outcome appends an event to events.jsonl. Finishing is crash-safe: the result is written first,
 then the task and the marker are removed; a reap killed at any point is completed by the next one
 without a second file or footer. One reap runs at a time: a second exits 0 at once saying so.
-Meant for cron every minute; with delegation off and no markers it does nothing and exits 0.`
+The timer (contrib/systemd) and cron lines (contrib/cron) run it every 30 s; with delegation off and no markers it does nothing and exits 0.`
 
   static override examples = [
-    {description: 'One pass (cron, every minute)', command: '<%= config.bin %> <%= command.id %> --quiet'},
+    {description: 'One pass (what the timer runs every 30 s)', command: '<%= config.bin %> <%= command.id %> --quiet'},
     {description: 'See what would happen, change nothing', command: '<%= config.bin %> <%= command.id %> --dry-run'},
     {description: 'Machine-readable summary', command: '<%= config.bin %> <%= command.id %> --json'},
   ]

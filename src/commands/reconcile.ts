@@ -11,7 +11,7 @@ import {runWithProgress} from '../progress.js'
 
 export default class Reconcile extends BaseCommand<typeof Reconcile> {
   static override summary = 'One pass of the lifecycle manager: keep one live tmux session per account.'
-  static override description = `Safe to run at boot and every minute (cron, systemd timer).
+  static override description = `Safe to run at any pace; the timers (contrib/systemd) and cron lines (contrib/cron) run it at boot and every 15 s.
 First the symlinks are validated: when they are invalid nothing is done (exit 1).
 Then, for each account:
   alive: nothing.
@@ -23,7 +23,7 @@ One reconcile runs at a time; an overlapping one exits 0 at once.
 Prints only what it did or what is wrong: cron mails only when something happened.`
 
   static override examples = [
-    {description: 'One pass (what cron runs every minute)', command: '<%= config.bin %> <%= command.id %>'},
+    {description: 'One pass (what the timer runs every 15 s)', command: '<%= config.bin %> <%= command.id %>'},
     {description: 'Show the plan, change nothing', command: '<%= config.bin %> <%= command.id %> --dry-run'},
     {description: 'Let a held account run again', command: '<%= config.bin %> <%= command.id %> --release alpha'},
   ]

@@ -48,7 +48,7 @@ export function describeOutcome(outcome: AccountOutcome, dryRun: boolean, option
 
 /**
  * One line per failover; a task waiting for a free account only on a terminal (it is a state, and
- * cron would mail it every minute: `ccl status` names it).
+ * cron would mail it at every run: `ccl status` names it).
  */
 export function describeFailover(failover: FailoverOutcome, showWaiting: boolean): string | undefined {
   const route = failover.to === null ? failover.from : failover.to === failover.from ? `${failover.from} (in place)` : `${failover.from} → ${failover.to}`

@@ -131,7 +131,7 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
         }),
     }))
 
-  // The pass cron pays for every minute: every session alive, no failover to make, nothing to
+  // The pass the timer pays for every 15 s: every session alive, no failover to make, nothing to
   // write, so no lock and no mkdir; the lookup is read-only and an alive account's job only reads its record.
   if (!dryRun && release === null) {
     const states = await tmux.sessionStates()
