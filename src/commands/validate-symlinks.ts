@@ -14,7 +14,7 @@ export default class ValidateSymlinks extends BaseCommand<typeof ValidateSymlink
   dangling           the link points at something that does not exist
   chain              the link points at another link (Claude Code's atomic writes follow one hop)
   canonical-missing  <shared.root>/<dir> itself is not a directory
-Nothing is changed, except with --create-missing, which creates only links that are absent: it never replaces a directory or a wrong link.`
+Nothing is changed, except with --create-missing, which creates only links that are absent: it never replaces a directory or a wrong link. With nothing at <shared.root>/<dir> (a new machine) it creates that folder first, so no link points at nothing; a file or a dangling link standing there is reported, and no link is made to it.`
 
   static override examples = [
     {description: 'Check every account', command: '<%= config.bin %> <%= command.id %>'},

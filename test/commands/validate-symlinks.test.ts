@@ -119,6 +119,47 @@ describe('ccl validate-symlinks', () => {
     expect((await run()).stdout.trim()).toBe('symlinks valid: 9 links checked')
   })
 
+  it('--create-missing with the shared root absent creates the shared folders first, then links to them, and reports nothing missing', async () => {
+    const {rm, stat} = await import('node:fs/promises')
+    await rm(sandbox.shared, {recursive: true, force: true})
+    const result = await run('--create-missing')
+    expect(result.code, result.stdout).toBe(0)
+    const lines = result.stdout.trim().split('\n')
+    expect(lines.slice(0, 3)).toEqual(['projects', 'file-history', 'session-env'].map((d) => `created: ${sandbox.shared}/${d}/ (the shared folder the links point at)`))
+    expect(lines.filter((l) => l.startsWith('created: ') && l.includes(' -> '))).toHaveLength(9)
+    expect(result.stdout).not.toMatch(/missing|dangling/)
+    expect(lines.at(-1)).toBe('symlinks valid: 9 links checked')
+    for (const d of ['projects', 'file-history', 'session-env']) {
+      expect((await stat(path.join(sandbox.homes.alpha!, d))).isDirectory()).toBe(true) // the link resolves
+    }
+    expect((await run()).stdout.trim()).toBe('symlinks valid: 9 links checked')
+  })
+
+  it('--create-missing --dry-run with the shared root absent says it would create the folders and creates nothing', async () => {
+    const {rm} = await import('node:fs/promises')
+    await rm(sandbox.shared, {recursive: true, force: true})
+    const result = await run('--create-missing', '--dry-run', '--json')
+    expect(result.code).toBe(1)
+    const report = JSON.parse(result.stdout)
+    expect(report.createdDirs).toEqual(['projects', 'file-history', 'session-env'].map((d) => path.join(sandbox.shared, d)))
+    expect(report.created).toHaveLength(9)
+    await expect(lstat(sandbox.shared)).rejects.toMatchObject({code: 'ENOENT'})
+    await expect(lstat(path.join(sandbox.homes.alpha!, 'projects'))).rejects.toMatchObject({code: 'ENOENT'})
+  })
+
+  it('--create-missing makes no link to a shared path that is not a folder, and says so', async () => {
+    await mkdir(sandbox.shared, {recursive: true})
+    await writeFile(path.join(sandbox.shared, 'projects'), 'not a folder\n')
+    const result = await run('--create-missing')
+    expect(result.code).toBe(1)
+    expect(result.stdout).toContain(`(shared) projects: canonical-missing: ${sandbox.shared}/projects is not a directory`)
+    expect(result.stdout).toContain(`gamma projects: missing: ${sandbox.homes.gamma}/projects does not exist`)
+    expect(result.stdout).not.toContain(`created: gamma projects`)
+    await expect(lstat(path.join(sandbox.homes.gamma!, 'projects'))).rejects.toMatchObject({code: 'ENOENT'})
+    // the other folders were fine to create and link
+    expect(await readlink(path.join(sandbox.homes.gamma!, 'session-env'))).toBe(path.join(sandbox.shared, 'session-env'))
+  })
+
   it('exits 3 with a one-line error naming file and key for a bad config', async () => {
     await writeFile(sandbox.configFile, `queue: relative/queue\nshared: {root: ${sandbox.shared}}\naccounts: [{name: a, home: /h}]\n`)
     const result = await run()

@@ -2,6 +2,7 @@ import {formatProblem, type SymlinkReport} from '../symlinks/validate.js'
 
 export function renderSymlinkReport(report: SymlinkReport): string {
   const lines: string[] = []
+  for (const dir of report.createdDirs) lines.push(`${report.dryRun ? 'would create' : 'created'}: ${dir}/ (the shared folder the links point at)`)
   for (const link of report.created) {
     lines.push(`${report.dryRun ? 'would create' : 'created'}: ${link.account} ${link.dir}: ${link.path} -> ${link.target}`)
   }

@@ -30,6 +30,8 @@ export interface SymlinkReport {
   problems: SymlinkProblem[]
   /** Links created by `--create-missing` (or that would be, under `--dry-run`). */
   created: LinkAction[]
+  /** Canonical folders `<shared.root>/<dir>` created by `--create-missing` because nothing stood there (or that would be). */
+  createdDirs: string[]
   dryRun: boolean
 }
 
@@ -114,10 +116,24 @@ export async function validateSymlinks(
 ): Promise<SymlinkReport> {
   const problems: SymlinkProblem[] = []
   const created: LinkAction[] = []
+  const createdDirs: string[] = []
   let checked = 0
   for (const dir of config.shared.dirs) {
     const canonical = path.join(config.shared.root, dir)
-    const canonicalReal = await canonicalDir(canonical)
+    let canonicalReal = await canonicalDir(canonical)
+    // --create-missing with nothing at <shared.root>/<dir> (a new machine, the root itself absent):
+    // the folder first, so the links made next point at a directory. Something else standing there
+    // (a file, a dangling link) is left for a person, and no link is made to it.
+    if (canonicalReal === undefined && options.createMissing && (await lstatOrUndefined(canonical)) === undefined) {
+      if (!options.dryRun) {
+        await mkdir(canonical, {recursive: true})
+        canonicalReal = await canonicalDir(canonical)
+      }
+
+      createdDirs.push(canonical)
+    }
+
+    const usable = canonicalReal !== undefined || createdDirs.includes(canonical)
     if (canonicalReal === undefined) {
       problems.push({
         kind: 'canonical-missing',
@@ -134,7 +150,8 @@ export async function validateSymlinks(
       const link = path.join(account.home, dir)
       const check = await checkLink(link, canonical, canonicalReal)
       if (check.ok) continue
-      if (check.problem.kind === 'missing' && options.createMissing) {
+      // never a link to nothing: only to a canonical folder that is there (or, under --dry-run, would be)
+      if (check.problem.kind === 'missing' && options.createMissing && usable) {
         const action = {account: account.name, dir, path: link, target: canonical}
         if (!options.dryRun) {
           await mkdir(account.home, {recursive: true})
@@ -142,14 +159,14 @@ export async function validateSymlinks(
         }
 
         created.push(action)
-        if (canonicalReal !== undefined && !options.dryRun) continue
+        if (!options.dryRun) continue
       }
 
       problems.push({account: account.name, dir, path: link, expected: canonical, ...check.problem})
     }
   }
 
-  return {valid: problems.length === 0, checked, problems, created, dryRun: Boolean(options.dryRun)}
+  return {valid: problems.length === 0, checked, problems, created, createdDirs, dryRun: Boolean(options.dryRun)}
 }
 
 /** One line per problem, naming account and dir: what `validate-symlinks` and `reconcile` print. */
