@@ -10,7 +10,7 @@ import {renderEvent} from '../lib/render/events.js'
 import {printable} from '../lib/render/names.js'
 
 export default class Events extends BaseCommand<typeof Events> {
-  static override summary = 'Show the event log (<state>/events.jsonl): what ccl did, when, to which task and account; --follow to watch it.'
+  static override summary = 'The event log: what ccl did, when, to which task and account; --follow watches it.'
   static override description = `One line per event, oldest first: time (UTC), event, task, account, then the fields that matter for it (provider, job and cost of a delegation; reason of a requeue; from→to of a failover; …). Names are printed with control characters escaped. Torn or foreign lines in the log are skipped.
 Filters combine: --task NAME (its events, also a requeue that renamed it), --account NAME (its events, and failovers from or to it), --since a duration back from now (30m, 2h, 1d) or an ISO date (2026-12-01, 2026-12-01T08:00Z). -n N keeps the last N matching events.
 --follow prints the matching events, then each new one as it is appended, like tail -F: it waits for a log that does not exist yet, and after a rotation (the log renamed away and a new one created) or a truncation it reads the new content from its start. Ctrl-C or SIGTERM stops it, exit 0.
