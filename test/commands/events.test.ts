@@ -5,6 +5,7 @@ import {appendFile, mkdir, rename, truncate, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
+import {MAX_LINE_BYTES, readEventStream} from '../../src/lib/events/stream.js'
 import {waitFor} from '../support/loop.js'
 import {BIN, makeSandbox, runCcl, type Sandbox} from '../support/sandbox.js'
 
@@ -234,5 +235,31 @@ describe('ccl events --follow', () => {
     expect(f.lines().map((l) => JSON.parse(l) as unknown)).toEqual([events[0], events[2]])
     expect(await f.stop('SIGINT')).toBe(0)
     expect(f.out.stdout).not.toContain('schemaVersion')
+  })
+})
+
+describe('the log as a stream (src/lib/events/stream.ts)', () => {
+  const readAll = async () => {
+    const events = []
+    for await (const batch of readEventStream(log)) events.push(...batch)
+    return events
+  }
+
+  it('keeps lines whole across read chunks, a multi-byte character cut by a chunk included', async () => {
+    const events = Array.from({length: 1500}, (_, i) => ({ts: at('2026-12-01T10:00'), event: 'hook.error', reason: '€'.repeat(300 + (i % 7)), i}))
+    const text = events.map((e) => line(e)).join('')
+    // The reader's 256 KiB chunks end inside lines, and at least one inside a 3-byte character.
+    const bytes = Buffer.from(text)
+    const cuts = [1, 2, 3, 4, 5].map((k) => k * 256 * 1024).filter((offset) => offset < bytes.length)
+    expect(cuts.length).toBeGreaterThan(2)
+    expect(cuts.some((offset) => (bytes[offset]! & 0xc0) === 0x80)).toBe(true)
+    await writeLog(text)
+    expect(await readAll()).toEqual(events)
+  })
+
+  it('skips a line too long to be one of ccl\'s without holding it, and keeps the next; a last line without newline counts', async () => {
+    const after = {ts: at('2026-12-01T10:01'), event: 'session.released', account: 'alpha'}
+    await writeLog(line({ts: at('2026-12-01T10:00'), event: 'hook.error', reason: 'y'.repeat(MAX_LINE_BYTES + 10)}), line(after), JSON.stringify(after))
+    expect(await readAll()).toEqual([after, after])
   })
 })
