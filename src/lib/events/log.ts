@@ -71,14 +71,22 @@ export async function readEvents(file: string): Promise<CclEvent[]> {
 
   const events: CclEvent[] = []
   for (const line of text.split('\n')) {
-    if (!line) continue
-    try {
-      const value = JSON.parse(line) as CclEvent
-      if (value && typeof value === 'object' && typeof value.event === 'string' && typeof value.ts === 'string') events.push(value)
-    } catch {
-      // a line torn by a crash mid-write: the next line is still good
-    }
+    const event = parseEventLine(line)
+    if (event) events.push(event)
   }
 
   return events
+}
+
+/** One line of the log as an event, or null for an empty, torn or foreign line. */
+export function parseEventLine(line: string): CclEvent | null {
+  if (!line) return null
+  try {
+    const value = JSON.parse(line) as CclEvent
+    if (value && typeof value === 'object' && typeof value.event === 'string' && typeof value.ts === 'string') return value
+  } catch {
+    // a line torn by a crash mid-write: the next line is still good
+  }
+
+  return null
 }

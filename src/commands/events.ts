@@ -1,0 +1,118 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../base-command.js'
+import {UsageError} from '../lib/errors.js'
+import type {CclEvent} from '../lib/events/log.js'
+import {type EventQuery, followEvents, parseSince, queryEvents, taskName} from '../lib/events/query.js'
+import type {FollowItem} from '../lib/events/stream.js'
+import {queueLayout} from '../lib/queue/layout.js'
+import {renderEvent} from '../lib/render/events.js'
+import {printable} from '../lib/render/names.js'
+
+export default class Events extends BaseCommand<typeof Events> {
+  static override summary = 'The event log: what ccl did, when, to which task and account; --follow watches it.'
+  static override description = `One line per event, oldest first: time (UTC), event, task, account, then the fields that matter for it (provider, job and cost of a delegation; reason of a requeue; from→to of a failover; …). Names are printed with control characters escaped. Torn or foreign lines in the log are skipped.
+Filters combine: --task NAME (its events, also a requeue that renamed it), --account NAME (its events, and failovers from or to it), --since a duration back from now (30m, 2h, 1d) or an ISO date (2026-12-01, 2026-12-01T08:00Z). -n N keeps the last N matching events.
+--follow prints the matching events, then each new one as it is appended, like tail -F: it waits for a log that does not exist yet, and after a rotation (the log renamed away and a new one created) or a truncation it reads the new content from its start. Ctrl-C or SIGTERM stops it, exit 0.
+--json prints one document {schemaVersion, events: [...]}; with --follow, one JSON object per event and line (JSON lines), as in the log.
+Exit codes: 0 ok (also: no event yet), 2 bad flag (e.g. a --since that is neither a duration nor a date), 3 config error.`
+
+  static override examples = [
+    {description: 'What happened in the last hour', command: '<%= config.bin %> <%= command.id %> --since 1h'},
+    {description: 'Everything about one task', command: '<%= config.bin %> <%= command.id %> --task fix-login.md'},
+    {description: 'Watch an account, starting from its last 20 events', command: '<%= config.bin %> <%= command.id %> --account beta --follow -n 20'},
+    {description: 'Failovers since a date, for a script', command: '<%= config.bin %> <%= command.id %> --since 2026-12-01 --json | jq \'.events[] | select(.event == "task.failed_over")\''},
+    {description: 'Feed another tool one JSON object a line', command: '<%= config.bin %> <%= command.id %> --follow --json -n 0'},
+  ]
+
+  static override flags = {
+    follow: Flags.boolean({char: 'f', description: 'after the matching events, print each new one as it is appended, until Ctrl-C'}),
+    task: Flags.string({description: 'only the events of this task (its file name; a path is cut to it)', helpValue: 'NAME'}),
+    account: Flags.string({description: 'only the events of this account, and failovers from or to it', helpValue: 'NAME'}),
+    since: Flags.string({description: 'only events since then: a duration back from now (30m, 2h, 1d) or an ISO date (2026-12-01, 2026-12-01T08:00Z)', helpValue: 'D|DATE'}),
+    lines: Flags.integer({char: 'n', description: 'of the events already logged, only the last N that match (0 with --follow: only new ones)', min: 0, helpValue: 'N'}),
+  }
+
+  async run(): Promise<{events: CclEvent[]} | undefined> {
+    const config = this.cclConfig()
+    const file = queueLayout(config).events
+    const query = this.query(new Date())
+
+    if (this.flags.follow) {
+      await this.follow(file, query)
+      return undefined
+    }
+
+    if (this.jsonEnabled()) {
+      const events: CclEvent[] = []
+      for await (const batch of queryEvents(file, query)) events.push(...batch)
+      return {events}
+    }
+
+    for await (const batch of queryEvents(file, query)) process.stdout.write(batch.map((event) => renderEvent(event)).join('\n') + '\n')
+    return undefined
+  }
+
+  private query(now: Date): EventQuery {
+    const {account, lines, since, task} = this.flags
+    let from: Date | undefined
+    if (since !== undefined) {
+      from = parseSince(since, now)
+      if (from === undefined) {
+        throw new UsageError(`--since ${printable(since)}: expected a duration back from now (30m, 2h, 1d) or an ISO date (2026-12-01, 2026-12-01T08:00Z)`, {hint: 'see: ccl events --help'})
+      }
+    }
+
+    return {
+      ...(task === undefined ? {} : {task: taskName(task)}),
+      ...(account === undefined ? {} : {account}),
+      ...(from === undefined ? {} : {since: from}),
+      ...(lines === undefined ? {} : {lines}),
+    }
+  }
+
+  /** Until Ctrl-C or SIGTERM, which end it cleanly (exit 0), as for tail -f. */
+  private async follow(file: string, query: EventQuery): Promise<void> {
+    const controller = new AbortController()
+    const stop = () => controller.abort()
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+    const json = this.jsonEnabled()
+    let caughtUp = false
+    try {
+      for await (const item of followEvents(file, query, {signal: controller.signal})) {
+        if (item.kind === 'events') {
+          process.stdout.write(item.events.map((event) => (json ? JSON.stringify(event) : renderEvent(event))).join('\n') + '\n')
+        } else if (item.kind === 'caught-up') {
+          caughtUp = true
+        } else {
+          this.note(`ccl events: ${describe(item.note, file, caughtUp)}`)
+        }
+      }
+    } finally {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+    }
+  }
+}
+
+function describe(note: Extract<FollowItem, {kind: 'note'}>['note'], file: string, caughtUp: boolean): string {
+  const name = printable(file)
+  switch (note) {
+    case 'missing': {
+      return caughtUp ? `${name} is gone; waiting for a new one` : `no event log yet at ${name}; waiting for it`
+    }
+
+    case 'created': {
+      return `${name} appeared; following it`
+    }
+
+    case 'replaced': {
+      return `${name} was replaced (rotated); following the new file from its start`
+    }
+
+    case 'truncated': {
+      return `${name} was truncated; reading it again from its start`
+    }
+  }
+}

@@ -1,0 +1,265 @@
+// ccl events against a real events.jsonl in a temp folder, through the built binary: the human
+// lines, the filters, --json, and --follow across appends, rotation, truncation and a missing log.
+import {type ChildProcess, spawn} from 'node:child_process'
+import {appendFile, mkdir, rename, truncate, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+
+import {MAX_LINE_BYTES, readEventStream} from '../../src/lib/events/stream.js'
+import {waitFor} from '../support/loop.js'
+import {BIN, makeSandbox, runCcl, type Sandbox} from '../support/sandbox.js'
+
+let sandbox: Sandbox
+let log: string
+const children: ChildProcess[] = []
+
+beforeEach(async () => {
+  sandbox = await makeSandbox()
+  log = path.join(sandbox.queue, '.ccl', 'events.jsonl')
+})
+afterEach(async () => {
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  await sandbox.cleanup()
+})
+
+const ccl = (args: string[]) => runCcl(['events', '--config', sandbox.configFile, ...args], {cwd: sandbox.dir})
+const line = (event: Record<string, unknown>) => JSON.stringify(event) + '\n'
+const at = (iso: string) => `${iso}:00.000Z`
+
+async function writeLog(...lines: string[]): Promise<void> {
+  await mkdir(path.dirname(log), {recursive: true})
+  await writeFile(log, lines.join(''))
+}
+
+const HISTORY = [
+  line({ts: at('2026-12-01T10:00'), event: 'task.assigned', task: 'fix.md', account: 'alpha', session: 'ccl-alpha', confirmed: true}),
+  line({ts: at('2026-12-01T10:01'), event: 'delegation.completed', task: 'sum.md', job_id: 'j-1', provider: 'gemini', status: 'completed', cost_usd: 0.0042, duration_ms: 65_000, destination: 'done/sum.md'}),
+  '{"ts":"2026-12-01T10:01:30.000Z","event":"task.do', // torn by a crash: the next line is glued to it
+  line({ts: at('2026-12-01T10:01'), event: 'task.lost'}),
+  line({foreign: true}),
+  line({ts: at('2026-12-01T10:02'), event: 'task.failed_over', task: 'fix.md', from: 'alpha', to: 'beta', session_id: 's-1', mode: 'resume', started_at: at('2026-12-01T10:01')}),
+  line({ts: at('2026-12-01T10:03'), event: 'task.requeued', task: 'old.md', account: 'beta', as: 'fix.md', renamed: true, reason: 'session dead', from: 'active/beta'}),
+  line({ts: at('2026-12-01T10:04'), event: 'task.done', task: 'fix.md', account: 'beta', duration_ms: 200_000, by: 'session'}),
+]
+
+/** A `ccl events --follow` running in the background, its output collected as it comes. */
+function follow(args: string[]) {
+  const child = spawn(process.execPath, [BIN, 'events', '--config', sandbox.configFile, '--follow', ...args], {
+    cwd: sandbox.dir,
+    env: {PATH: process.env.PATH, HOME: sandbox.dir, XDG_CONFIG_HOME: path.join(sandbox.dir, '.config'), LANG: 'C.UTF-8'},
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  children.push(child)
+  const out = {stdout: '', stderr: ''}
+  child.stdout.on('data', (chunk: Buffer) => (out.stdout += chunk.toString()))
+  child.stderr.on('data', (chunk: Buffer) => (out.stderr += chunk.toString()))
+  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)))
+  return {
+    out,
+    lines: () => out.stdout.split('\n').filter(Boolean),
+    until: async (check: () => boolean, what: string) => {
+      if (!(await waitFor(async () => check(), 8000))) throw new Error(`timed out waiting for ${what}; stdout: ${out.stdout}; stderr: ${out.stderr}`)
+    },
+    stop: async (signal: NodeJS.Signals) => {
+      child.kill(signal)
+      return exited
+    },
+  }
+}
+
+describe('ccl events', () => {
+  it('prints one line per event: time, event, task, account, the key fields; torn and foreign lines skipped', async () => {
+    await writeLog(...HISTORY)
+    const run = await ccl([])
+    expect(run.stderr).toBe('')
+    expect(run.code).toBe(0)
+    expect(run.stdout.split('\n')).toEqual([
+      '2026-12-01T10:00:00Z  task.assigned         fix.md  alpha  session=ccl-alpha confirmed=true',
+      '2026-12-01T10:01:00Z  delegation.completed  sum.md  -  provider=gemini job_id=j-1 status=completed cost=$0.0042 duration=1m5s destination=done/sum.md',
+      '2026-12-01T10:02:00Z  task.failed_over      fix.md  alpha→beta  mode=resume session_id=s-1',
+      '2026-12-01T10:03:00Z  task.requeued         old.md  beta  reason="session dead" as=fix.md from=active/beta',
+      '2026-12-01T10:04:00Z  task.done             fix.md  beta  duration=3m20s by=session',
+      '',
+    ])
+  })
+
+  it('escapes control characters in names and fields, so a task name cannot forge a line', async () => {
+    const evil = 'a\n2026-12-01T10:09:00Z  task.done  \u001B[2Jx.md'
+    await writeLog(line({ts: at('2026-12-01T10:00'), event: 'session.waiting', task: evil, account: 'al\tpha', reason: 'permission_prompt', message: 'ok?\r\u009B'}))
+    const run = await ccl([])
+    expect(run.code).toBe(0)
+    expect(run.stdout).toBe(
+      '2026-12-01T10:00:00Z  session.waiting       a\\n2026-12-01T10:09:00Z  task.done  \\e[2Jx.md  al\\tpha  reason=permission_prompt message="ok?\\r\\x9B"\n',
+    )
+    // JSON keeps the name as it is: JSON escapes it itself.
+    expect(JSON.parse((await ccl(['--json'])).stdout).events[0].task).toBe(evil)
+  })
+
+  it('--task: the events of one task, also the requeue that renamed it; a path is cut to its name', async () => {
+    await writeLog(...HISTORY)
+    const run = await ccl(['--task', 'pending/fix.md'])
+    expect(run.code).toBe(0)
+    expect(run.stdout.split('\n').filter(Boolean).map((l) => l.split(/ +/)[1])).toEqual(['task.assigned', 'task.failed_over', 'task.requeued', 'task.done'])
+    expect((await ccl(['--task', 'sum.md'])).stdout).toMatch(/^\S+ {2}delegation\.completed {2}sum\.md .*\n$/)
+  })
+
+  it('--account: its events, and failovers from or to it; combined with --task', async () => {
+    await writeLog(...HISTORY)
+    const events = async (args: string[]) => JSON.parse((await ccl([...args, '--json'])).stdout).events.map((e: {event: string}) => e.event)
+    expect(await Promise.all([['--account', 'alpha'], ['--account', 'beta'], ['--account', 'beta', '--task', 'old.md'], ['--account', 'gamma']].map((a) => events(a)))).toEqual([
+      ['task.assigned', 'task.failed_over'],
+      ['task.failed_over', 'task.requeued', 'task.done'],
+      ['task.requeued'],
+      [],
+    ])
+  })
+
+  it('--since takes a duration back from now or an ISO date; -n keeps the last N that match', async () => {
+    const ago = (ms: number) => new Date(Date.now() - ms).toISOString()
+    await writeLog(
+      line({ts: ago(3 * 86_400_000), event: 'session.created', account: 'alpha', session: 'ccl-alpha'}),
+      line({ts: ago(3 * 3_600_000), event: 'session.crashed', account: 'alpha', session: 'ccl-alpha', state: 'dead', crashes_in_window: 1, crash_window_ms: 1_800_000}),
+      line({ts: ago(10 * 60_000), event: 'account.paused', account: 'beta', reason: 're-login'}),
+      line({ts: 'sometime', event: 'account.unpaused', account: 'beta'}),
+    )
+    const names = async (args: string[]) => (await ccl(args)).stdout.split('\n').filter(Boolean).map((l) => l.split(/ +/)[1])
+    const runs = [
+      ['--since', '30m'],
+      ['--since', '1d'],
+      ['--since', ago(4 * 3_600_000).slice(0, 16) + 'Z'], // a date and time, 4 h ago
+      ['--since', ago(5 * 86_400_000).slice(0, 10)], // a date alone: midnight UTC, 4 to 5 days ago
+      ['-n', '2'],
+      ['--account', 'alpha', '-n', '1'],
+    ]
+    expect(await Promise.all(runs.map((args) => names(args)))).toEqual([
+      ['account.paused'],
+      ['session.crashed', 'account.paused'],
+      ['session.crashed', 'account.paused'],
+      ['session.created', 'session.crashed', 'account.paused'],
+      ['account.paused', 'account.unpaused'],
+      ['session.crashed'],
+    ])
+  })
+
+  it('a --since that is neither a duration nor a date: usage error naming the flag, exit 2, also under --json', async () => {
+    await writeLog(...HISTORY)
+    const bad = await ccl(['--since', 'yesterday'])
+    expect(bad.code).toBe(2)
+    expect(bad.stdout).toBe('')
+    expect(bad.stderr.split('\n')[0]).toBe('ccl: --since yesterday: expected a duration back from now (30m, 2h, 1d) or an ISO date (2026-12-01, 2026-12-01T08:00Z)')
+    const json = await ccl(['--since', '2026-13-45', '--json'])
+    expect(json.code).toBe(2)
+    expect(JSON.parse(json.stdout)).toMatchObject({schemaVersion: 1, error: {code: 'usage', exitCode: 2, message: expect.stringContaining('--since 2026-13-45')}})
+  })
+
+  it('--json: one document {schemaVersion: 1, events}, the events as logged; no log yet is no event', async () => {
+    expect(JSON.parse((await ccl(['--json'])).stdout)).toEqual({schemaVersion: 1, events: []})
+    await writeLog(...HISTORY)
+    const run = await ccl(['--json', '--task', 'sum.md'])
+    expect(run.code).toBe(0)
+    expect(JSON.parse(run.stdout)).toEqual({schemaVersion: 1, events: [JSON.parse(HISTORY[1]!)]})
+  })
+
+  it('a config error exits 3', async () => {
+    await writeFile(sandbox.configFile, 'queue: 42\n')
+    const run = await ccl([])
+    expect(run.code).toBe(3)
+    expect(run.stderr).toContain(sandbox.configFile)
+  })
+
+  it('--help shows examples', async () => {
+    const run = await runCcl(['events', '--help'], {cwd: sandbox.dir})
+    expect(run.code).toBe(0)
+    expect(run.stdout).toContain('EXAMPLES')
+    expect(run.stdout).toContain('ccl events --since 1h')
+  })
+})
+
+describe('ccl events --follow', () => {
+  it('prints the matching history, then each matching event as it is appended; Ctrl-C stops it, exit 0', async () => {
+    await writeLog(...HISTORY)
+    const f = follow(['--account', 'alpha'])
+    await f.until(() => f.lines().length === 2, 'the history')
+    await appendFile(log, line({ts: at('2026-12-01T11:00'), event: 'account.paused', account: 'beta', reason: 'not shown'}))
+    await appendFile(log, line({ts: at('2026-12-01T11:01'), event: 'account.paused', account: 'alpha', reason: 're-login'}))
+    await f.until(() => f.lines().length === 3, 'the appended event')
+    expect(f.lines()[2]).toBe('2026-12-01T11:01:00Z  account.paused        -  alpha  reason=re-login')
+    // half a line (a writer mid-write) waits for its newline
+    const half = line({ts: at('2026-12-01T11:02'), event: 'account.unpaused', account: 'alpha', paused_since: at('2026-12-01T11:01')})
+    await appendFile(log, half.slice(0, 30))
+    await new Promise((resolve) => setTimeout(resolve, 600))
+    await appendFile(log, half.slice(30))
+    await f.until(() => f.lines().length === 4, 'the line completed')
+    expect(f.lines()[3]).toMatch(/ {2}account\.unpaused {6}- {2}alpha {2}paused_since=2026-12-01T11:01:00\.000Z$/)
+    expect(await f.stop('SIGINT')).toBe(0)
+    expect(f.out.stderr).toBe('')
+  })
+
+  it('follows a rotated log: renamed away and a new file created, read from its start', async () => {
+    await writeLog(...HISTORY)
+    const f = follow(['-n', '1'])
+    await f.until(() => f.lines().length === 1, 'the last event')
+    expect(f.lines()[0]).toContain('task.done')
+    await rename(log, `${log}.1`)
+    await writeFile(log, line({ts: at('2026-12-01T12:00'), event: 'session.released', account: 'alpha'}) + line({ts: at('2026-12-01T12:01'), event: 'session.released', account: 'beta'}))
+    await f.until(() => f.lines().length === 3, 'the new file')
+    expect(f.lines().slice(1)).toEqual(['2026-12-01T12:00:00Z  session.released      -  alpha', '2026-12-01T12:01:00Z  session.released      -  beta'])
+    await appendFile(log, line({ts: at('2026-12-01T12:02'), event: 'session.released', account: 'gamma'}))
+    await f.until(() => f.lines().length === 4, 'an append to the new file')
+    expect(f.out.stderr).toMatch(/events\.jsonl (was replaced \(rotated\)|is gone)/)
+    expect(await f.stop('SIGTERM')).toBe(0)
+  })
+
+  it('follows a truncated log from its start', async () => {
+    await writeLog(...HISTORY)
+    const f = follow(['-n', '1'])
+    await f.until(() => f.lines().length === 1, 'the last event')
+    await truncate(log, 0)
+    await f.until(() => f.out.stderr.includes('was truncated; reading it again from its start'), 'the truncation noticed')
+    await appendFile(log, line({ts: at('2026-12-01T13:00'), event: 'account.unpaused', account: 'beta', paused_since: at('2026-12-01T12:00')}))
+    await f.until(() => f.lines().length === 2, 'the event after the truncation')
+    expect(f.lines()[1]).toMatch(/^2026-12-01T13:00:00Z {2}account\.unpaused/)
+    expect(await f.stop('SIGINT')).toBe(0)
+  })
+
+  it('waits for a log that does not exist yet; --json gives JSON lines, one event each', async () => {
+    const f = follow(['--json', '--task', 'a.md'])
+    await f.until(() => f.out.stderr.includes('no event log yet at'), 'the wait')
+    const events = [
+      {ts: at('2026-12-01T14:00'), event: 'task.assigned', task: 'a.md', account: 'alpha'},
+      {ts: at('2026-12-01T14:01'), event: 'task.assigned', task: 'b.md', account: 'beta'},
+      {ts: at('2026-12-01T14:02'), event: 'task.done', task: 'a.md', account: 'alpha', duration_ms: 60_000, by: 'session'},
+    ]
+    await writeLog(...events.map((e) => line(e)), '{"torn\n')
+    await f.until(() => f.lines().length === 2, 'the events of a.md')
+    expect(f.lines().map((l) => JSON.parse(l) as unknown)).toEqual([events[0], events[2]])
+    expect(await f.stop('SIGINT')).toBe(0)
+    expect(f.out.stdout).not.toContain('schemaVersion')
+  })
+})
+
+describe('the log as a stream (src/lib/events/stream.ts)', () => {
+  const readAll = async () => {
+    const events = []
+    for await (const batch of readEventStream(log)) events.push(...batch)
+    return events
+  }
+
+  it('keeps lines whole across read chunks, a multi-byte character cut by a chunk included', async () => {
+    const events = Array.from({length: 1500}, (_, i) => ({ts: at('2026-12-01T10:00'), event: 'hook.error', reason: '€'.repeat(300 + (i % 7)), i}))
+    const text = events.map((e) => line(e)).join('')
+    // The reader's 256 KiB chunks end inside lines, and at least one inside a 3-byte character.
+    const bytes = Buffer.from(text)
+    const cuts = [1, 2, 3, 4, 5].map((k) => k * 256 * 1024).filter((offset) => offset < bytes.length)
+    expect(cuts.length).toBeGreaterThan(2)
+    expect(cuts.some((offset) => (bytes[offset]! & 0xc0) === 0x80)).toBe(true)
+    await writeLog(text)
+    expect(await readAll()).toEqual(events)
+  })
+
+  it('skips a line too long to be one of ccl\'s without holding it, and keeps the next; a last line without newline counts', async () => {
+    const after = {ts: at('2026-12-01T10:01'), event: 'session.released', account: 'alpha'}
+    await writeLog(line({ts: at('2026-12-01T10:00'), event: 'hook.error', reason: 'y'.repeat(MAX_LINE_BYTES + 10)}), line(after), JSON.stringify(after))
+    expect(await readAll()).toEqual([after, after])
+  })
+})
