@@ -30,6 +30,8 @@ interface SiteOptions {
   /** Per-account config keys over the sound ones. */
   accounts?: Record<string, Record<string, unknown>>
   delegation?: boolean
+  /** A fake of the test's own, for a test that counts or scripts its requests (the shared one serves concurrent tests). */
+  fake?: FakeSecutools
 }
 
 /** Trusted, onboarded, auto-mode question answered: as test/support/real-claude.ts seeds a home. */
@@ -47,7 +49,8 @@ async function soundSite(options: SiteOptions = {}): Promise<Site> {
   const config = sandbox.config as {accounts: Record<string, unknown>[]; delegation?: unknown}
   // An assignment before the program, and a program found on the session's PATH.
   config.accounts = config.accounts.map((account) => ({...account, command: 'CCL_DOCTOR_TEST=1 sleep 600', ...options.accounts?.[account.name as string]}))
-  if (options.delegation !== false) config.delegation = {base_url: fake.url}
+  const api = options.fake ?? fake
+  if (options.delegation !== false) config.delegation = {base_url: api.url}
   await sandbox.writeConfig(config)
   await mkdir(path.join(sandbox.queue, 'active'))
   await linkAll(sandbox)
@@ -57,7 +60,7 @@ async function soundSite(options: SiteOptions = {}): Promise<Site> {
     await seedClaudeJson(home, account.cwd as string)
   }
 
-  const env: NodeJS.ProcessEnv = options.delegation === false ? {} : {SECUTOOLS_API_KEY: fake.apiKey}
+  const env: NodeJS.ProcessEnv = options.delegation === false ? {} : {SECUTOOLS_API_KEY: api.apiKey}
   const installed = await runCcl(['hooks', 'install', '--config', sandbox.configFile], {cwd: sandbox.dir})
   expect(installed.code, installed.stderr).toBe(0)
   return {
@@ -124,15 +127,20 @@ describe.concurrent('ccl doctor', () => {
   })
 
   it('a delegation block with its key variable unset: FAIL, delegation off and why, no request made', async () => {
-    await withSite({}, async (site) => {
-      const before = fake.requests.length
-      const result = await runCcl(['doctor', '--config', site.sandbox.configFile], {cwd: site.sandbox.dir})
-      expect(result.code).toBe(1)
-      expect(failLines(result.stdout)).toEqual([
-        `FAIL delegation: off: ${site.sandbox.configFile} has a delegation block but $SECUTOOLS_API_KEY is not set or empty here, so every task stays local and ccl delegate exits 3; fix: set SECUTOOLS_API_KEY in the environment ccl runs with (systemd: ~/.config/ccl/env; cron: the cron file), or remove the delegation block`,
-      ])
-      expect(fake.requests.length).toBe(before)
-    })
+    const own = await startFakeSecutools()
+    try {
+      await withSite({fake: own}, async (site) => {
+        const result = await runCcl(['doctor', '--config', site.sandbox.configFile], {cwd: site.sandbox.dir})
+        expect(result.code).toBe(1)
+        expect(failLines(result.stdout)).toEqual([
+          `FAIL delegation: off: ${site.sandbox.configFile} has a delegation block but $SECUTOOLS_API_KEY is not set or empty here, so every task stays local and ccl delegate exits 3; fix: set SECUTOOLS_API_KEY in the environment ccl runs with (systemd: ~/.config/ccl/env; cron: the cron file), or remove the delegation block`,
+        ])
+        expect(result.stdout).not.toMatch(/secutools:/)
+        expect(own.requests).toEqual([])
+      })
+    } finally {
+      await own.close()
+    }
   })
 
   it('a key the platform refuses (401): FAIL, and the key is never printed', async () => {
@@ -148,6 +156,22 @@ describe.concurrent('ccl doctor', () => {
       expect(JSON.parse(json.stdout).checks).toContainEqual(expect.objectContaining({id: 'delegation.api', ok: false, severity: 'fail'}))
       for (const output of [result.stdout, result.stderr, json.stdout, json.stderr]) expect(output).not.toContain(wrong)
     })
+  })
+
+  it('a base_url that answers 404 even to a wrong key: only a warning, the key could not be checked', async () => {
+    const own = await startFakeSecutools()
+    try {
+      await withSite({fake: own}, async (site) => {
+        // Both requests (the key, and the wrong key beside it) get a 404, as a wrong base_url would answer.
+        own.answerNext(2, {status: 404, body: {error: 'no such route'}})
+        const result = await site.doctor()
+        expect(result.code, result.stdout).toBe(0)
+        expect(result.stdout).toMatch(new RegExp(`^warn secutools: ${own.url} answered GET /jobs/ccl-doctor-[0-9a-f]+ with 404 even with a wrong key: reachable, but the key could not be checked; fix: is delegation.base_url right\\?`, 'm'))
+        expect(own.requests.map((request) => request.authOk).sort()).toEqual([false, true])
+      })
+    } finally {
+      await own.close()
+    }
   })
 
   it("an account's command whose program is not on the session's PATH: FAIL for that account", async () => {

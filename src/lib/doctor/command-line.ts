@@ -1,6 +1,47 @@
 // Reading an account's `command` the way the session's shell will run it: which program starts,
 // with which PATH, and which permission mode its flags ask Claude Code for. Synchronous.
-import {shellWords} from '../hooks/install.js'
+
+/**
+ * The words of a command as sh splits them, up to a comment or an operator (`;`, `&`, `|`):
+ * bare words, '…', "…" (where a backslash escapes only $ ` " \ and newline) and backslash escapes.
+ * Expansions ($VAR, ~, globs) are left as written. Null when a quote is left open.
+ */
+export function commandWords(command: string): string[] | null {
+  const words: string[] = []
+  let word: string | null = null
+  for (let i = 0; i < command.length; i++) {
+    const c = command[i]!
+    if (c === "'") {
+      const end = command.indexOf("'", i + 1)
+      if (end === -1) return null
+      word = (word ?? '') + command.slice(i + 1, end)
+      i = end
+    } else if (c === '"') {
+      let text = ''
+      let j = i + 1
+      for (; j < command.length && command[j] !== '"'; j++) {
+        if (command[j] === '\\' && j + 1 < command.length && '$`"\\\n'.includes(command[j + 1]!)) j++
+        text += command[j]
+      }
+
+      if (j >= command.length) return null
+      word = (word ?? '') + text
+      i = j
+    } else if (c === '\\' && i + 1 < command.length) {
+      word = (word ?? '') + command[++i]
+    } else if (c === ' ' || c === '\t' || c === '\n') {
+      if (word !== null) words.push(word)
+      word = null
+    } else if ((c === '#' && word === null) || c === ';' || c === '&' || c === '|') {
+      break
+    } else {
+      word = (word ?? '') + c
+    }
+  }
+
+  if (word !== null) words.push(word)
+  return words
+}
 
 const ASSIGNMENT = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s
 
@@ -19,7 +60,7 @@ export interface CommandProgram {
  * the command has no program (empty, only assignments, or a quote left open).
  */
 export function commandProgram(command: string): CommandProgram | null {
-  const words = shellWords(command)
+  const words = commandWords(command)
   if (!words) return null
   let pathValue: string | undefined
   let i = 0
