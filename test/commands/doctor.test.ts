@@ -1,7 +1,7 @@
 // ccl doctor against real sites in temp folders: real links, hooks written by `ccl hooks install`,
 // a private tmux server (its global PATH is what a session gets), the fake secutools on 127.0.0.1.
 // A sound site passes; each test then breaks one thing and expects exactly that FAIL line.
-import {chmod, mkdir, realpath, rm, symlink, writeFile} from 'node:fs/promises'
+import {chmod, mkdir, readFile, realpath, rm, symlink, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
@@ -184,14 +184,21 @@ describe.concurrent('ccl doctor', () => {
     })
   })
 
-  it("hooks not installed: FAIL naming the file and the events, fix ccl hooks install", async () => {
+  it("hooks not installed (alpha), or installed for another ccl or config (beta): FAIL naming the file and the events, fix ccl hooks install", async () => {
     await withSite({}, async (site) => {
       const settings = path.join(site.sandbox.homes.alpha!, 'settings.json')
       await writeFile(settings, JSON.stringify(PERMISSIONS) + '\n')
+      // beta's Stop hook as an install from another checkout and config left it
+      const beta = path.join(site.sandbox.homes.beta!, 'settings.json')
+      const old = "'/old/node' '/old/ccl/bin/run.js' hook --config '/old/ccl.yaml' # ccl-hook"
+      const data = JSON.parse(await readFile(beta, 'utf8')) as {hooks: {Stop: {hooks: {command: string}[]}[]}}
+      data.hooks.Stop[0]!.hooks[0]!.command = old
+      await writeFile(beta, JSON.stringify(data))
       const result = await site.doctor()
       expect(result.code).toBe(1)
       expect(failLines(result.stdout)).toEqual([
         `FAIL alpha: hooks: ${settings}: not installed on SessionStart, UserPromptSubmit, Stop, StopFailure, Notification, SessionEnd; fix: ccl hooks install`,
+        `FAIL beta: hooks: ${beta}: installed for another ccl, Node or config on Stop (${old}); fix: ccl hooks install`,
       ])
     })
   })

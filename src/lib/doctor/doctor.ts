@@ -42,7 +42,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   const searchPath = env.PATH ?? ''
   if (!config) {
     // What needs no config still helps: the operator fixes the file and comes back.
-    const rest = await Promise.all([checkTmux(tmux, undefined, searchPath, false), checkTimers(timers)])
+    const rest = await Promise.all([checkTmux(tmux, {socket: undefined, searchPath, cwd: options.source.cwd, server: false}), checkTimers(timers)])
     return summarise(null, false, [configCheck, ...rest])
   }
 
@@ -50,7 +50,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   const [queue, state, tmuxCheck, sessionPath, links, delegation, timerCheck] = await Promise.all([
     checkQueue(layout, config.accounts.map((a) => a.name)),
     checkState(layout),
-    checkTmux(tmux, config.tmux.socket, searchPath),
+    checkTmux(tmux, {socket: config.tmux.socket, searchPath, cwd: options.source.cwd, server: true}),
     sessionPathOf(tmux, config, env),
     validateSymlinks(config),
     checkDelegation(config, env),

@@ -30,7 +30,7 @@ export async function checkQueue(layout: QueueLayout, accounts: readonly string[
   const first = dirs[0]
   const apart = first ? dirs.filter((folder) => folder.is.dev !== first.is.dev) : []
   const fsCheck = apart.length === 0
-    ? pass({id: 'queue.filesystem'}, `queue: ${dirs.length} folders on one filesystem (tasks move by rename)`)
+    ? pass({id: 'queue.filesystem'}, dirs.length < 2 ? 'queue: no two folders to compare yet' : `queue: ${dirs.length} folders on one filesystem (tasks move by rename)`)
     : fail(
         {id: 'queue.filesystem'},
         `queue: ${apart.map((f) => f.name).join(', ')} on another filesystem than ${first!.name}: a task cannot be moved between them by rename(2)`,
@@ -71,9 +71,10 @@ export async function checkState(layout: QueueLayout): Promise<DoctorCheck> {
  * tmux runs, and whether its server on ccl's socket is up. Without a config (`server: false`) the
  * socket is unknown, and the server is not asked: it could be someone's own default server.
  */
-export async function checkTmux(tmux: Tmux, socket: string | undefined, searchPath: string, server = true): Promise<DoctorCheck> {
+export async function checkTmux(tmux: Tmux, options: {socket: string | undefined; searchPath: string; cwd: string; server: boolean}): Promise<DoctorCheck> {
+  const {socket, server} = options
   const at = {id: 'tmux'}
-  const where = await findOnPath('tmux', searchPath, process.cwd())
+  const where = await findOnPath('tmux', options.searchPath, options.cwd)
   let version: string
   try {
     version = await tmux.version()
