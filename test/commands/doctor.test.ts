@@ -6,7 +6,7 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {type FakeSecutools, startFakeSecutools} from '../support/fake-secutools.js'
-import {linkAll, makeSandbox, runCcl, type RunResult, type Sandbox} from '../support/sandbox.js'
+import {linkAll, makeSandbox, REPO, runCcl, type RunResult, type Sandbox} from '../support/sandbox.js'
 import {type PrivateTmux, startPrivateTmux} from '../support/tmux.js'
 
 let tmux: PrivateTmux
@@ -200,6 +200,21 @@ describe.concurrent('ccl doctor', () => {
         `FAIL alpha: hooks: ${settings}: not installed on SessionStart, UserPromptSubmit, Stop, StopFailure, Notification, SessionEnd; fix: ccl hooks install`,
         `FAIL beta: hooks: ${beta}: installed for another ccl, Node or config on Stop (${old}); fix: ccl hooks install`,
       ])
+
+      // Reinstalled, then beta's Stop hook run by another Node that exists, with this ccl and this
+      // config: the hooks still run, so only a warning.
+      expect((await runCcl(['hooks', 'install', '--config', site.sandbox.configFile], {cwd: site.sandbox.dir})).code).toBe(0)
+      const otherNode = path.join(site.sandbox.dir, 'other-node')
+      await symlink(process.execPath, otherNode)
+      const q = (word: string) => `'${word.replaceAll("'", "'\\''")}'`
+      const runnable = `${q(otherNode)} ${q(path.join(REPO, 'bin', 'run.js'))} hook --config ${q(site.sandbox.configFile)} # ccl-hook`
+      const fixed = JSON.parse(await readFile(beta, 'utf8')) as typeof data
+      fixed.hooks.Stop[0]!.hooks[0]!.command = runnable
+      await writeFile(beta, JSON.stringify(fixed))
+      const warned = await site.doctor()
+      expect(failLines(warned.stdout)).toEqual([])
+      expect(warned.code).toBe(0)
+      expect(warned.stdout).toContain(`warn beta: hooks: ${beta}: Stop: installed by another Node or ccl, which still run (${runnable}); fix: ccl hooks install (from the environment the timers run in: it writes its own Node and ccl)`)
     })
   })
 

@@ -4,10 +4,11 @@ import {realpath} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {Account, Config} from '../config/schema.js'
-import {hookCommand, mergeHooks, mergeStatusLine, statusLineCommand} from '../hooks/install.js'
+import {hookCommand, mergeHooks, mergeStatusLine, shellWords, statusLineCommand} from '../hooks/install.js'
+import {exists} from '../queue/files.js'
 import {formatProblem, type SymlinkProblem} from '../symlinks/validate.js'
 import {commandPermissionMode, commandProgram} from './command-line.js'
-import {findOnPath, isObject, type JsonFile, readJsonFile, whatIs} from './files.js'
+import {findOnPath, isExecutableFile, isObject, type JsonFile, readJsonFile, whatIs} from './files.js'
 import {type DoctorCheck, fail, pass, warn} from './report.js'
 
 /** The PATH a new session of ccl's tmux server gets, and how it was learnt. */
@@ -37,7 +38,7 @@ export async function checkAccount(ctx: AccountContext): Promise<DoctorCheck[]> 
   return Promise.all([
     checkHome(account),
     Promise.resolve(checkLinks(ctx)),
-    Promise.resolve(checkHooks(ctx, settings)),
+    checkHooks(ctx, settings),
     checkCommand(ctx),
     checkCwd(account),
     checkFirstRun(account, claudeJson),
@@ -67,7 +68,7 @@ function checkLinks(ctx: AccountContext): DoctorCheck {
   )
 }
 
-function checkHooks(ctx: AccountContext, settings: JsonFile): DoctorCheck {
+async function checkHooks(ctx: AccountContext, settings: JsonFile): Promise<DoctorCheck> {
   const {account, config} = ctx
   const at = {id: 'account.hooks', account: account.name}
   const file = path.join(account.home, 'settings.json')
@@ -75,17 +76,26 @@ function checkHooks(ctx: AccountContext, settings: JsonFile): DoctorCheck {
   if (settings.kind === 'missing') return fail(at, `hooks: ${file} does not exist, so Claude Code runs no ccl hook`, fix)
   if (settings.kind === 'invalid') return fail(at, `hooks: ${settings.error}`, `fix the file by hand, then ${fix}`)
   const parts = {...ctx.hookParts, configFile: config.file}
-  const merged = mergeHooks(settings.value, hookCommand(parts))
+  const expected = hookCommand(parts)
+  const merged = mergeHooks(settings.value, expected)
   if (!merged.ok) return fail(at, `hooks: ${file}: ${merged.key}: ${merged.problem}`, `fix the file by hand, then ${fix}`)
   const missing = merged.events.filter((event) => event.change === 'added').map((event) => event.event)
-  const other = merged.events.filter((event) => event.change === 'replaced')
-  const problems: string[] = []
-  if (missing.length > 0) problems.push(`not installed on ${missing.join(', ')}`)
-  if (other.length > 0) {
-    problems.push(`installed for another ccl, Node or config on ${other.map((event) => event.event).join(', ')} (${other[0]!.removed[0]})`)
+  const failures: string[] = []
+  const warnings: string[] = []
+  if (missing.length > 0) failures.push(`not installed on ${missing.join(', ')}`)
+  for (const event of merged.events.filter((e) => e.change === 'replaced')) {
+    const others = [...new Set(event.removed.filter((command) => command !== expected))]
+    if (event.removed.length > 1) warnings.push(`${event.event}: ccl's hook is there ${event.removed.length} times (each event is recorded that often)`)
+    if (others.length === 0 && event.removed.length === 1) warnings.push(`${event.event}: ccl's entry was changed by hand (timeout or matcher)`)
+    for (const command of others) {
+      // Another Node or checkout of ccl still works while both exist and it records for this config.
+      if (await runsForConfig(command, config.file)) warnings.push(`${event.event}: installed by another Node or ccl, which still run (${command})`)
+      else failures.push(`installed for another ccl, Node or config on ${event.event} (${command})`)
+    }
   }
 
-  if (problems.length > 0) return fail(at, `hooks: ${file}: ${problems.join('; ')}`, fix)
+  if (failures.length > 0) return fail(at, `hooks: ${file}: ${failures.join('; ')}`, fix)
+  if (warnings.length > 0) return warn(at, `hooks: ${file}: ${warnings.join('; ')}`, `${fix} (from the environment the timers run in: it writes its own Node and ccl)`)
   if (isObject(settings.value)) {
     const status = mergeStatusLine(settings.value, {headroom: config.failover.headroom, command: (chain) => statusLineCommand(parts, chain)})
     if (!status.ok) return fail(at, `hooks: ${file}: ${status.key}: ${status.problem}`, fix)
@@ -127,6 +137,13 @@ async function checkCwd(account: Account): Promise<DoctorCheck> {
   if (is.kind === 'dir') return pass(at, `cwd: ${account.cwd}`)
   const what = is.kind === 'missing' ? 'does not exist' : is.kind === 'other' ? 'is not a folder' : `cannot be read (${is.error})`
   return fail(at, `cwd: ${account.cwd} ${what}: tmux cannot start the session there`, `mkdir -p ${account.cwd}, or fix accounts[].cwd`)
+}
+
+/** A ccl hook command (`'NODE' 'BIN' hook --config 'FILE' # ccl-hook`) whose Node and ccl exist and whose config is this one. */
+async function runsForConfig(command: string, configFile: string): Promise<boolean> {
+  const words = shellWords(command)
+  if (!words || words.length !== 5 || words[2] !== 'hook' || words[3] !== '--config' || words[4] !== configFile) return false
+  return (await isExecutableFile(words[0]!)) && (await exists(words[1]!))
 }
 
 /**
