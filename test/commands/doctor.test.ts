@@ -30,6 +30,8 @@ interface SiteOptions {
   /** Per-account config keys over the sound ones. */
   accounts?: Record<string, Record<string, unknown>>
   delegation?: boolean
+  /** failover.headroom: hooks install also sets ccl's statusLine, which the hooks check then expects. */
+  headroom?: boolean
   /** A fake of the test's own, for a test that counts or scripts its requests (the shared one serves concurrent tests). */
   fake?: FakeSecutools
 }
@@ -51,6 +53,7 @@ async function soundSite(options: SiteOptions = {}): Promise<Site> {
   config.accounts = config.accounts.map((account) => ({...account, command: 'CCL_DOCTOR_TEST=1 sleep 600', ...options.accounts?.[account.name as string]}))
   const api = options.fake ?? fake
   if (options.delegation !== false) config.delegation = {base_url: api.url}
+  if (options.headroom) Object.assign(config, {failover: {headroom: true}})
   await sandbox.writeConfig(config)
   await mkdir(path.join(sandbox.queue, 'active'))
   await linkAll(sandbox)
@@ -105,7 +108,7 @@ describe.concurrent('ccl doctor', () => {
   })
 
   it('--json: one document, schemaVersion 1, a check per line with id, account, ok, severity, message, fix', async () => {
-    await withSite({}, async (site) => {
+    await withSite({headroom: true}, async (site) => {
       const result = await site.doctor('--json')
       expect(result.code, result.stderr).toBe(0)
       const report = JSON.parse(result.stdout) as {schemaVersion: number; ok: boolean; config: string; checks: Record<string, unknown>[]}
@@ -122,6 +125,8 @@ describe.concurrent('ccl doctor', () => {
         ...['alpha', 'beta'].flatMap((a) => ['account.home', 'account.links', 'account.hooks', 'account.command', 'account.cwd', 'account.first-run', 'account.permissions'].map((id) => `${a}:${id}`)),
         'failover.cwd', 'delegation', 'delegation.api', 'timers',
       ])
+      // failover.headroom: ccl's statusLine, written by hooks install, is part of "installed"
+      expect(report.checks.filter((check) => check.id === 'account.hooks').map((check) => check.severity)).toEqual(['ok', 'ok'])
       expect(result.stdout).not.toContain(fake.apiKey)
     })
   })

@@ -94,22 +94,20 @@ async function checkHooks(ctx: AccountContext, settings: JsonFile): Promise<Doct
     }
   }
 
-  if (failures.length > 0) return fail(at, `hooks: ${file}: ${failures.join('; ')}`, fix)
-  if (warnings.length > 0) return warn(at, `hooks: ${file}: ${warnings.join('; ')}`, `${fix} (from the environment the timers run in: it writes its own Node and ccl)`)
+  let fixWarning = `${fix} (from the environment the timers run in: it writes its own Node and ccl)`
   if (isObject(settings.value)) {
     const status = mergeStatusLine(settings.value, {headroom: config.failover.headroom, command: (chain) => statusLineCommand(parts, chain)})
-    if (!status.ok) return fail(at, `hooks: ${file}: ${status.key}: ${status.problem}`, fix)
-    if (status.change === 'added' || status.change === 'replaced') {
-      return fail(at, `hooks: ${file}: failover.headroom is on but the statusLine is not ccl's (usage is not recorded)`, fix)
+    if (!status.ok) failures.push(`${status.key}: ${status.problem}`)
+    else if (status.change === 'added' || status.change === 'replaced') failures.push("failover.headroom is on but the statusLine is not ccl's (usage is not recorded)")
+    else if (status.change === 'restored' || status.change === 'removed') warnings.push("ccl's statusLine is still there though failover.headroom is off")
+    else if (status.change === 'skipped') {
+      warnings.push(status.note ?? 'statusLine left alone')
+      fixWarning = `make the statusLine a "command", then ${fix}`
     }
-
-    if (status.change === 'restored' || status.change === 'removed') {
-      return warn(at, `hooks: ${file}: ccl's statusLine is still there though failover.headroom is off`, fix)
-    }
-
-    if (status.change === 'skipped') return warn(at, `hooks: ${file}: ${status.note}`, 'make the statusLine a "command", then ccl hooks install')
   }
 
+  if (failures.length > 0) return fail(at, `hooks: ${file}: ${failures.join('; ')}`, fix)
+  if (warnings.length > 0) return warn(at, `hooks: ${file}: ${warnings.join('; ')}`, fixWarning)
   return pass(at, `hooks: ccl's ${merged.events.length} hooks in ${file}`)
 }
 
