@@ -49,8 +49,8 @@ async function probe(config: Config, state: Extract<ReturnType<typeof delegation
   const [answer, control] = await Promise.all([ask(state.apiKey), ask(WRONG_KEY)])
   const fixKey = `check the key in $${state.settings.api_key_env} (ccl never prints it)`
   if (answer === 'found' || (answer instanceof ApiError && answer.kind === 'not_found')) {
-    if (control instanceof ApiError && control.kind === 'not_found') {
-      return warn(at, `secutools: ${base} answered GET /jobs/${id} with 404 even with a wrong key: reachable, but the key could not be checked`, `is delegation.base_url right? it should end in /api/v1 (${config.file})`)
+    if (control === 'found' || (control instanceof ApiError && control.kind === 'not_found')) {
+      return warn(at, `secutools: ${base} answered GET /jobs/${id} with ${control === 'found' ? 'a job' : '404'} even with a wrong key: reachable, but the key could not be checked`, `is delegation.base_url right? it should end in /api/v1 (${config.file})`)
     }
 
     return pass(at, `secutools: ${base} reachable, key accepted (GET /jobs/<unknown id> answered 404)`)
