@@ -38,6 +38,14 @@ export interface Tmux {
   sendKeys(session: string, keys: string[]): Promise<void>
   /** The visible screen of the session's pane (`capture-pane -p`), plus `history` lines above it. */
   capturePane(session: string, history?: number): Promise<string>
+  /** `tmux -V`, e.g. `tmux 3.3a`; needs no server. */
+  version(): Promise<string>
+  /**
+   * A variable of the server's global environment (`show-environment -g NAME`), which every new
+   * session starts with: its value, null when the server has none (or removed it), undefined when
+   * no server is running on the socket (then a new one takes the environment of whoever starts it).
+   */
+  globalEnvironment(name: string): Promise<string | null | undefined>
 }
 
 interface RunResult {
@@ -178,6 +186,27 @@ export async function createTmux(options: TmuxOptions = {}): Promise<Tmux> {
       const result = await run(args)
       if (result.exitCode !== 0) fail(args, result)
       return result.stdout
+    },
+
+    async version() {
+      const args = ['-V']
+      const result = await run(args)
+      if (result.exitCode !== 0) fail(args, result)
+      return result.stdout.trim()
+    },
+
+    async globalEnvironment(name) {
+      const args = ['show-environment', '-g', name]
+      const result = await run(args)
+      if (result.exitCode !== 0) {
+        if (NO_SERVER.test(result.stderr)) return undefined
+        if (/unknown variable/.test(result.stderr)) return null
+        fail(args, result)
+      }
+
+      const line = result.stdout.split('\n')[0] ?? ''
+      // `-NAME` means the variable is removed from sessions' environment.
+      return line.startsWith(`${name}=`) ? line.slice(name.length + 1) : null
     },
   }
 }
