@@ -134,7 +134,7 @@ describe('crash safety', () => {
     expect(fake.requests.filter((r) => r.method === 'GET')).toHaveLength(0)
     expect(await queueState(sandbox)).toEqual({pending: [], done: [], failed: ['p.md']})
     expect(parseFooter(await text('failed', 'p.md'))).toMatchObject({status: 'cancelled', by: 'operator'})
-    expect((await eventsOf(sandbox)).filter((e) => e.event.startsWith('delegation.'))).toEqual([expect.objectContaining({event: 'delegation.failed', status: 'cancelled', by: 'operator'})])
+    expect((await eventsOf(sandbox)).filter((e) => String(e.event).startsWith('delegation.'))).toEqual([expect.objectContaining({event: 'delegation.failed', status: 'cancelled', by: 'operator'})])
   })
 
   for (const point of ['finish.linked', 'finish.logged', 'finish.task-removed']) {
