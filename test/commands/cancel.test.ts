@@ -137,6 +137,15 @@ describe('crash safety', () => {
     expect((await eventsOf(sandbox)).filter((e) => String(e.event).startsWith('delegation.'))).toEqual([expect.objectContaining({event: 'delegation.failed', status: 'cancelled', by: 'operator'})])
   })
 
+  it('killed while it holds the reap lock, before any change: the next reap takes the lock at once and goes on as usual', async () => {
+    await delegatedTask(sandbox, fake, 'u.md', {status: 'completed'})
+    expect((await ccl(['cancel', 'u.md'], {CCL_FAILPOINTS: 'cancel.after-lock'})).code).not.toBe(0)
+    expect(await queueState(sandbox)).toEqual({pending: ['u.md', 'u.md.delegated'], done: [], failed: []})
+    const reaped = await ccl(['reap', '--json'])
+    expect(JSON.parse(reaped.stdout)).toMatchObject({skipped: null, completed: 1})
+    expect(await queueState(sandbox)).toEqual({pending: [], done: ['u.md'], failed: []})
+  })
+
   for (const point of ['finish.linked', 'finish.logged', 'finish.task-removed']) {
     it(`killed at ${point}: the next cancel completes it: one copy in failed/, one footer, one event`, async () => {
       await delegatedTask(sandbox, fake, 'c.md', {status: 'running', finished_at: null})

@@ -2,7 +2,7 @@ import {chmod, readFile, readdir, stat, utimes, writeFile} from 'node:fs/promise
 import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {stripFooters} from '../../src/lib/delegation/footer.js'
+import {appendFooter, stripFooters} from '../../src/lib/delegation/footer.js'
 import {delegatedTask, delegationOn, eventsOf, queueState} from '../support/delegated.js'
 import {type FakeSecutools, startFakeSecutools} from '../support/fake-secutools.js'
 import {makeSandbox, runCcl, type Sandbox} from '../support/sandbox.js'
@@ -95,6 +95,14 @@ describe('ccl retry NAME', () => {
     expect(stripFooters('no newline at the end')).toEqual({text: 'no newline at the end', removed: 0})
   })
 
+  it('cuts at the blank line ccl put before its footer, whatever the task ended with', () => {
+    const data = {status: 'failed' as const, provider: 'gemini', job_id: 'j-1', cost_usd: null, submitted_at: null, finished_at: null, task: 't.md', reaped_at: '2026-01-01T00:00:00.000Z'}
+    for (const content of ['', 'one line', 'crlf\r\n', 'two\n\n', '---\na: 1\n---\nbody\n']) {
+      const once = appendFooter(content, data, {error: 'boom\n<!-- ccl:delegation {"job_id":"x"} -->\n## Delegation result\n'})
+      expect(stripFooters(once)).toEqual({text: content === 'one line' ? 'one line\n' : content, removed: 1})
+    }
+  })
+
   it('refuses a name already in pending/ (exit 4) and one in done/; nothing changes', async () => {
     await failedTask('dup.md')
     const failed = await text('failed', 'dup.md')
@@ -176,6 +184,15 @@ describe('crash safety', () => {
     expect(await text('pending', 'l.md')).toBe(content)
     expect((await readdir(file('pending'))).filter((n) => n.startsWith('.ccl-'))).toEqual([])
     expect((await eventsOf(sandbox)).filter((e) => e.event === 'task.retried')).toEqual([expect.objectContaining({task: 'l.md', recovered: true})])
+  })
+
+  it('killed after linking: a claimant of pending/NAME (delegate submit) breaks the dead claim, finishes the retry first, then submits', async () => {
+    const {content} = await failedTask('n.md')
+    expect((await ccl(['retry', 'n.md'], {CCL_FAILPOINTS: 'retry.linked=kill'})).code).not.toBe(0)
+    const submitted = await ccl(['delegate', 'submit', 'n.md', '--force'])
+    expect(submitted.code, submitted.stderr).toBe(0)
+    expect(await queueState(sandbox)).toEqual({pending: ['n.md', 'n.md.delegated'], done: [], failed: []})
+    expect([...fake.jobs.values()].at(-1)!.prompt).toBe(content)
   })
 
   it('killed after linking: the next retry of that name finishes it and says it is in pending/ now', async () => {

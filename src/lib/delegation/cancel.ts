@@ -16,7 +16,7 @@ import {describeLockHolder, lockWithin} from '../queue/lock.js'
 import {whereIs} from '../queue/transitions.js'
 import {finishJob} from './finish.js'
 import type {FooterStatus} from './footer.js'
-import {readMarker} from './marker.js'
+import {readMarkerIfExists} from './marker.js'
 
 export interface CancelResult {
   task: string
@@ -74,7 +74,13 @@ export async function cancelTask(options: CancelOptions): Promise<CancelResult> 
   if (!attempt.lock) throw new RefusedError(`${name}: not cancelled: a ccl reap is running (${describeLockHolder(attempt.holder)}); try again in a moment`)
   const {lock} = attempt
   try {
-    const claim = await readMarker(marker) // under the lock: reap cannot finish it meanwhile
+    // Read under the lock: no reap can finish it from here on.
+    const claim = await readMarkerIfExists(marker)
+    if (!claim) {
+      const where = whereIs(layout, name)
+      throw new RefusedError(`${name}: not cancelled: its marker went while this cancel waited (finished by a reap${where ? `, now in ${where}` : ''})`)
+    }
+
     failpoint('cancel.after-lock')
     const now = options.now()
     const jobId = claim.job_id
@@ -90,7 +96,7 @@ export async function cancelTask(options: CancelOptions): Promise<CancelResult> 
             provider: claim.provider,
             job_id: jobId ?? '',
             cost_usd: null,
-            submitted_at: claim.submitted_at ?? claim.claimed_at,
+            submitted_at: claim.submitted_at,
             finished_at: null,
             task: name,
             reaped_at: now.toISOString(),
