@@ -85,7 +85,14 @@ export async function requeueTask(options: RequeueOptions): Promise<RequeueResul
     const record = await readSessionRecord(layout, account.name)
     const forgotten = {...record, created_at: null}
     if (record.created_at !== null) await writeSessionRecord(layout, account.name, forgotten)
-    await tmux.killSession(account.session)
+    try {
+      await tmux.killSession(account.session)
+    } catch (error) {
+      // Nothing changed after all: the session that may still run is ccl's again.
+      if (record.created_at !== null) await writeSessionRecord(layout, account.name, record)
+      throw error
+    }
+
     failpoint('requeue.after-kill')
     lock.assertHeld()
     const moved = await requeueByOperator(layout, {account: account.name, name, now: options.now()})
