@@ -30,6 +30,11 @@ export const FAILPOINTS = {
   'failover.after-paste': 'the prompt is pasted and Enter pressed; the journal still stands',
   'reconcile.after-lock': 'reconcile holds its lock and has looked at the sessions; nothing changed yet',
   'reap.after-lock': 'reap holds its lock; nothing polled yet',
+  'retry.prepared': "retry wrote the task's new content to pending/.ccl-retry-<hash>; pending/NAME not linked yet, failed/NAME untouched",
+  'retry.linked': 'the retried task is in pending/NAME; failed/NAME is still there (the next claimant of pending/NAME, or a sweep of pending/, removes it)',
+  'requeue.after-kill': "requeue killed the account's session; the task is still in active/<account>/",
+  'requeue.after-move': 'the task is back in pending/; the account has no session yet (reconcile creates it)',
+  'cancel.after-lock': 'cancel holds the reap lock and has read the marker; nothing changed yet',
 } as const
 
 export type Failpoint = keyof typeof FAILPOINTS

@@ -26,8 +26,11 @@ const OUTCOME_EVENTS: Record<FooterStatus, EventName> = {
   timed_out: 'delegation.timed_out',
 }
 
-/** Whether events.jsonl already has an outcome line for this job (only read on the recovery path). */
-export async function outcomeLogged(eventsFile: string, jobId: string): Promise<boolean> {
+/**
+ * Whether events.jsonl already has an outcome line for this job (only read on the recovery path).
+ * A claim cancelled before it had a job id (`job_id` "") is told apart by where its task went.
+ */
+export async function outcomeLogged(eventsFile: string, jobId: string, destination?: string): Promise<boolean> {
   let text: string
   try {
     text = await readFile(eventsFile, 'utf8')
@@ -41,6 +44,7 @@ export async function outcomeLogged(eventsFile: string, jobId: string): Promise<
     const start = text.lastIndexOf('\n', at) + 1
     const stop = text.indexOf('\n', at)
     const line = text.slice(start, stop === -1 ? undefined : stop)
+    if (jobId === '' && (destination === undefined || !line.includes(`"destination":${JSON.stringify(destination)}`))) continue
     if (Object.values(OUTCOME_EVENTS).some((event) => line.includes(`"event":"${event}"`))) return true
   }
 
@@ -58,6 +62,7 @@ function outcomeFields(footer: FooterData, destination: string, layout: QueueLay
     cost_usd: footer.cost_usd,
     duration_ms: Number.isNaN(start) || Number.isNaN(end) ? null : Math.max(0, end - start),
     destination: path.relative(layout.root, destination),
+    ...(footer.by ? {by: footer.by} : {}),
   }
 }
 
@@ -102,7 +107,7 @@ export async function finishJob(layout: QueueLayout, request: FinishRequest, opt
         const footer = recovered ? parseFooter(prepared) : outcome?.footer
         if (!footer) throw new BugError(`${destination}: the journaled result carries no footer`)
         logged = footer
-        if (recovered && (await outcomeLogged(layout.events, footer.job_id))) return
+        if (recovered && (await outcomeLogged(layout.events, footer.job_id, path.relative(layout.root, destination)))) return
         await appendEvent(layout.events, OUTCOME_EVENTS[footer.status], outcomeFields(footer, destination, layout), options.now)
       },
     },

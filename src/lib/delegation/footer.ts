@@ -29,6 +29,8 @@ export interface FooterData {
   task: string
   /** When reap wrote the footer; for a timed-out job the only end time there is. */
   reaped_at: string
+  /** Who ended it when it was not the platform: `operator` for `ccl cancel`. */
+  by?: 'operator'
 }
 
 export interface FooterText {
@@ -98,7 +100,7 @@ export function renderFooter(data: FooterData, text: FooterText = {}): string {
     '',
     `- status: ${field(data.status)}`,
     `- provider: ${field(data.provider)}`,
-    `- job: ${field(data.job_id)}`,
+    `- job: ${data.job_id === '' ? '(none: no job id was recorded)' : field(data.job_id)}`,
     `- cost: ${field(formatCost(data.cost_usd))}`,
     `- duration: ${durationLine(data)}`,
     '',
@@ -154,4 +156,27 @@ export function parseFooter(text: string): FooterData | undefined {
     if (at === 0) return undefined
     end = at - 1
   }
+}
+
+/**
+ * The task as it was before ccl appended footers: everything from the first footer of ccl's on
+ * (its blank line, the comment line, the heading and the `- status:` line, as renderFooter writes
+ * them) to the end of the file goes. A footer's error or result text has no end mark, so text
+ * below a footer is taken for part of it; the operator's edits above the first footer are kept
+ * byte for byte. `removed` counts the footers of ccl's in the part that went.
+ */
+export function stripFooters(text: string): {text: string; removed: number} {
+  const starts: number[] = []
+  for (let at = text.indexOf(PREFIX); at !== -1; at = text.indexOf(PREFIX, at + PREFIX.length)) {
+    if (at !== 0 && text[at - 1] !== '\n') continue
+    const lines = text.slice(at).split('\n', 4).map((line) => (line.endsWith('\r') ? line.slice(0, -1) : line))
+    const data = parseFooterLine(lines[0] ?? '')
+    if (data && lines[1] === HEADING && lines[2] === '' && lines[3] === `- status: ${field(data.status)}`) starts.push(at)
+  }
+
+  const first = starts[0]
+  if (first === undefined) return {text, removed: 0}
+  // The blank line renderFooter begins with is ccl's too.
+  const cut = first > 0 && text[first - 1] === '\n' && (first === 1 || text[first - 2] === '\n') ? first - 1 : first
+  return {text: text.slice(0, cut), removed: starts.length}
 }

@@ -179,7 +179,7 @@ export async function reap(options: ReapOptions): Promise<ReapSummary> {
   options.onStart?.(scan.markers.length)
   if (scan.markers.length === 0) {
     // Nothing to reap: only what killed runs left in pending/ (its names were just read) is swept.
-    if (scan.leftovers && !dryRun) await sweepFolder(layout.pending, {tempAgeMs: TEMP_SAFE_AGE_MS, now: now().getTime(), liveJournals: new Set()})
+    if (scan.leftovers && !dryRun) await sweepFolder(layout.pending, {tempAgeMs: TEMP_SAFE_AGE_MS, now: now().getTime(), liveJournals: new Set(), layout})
     return summarize([], problems, dryRun)
   }
 
@@ -188,7 +188,7 @@ export async function reap(options: ReapOptions): Promise<ReapSummary> {
     await ensureLayout(layout)
     const liveJournals = new Set(scan.markers.flatMap((m) => [resultJournalName(m.marker.idempotency_key, 'done'), resultJournalName(m.marker.idempotency_key, 'failed')]))
     // Every temp and journal file of a finish is made in pending/ (linked across to done/ or failed/).
-    await sweepFolder(layout.pending, {tempAgeMs: TEMP_SAFE_AGE_MS, now: now().getTime(), liveJournals})
+    await sweepFolder(layout.pending, {tempAgeMs: TEMP_SAFE_AGE_MS, now: now().getTime(), liveJournals, layout})
   }
 
   const limit = await limiter(options.settings.concurrency)

@@ -8,12 +8,12 @@ import {appendEvent} from '../events/log.js'
 import {failpoint} from '../failpoints.js'
 import {exists} from '../queue/files.js'
 import {isTaskName, markerPath, type QueueLayout} from '../queue/layout.js'
-import {claimForDelegation, whereIs} from '../queue/transitions.js'
+import {claimForDelegation, rewriteMarker, whereIs} from '../queue/transitions.js'
 import type {SecutoolsClient, SubmitRequest} from '../secutools/client.js'
 import {decide} from '../tasks/decide.js'
 import {SPILL_NOT_ASKED, type SpillContext} from '../tasks/spill.js'
 import {readTask, type Task, taskFromBytes} from '../tasks/task.js'
-import {contentHash, idempotencyKey, type Marker, readMarkerIfExists, serializeMarker, writeMarker} from './marker.js'
+import {contentHash, idempotencyKey, type Marker, readMarkerIfExists, serializeMarker} from './marker.js'
 
 type DelegationOn = Extract<DelegationState, {on: true}>
 
@@ -194,9 +194,13 @@ async function send(
   failpoint('submit.after-post')
 
   const submitted: Marker = {...claim, state: 'submitted', job_id: answer.id, submitted_at: now().toISOString()}
-  // Rewrite only the claim we made: a marker removed or replaced meanwhile (the task finished) is not recreated.
-  const current = await readMarkerIfExists(marker)
-  if (current?.idempotency_key === claim.idempotency_key && current.state === 'submitting') await writeMarker(marker, submitted)
+  // Rewrite only the claim we made, under the task's claim: a marker removed or replaced meanwhile (the
+  // task finished or was cancelled) is not recreated. Left "submitting" when the claim stays busy:
+  // reap resubmits with the same key and gets this job.
+  await rewriteMarker(layout, claim.task, async () => {
+    const current = await readMarkerIfExists(marker)
+    return current?.idempotency_key === claim.idempotency_key && current.state === 'submitting' ? serializeMarker(submitted) : undefined
+  })
   await appendEvent(layout.events, 'delegation.submitted', {task: claim.task, provider: claim.provider, job_id: answer.id, resubmitted}, now())
   return {task: claim.task, jobId: answer.id, provider: claim.provider, resubmitted}
 }

@@ -104,7 +104,7 @@ export async function dispatch(options: DispatchOptions): Promise<DispatchResult
   // Markers from one listing: a marker that appears later is caught by the claim of submit or assign.
   const listing = await scanTasks(layout.pending)
   // Claims a killed assign or submit left (their holder gone), and old temp files: dispatch owns pending/.
-  if (listing.names.some((n) => n.startsWith('.ccl-'))) await sweepFolder(layout.pending, {tempAgeMs: TEMP_SAFE_AGE_MS, now: now().getTime()})
+  if (listing.names.some((n) => n.startsWith('.ccl-'))) await sweepFolder(layout.pending, {tempAgeMs: TEMP_SAFE_AGE_MS, now: now().getTime(), layout})
   const markers = new Set(listing.names.filter((n) => n.endsWith(MARKER_SUFFIX)))
   for (const entry of listing.irregular) {
     add({task: entry.name, target: null, reason: null, outcome: 'held', detail: `${entry.what}, not a regular file: never read, moved or sent`, warnings: []})

@@ -263,3 +263,20 @@ export function describeLockHolder(info: LockHolderInfo | undefined): string {
   const where = holder.host === currentHost() ? '' : ` on ${holder.host}`
   return `pid ${holder.pid}${where}, since ${info.acquired_at ?? info.refreshed_at}`
 }
+
+/**
+ * tryLockOrHolder, trying again every `stepMs` for up to `waitMs` while a live holder has it: for an
+ * operator's command that must not run beside a pass of reap or reconcile, which hold theirs for seconds.
+ */
+export async function lockWithin(
+  locksDir: string,
+  name: string,
+  options: LockOptions & {waitMs: number; stepMs?: number},
+): Promise<{lock: Lock; holder?: undefined} | {lock?: undefined; holder: LockHolderInfo | undefined}> {
+  const deadline = Date.now() + options.waitMs
+  for (;;) {
+    const attempt = await tryLockOrHolder(locksDir, name, options)
+    if (attempt.lock || Date.now() >= deadline) return attempt
+    await new Promise((resolve) => setTimeout(resolve, options.stepMs ?? 100))
+  }
+}

@@ -5,6 +5,9 @@
  *   requeue (reconcile, undo, recover) active/<a>/T     → pending/T[.n]        under the claim of active/<a>/T
  *   finish (reap)                      pending/T+marker → done|failed/T[.n]    under T's claim, journaled in .ccl-result-<key>
  *   fail over (reconcile)              active/<a>/T     → active/<b>/T         under T's claim, journaled in <state>/failover/<a>.json
+ *   retry (operator)                   failed/T         → pending/T            under pending/T's claim, journaled in pending/.ccl-retry-<hash>
+ *   requeue (operator)                 active/<a>/T     → pending/T[.n]        under the claim of active/<a>/T, refused while a hand-off or failover stands
+ *   cancel (operator)                  pending/T+marker → failed/T[.n]         the finish above, under the `reap` lock
  *
  * The claim protocol, the same for every claimant: a claim on the task at <dir>/<name> is the file
  * <dir>/.ccl-claim-<sha256(name)>, created exclusively, naming its holder (host, pid, process start
@@ -43,6 +46,9 @@ export const HANDOFF_STALE_MS = 10 * 60_000
 
 const CLAIM_PREFIX = '.ccl-claim-'
 const RESULT_PREFIX = '.ccl-result-'
+const RETRY_PREFIX = '.ccl-retry-'
+/** The purpose of a retry's claim on pending/T: whoever breaks one finishes or undoes that retry first. */
+const RETRY_PURPOSE = 'retry from failed/'
 
 function sha256(text: string | Buffer): string {
   return createHash('sha256').update(text).digest('hex')
@@ -93,6 +99,7 @@ export async function claimTask(layout: QueueLayout, dir: string, name: string, 
       return {ok: false, holder: by}
     }
 
+    if (found.kind === 'record' && found.record.purpose === RETRY_PURPOSE && dir === layout.pending) await recoverRetry(layout, found.record.task)
     if (!(await removeIfUnchanged(file, found.text))) continue
     debug('claim %s/%s: broke a stale claim (%s)', path.relative(layout.root, dir), name, found.kind === 'record' ? describeHolder(found.record.holder) : 'torn')
     if (found.kind === 'record' && found.record.to) await completeHalfMove(layout, dir, name, path.join(layout.root, found.record.to))
@@ -391,17 +398,62 @@ async function requeueOne(layout: QueueLayout, account: string, name: string, re
   if (!claimed.ok) return null
   try {
     if (inspect(path.join(folder, name)).kind !== 'file') return null
-    const handOff = readHandOff(layout, account)
-    const known = handOff.kind === 'record' && handOff.record.task === name ? handOff : undefined
-    const moved = await moveClaimed(layout, claimed.claim, layout.pending, {avoidMarkers: true})
-    if (known) {
-      const at = known.record.pending_mtime_ms / 1000
-      await utimes(moved.path, at, at)
-      await removeIfUnchanged(handOffPath(layout, account), known.text)
-    }
+    return await requeueClaimed(layout, claimed.claim, account, reason, now)
+  } finally {
+    await claimed.claim.release()
+  }
+}
 
-    await appendEvent(layout.events, 'task.requeued', {task: name, account, as: moved.name, renamed: moved.renamed, reason, from: `active/${account}`}, now)
-    return {account, task: name, as: moved.name, renamed: moved.renamed, restored: known !== undefined}
+/** The move of requeueOne, under a claim its caller holds on active/<account>/<name>. */
+async function requeueClaimed(layout: QueueLayout, claim: Claim, account: string, reason: string, now: Date): Promise<Requeued> {
+  const {name} = claim
+  const handOff = readHandOff(layout, account)
+  const known = handOff.kind === 'record' && handOff.record.task === name ? handOff : undefined
+  const moved = await moveClaimed(layout, claim, layout.pending, {avoidMarkers: true})
+  if (known) {
+    const at = known.record.pending_mtime_ms / 1000
+    await utimes(moved.path, at, at)
+    await removeIfUnchanged(handOffPath(layout, account), known.text)
+  }
+
+  await appendEvent(layout.events, 'task.requeued', {task: name, account, as: moved.name, renamed: moved.renamed, reason, from: `active/${account}`}, now)
+  return {account, task: name, as: moved.name, renamed: moved.renamed, restored: known !== undefined}
+}
+
+/**
+ * What keeps an operator from taking a task back from an account now: a hand-off to it under way
+ * (a killed one is undone here first, as every settler does), or a failover journal naming it.
+ */
+export async function requeueBlocker(layout: QueueLayout, account: string, now: Date): Promise<string | null> {
+  if (failoverInvolving(layout, account)) return `a failover journal in ${failoverDir(layout)} names ${account}: the next ccl reconcile carries it on (or undoes it)`
+  const {state} = await settleHandOff(layout, account, now)
+  if (state.kind === 'in-progress') return `a hand-off of ${state.task} to ${account} is under way (${state.by})`
+  return null
+}
+
+export type OperatorRequeue = {kind: 'requeued'; requeued: Requeued} | {kind: 'blocked'; why: string} | {kind: 'claimed'; by: string} | {kind: 'gone'; where: string | null}
+
+/**
+ * `ccl requeue`: active/<account>/<name> back to pending/ with its place in line (as every requeue),
+ * reason `operator`. The blockers are checked again under the task's claim, so a failover or a
+ * hand-off that began since the caller looked is not cut in two.
+ */
+export async function requeueByOperator(layout: QueueLayout, options: {account: string; name: string; now: Date}): Promise<OperatorRequeue> {
+  const {account, name, now} = options
+  const folder = activeDir(layout, account)
+  const claimed = await claimTask(layout, folder, name, 'requeue: operator', layout.pending)
+  if (!claimed.ok) return {kind: 'claimed', by: claimed.holder}
+  try {
+    if (inspect(path.join(folder, name)).kind !== 'file') return {kind: 'gone', where: whereIs(layout, name)}
+    // Read-only under the claim (an interrupted hand-off is undone by requeueBlocker, before it).
+    const handOff = readHandOff(layout, account)
+    const why = failoverInvolving(layout, account)
+      ? `a failover journal in ${failoverDir(layout)} names ${account}`
+      : handOff.kind === 'torn' || (handOff.kind === 'record' && handOff.record.state !== 'delivered')
+        ? `a hand-off to ${account} is under way`
+        : null
+    if (why) return {kind: 'blocked', why}
+    return {kind: 'requeued', requeued: await requeueClaimed(layout, claimed.claim, account, 'operator', now)}
   } finally {
     await claimed.claim.release()
   }
@@ -807,6 +859,131 @@ export async function abortFailover(layout: QueueLayout, failover: Failover, rea
   return requeued
 }
 
+// ─── retry: failed/T → pending/T ────────────────────────────────────────────────────────────────
+
+/** The journal of one retry of T: the new pending/T, written whole under this dot-name before it is linked. */
+export function retryJournalPath(layout: QueueLayout, name: string): string {
+  return path.join(layout.pending, RETRY_PREFIX + sha256(name).slice(0, 32))
+}
+
+export type RetryOutcome =
+  | {kind: 'retried'; path: string; removed: number}
+  /** Not in failed/: where it is, if anywhere. */
+  | {kind: 'gone'; where: string | null}
+  /** Its name is in use elsewhere in the queue (pending/, a marker, active/, done/): nothing changed. */
+  | {kind: 'taken'; where: string}
+  | {kind: 'claimed'; by: string}
+  | {kind: 'refused'; why: string}
+
+export interface RetryRequest {
+  name: string
+  /** The content it goes back with (the footers removed), from its content in failed/. */
+  rewrite: (content: Buffer) => {content: string | Buffer; removed: number}
+  now: Date
+}
+
+/*
+ * Crash-safe, under the claim on pending/T (which keeps assign, submit and dispatch off the name):
+ *   1. prepared  the new content is written to pending/.ccl-retry-<hash(T)> (temp, fsync, rename),
+ *                with failed/T's mode and mtime now
+ *   2. linked    that file is hard-linked to pending/T (never over a file)
+ *   3. failed/T is unlinked, the event appended, the journal unlinked
+ * A killed retry is judged from its journal (recoverRetry) by whoever breaks its claim (any claimant
+ * of pending/T, a sweep of pending/ by dispatch or reap, the next retry): link count 1 → undone
+ * (failed/T is untouched); 2 or more → linked, so failed/T goes.
+ */
+export async function retryFailed(layout: QueueLayout, request: RetryRequest): Promise<RetryOutcome> {
+  const {name, now} = request
+  const source = path.join(layout.failed, name)
+  const target = path.join(layout.pending, name)
+  const claimed = await claimTask(layout, layout.pending, name, RETRY_PURPOSE)
+  if (!claimed.ok) return {kind: 'claimed', by: claimed.holder}
+  try {
+    await recoverRetry(layout, name) // a journal here is a dead run's: its claim was just broken
+    const found = inspect(source)
+    if (found.kind === 'gone') return {kind: 'gone', where: whereIs(layout, name) ?? (inspect(target).kind === 'gone' ? null : 'pending/')}
+    if (found.kind === 'not-regular') return {kind: 'refused', why: `${found.what}, not a regular file: never read or moved`}
+    if (inspect(target).kind !== 'gone') return {kind: 'taken', where: 'pending/'}
+    if (markerStands(layout.pending, name)) return {kind: 'taken', where: `pending/ (its marker ${name + MARKER_SUFFIX})`}
+    const where = whereIs(layout, name)
+    if (where !== 'failed/' && where !== null) return {kind: 'taken', where}
+
+    const content = readRegularFile(source)
+    const mode = lstatSync(source).mode & 0o7777
+    const next = request.rewrite(content)
+    const journal = retryJournalPath(layout, name)
+    await writeFileAtomic(journal, next.content, {mode})
+    await utimes(journal, now, now)
+    failpoint('retry.prepared')
+    try {
+      await link(journal, target)
+    } catch (error) {
+      await removeIfExists(journal)
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return {kind: 'taken', where: 'pending/ (a task of that name arrived meanwhile)'}
+      throw error
+    }
+
+    failpoint('retry.linked')
+    await unlink(source)
+    await appendEvent(layout.events, 'task.retried', {task: name, from: 'failed/', footers_removed: next.removed}, now)
+    await removeIfExists(journal)
+    debug('retry failed/%s → pending/%s (%d footer(s) removed)', name, name, next.removed)
+    return {kind: 'retried', path: target, removed: next.removed}
+  } finally {
+    await claimed.claim.release()
+  }
+}
+
+/** Finishes or undoes a retry a killed run left (see retryFailed); call it only under, or while breaking, pending/T's claim. */
+async function recoverRetry(layout: QueueLayout, name: string): Promise<void> {
+  const journal = retryJournalPath(layout, name)
+  const info = safeLstat(journal)
+  if (!info) return
+  if (info.nlink >= 2) {
+    // Linked into pending/ (the task may have moved on since, under the same inode): the retry happened.
+    const source = path.join(layout.failed, name)
+    const there = safeLstat(source)
+    if (there && there.ino !== info.ino && (await removeIfExists(source))) {
+      await appendEvent(layout.events, 'task.retried', {task: name, from: 'failed/', recovered: true}, new Date())
+    }
+
+    debug('retry of %s: completed what a killed run left', name)
+  } else {
+    debug('retry of %s: undid what a killed run left (failed/%s stays)', name, name)
+  }
+
+  await removeIfExists(journal)
+}
+
+// ─── delegation markers: rewritten under the task's claim ─────────────────────────────────────────
+
+/**
+ * Rewrites pending/<name>'s marker under the task's claim, so it is never written back after a
+ * finish or a cancel removed it: `next` reads the current marker and returns the new text, or
+ * undefined to leave it. Claims are held for milliseconds; one still held after a few tries is
+ * reported (`busy`) and nothing is written.
+ */
+export async function rewriteMarker(layout: QueueLayout, name: string, next: () => Promise<string | undefined>): Promise<'written' | 'left' | 'busy'> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const claimed = await claimTask(layout, layout.pending, name, 'marker rewrite')
+    if (!claimed.ok) {
+      await new Promise((resolve) => setTimeout(resolve, 10 + attempt * 5))
+      continue
+    }
+
+    try {
+      const text = await next()
+      if (text === undefined) return 'left'
+      await writeFileAtomic(path.join(layout.pending, name + MARKER_SUFFIX), text)
+      return 'written'
+    } finally {
+      await claimed.claim.release()
+    }
+  }
+
+  return 'busy'
+}
+
 // ─── delegation: pending/T + pending/T.delegated ─────────────────────────────────────────────────
 
 export type DelegationClaim<M> =
@@ -975,7 +1152,7 @@ async function linkFree(file: string, dir: string, name: string): Promise<string
  * gone, and (with `liveJournals`) result journals of claims that no longer exist. Call it only from
  * the run that owns the folder (reap and dispatch: pending/; reconcile: active/, state folders).
  */
-export async function sweepFolder(dir: string, options: {tempAgeMs: number; now: number; liveJournals?: ReadonlySet<string>}): Promise<number> {
+export async function sweepFolder(dir: string, options: {tempAgeMs: number; now: number; liveJournals?: ReadonlySet<string>; layout?: QueueLayout}): Promise<number> {
   let removed = await sweepTemps(dir, options.tempAgeMs, options.now)
   for (const name of namesIn(dir)) {
     const file = path.join(dir, name)
@@ -993,7 +1170,14 @@ export async function sweepFolder(dir: string, options: {tempAgeMs: number; now:
     }
 
     const found = readRecord<ClaimRecord>(file)
-    if (isBreakable(found, CLAIM_STALE_MS, options.now) && found.kind !== 'none' && (await removeIfUnchanged(file, found.text))) removed++
+    if (!isBreakable(found, CLAIM_STALE_MS, options.now) || found.kind === 'none') continue
+    if (found.kind === 'record' && found.record.purpose === RETRY_PURPOSE) {
+      // A killed retry: finished or undone first; without the layout that cannot be done here, so it is left to the next claimant.
+      if (!options.layout || dir !== options.layout.pending) continue
+      await recoverRetry(options.layout, found.record.task)
+    }
+
+    if (await removeIfUnchanged(file, found.text)) removed++
   }
 
   return removed

@@ -13,6 +13,7 @@ import {scanPane, scanPaneForTrustDialog} from '../claude/banners.js'
 import {formatProblem, validateSymlinks} from '../symlinks/validate.js'
 import type {SessionState, Tmux} from '../tmux/tmux.js'
 import {emptyRecord, readSessionRecord, type SessionRecord, writeSessionRecord} from './record.js'
+import {startSession} from './start.js'
 
 export type {Requeued as RequeuedTask} from '../queue/transitions.js'
 import type {Requeued as RequeuedTask} from '../queue/transitions.js'
@@ -298,19 +299,8 @@ async function reconcileAccount(ctx: AccountContext): Promise<AccountOutcome> {
     if (killFailed !== undefined) throw killFailed
     if (record.held) return outcome
 
-    if (!dryRun) {
-      await tmux.newSession({
-        name: account.session,
-        cwd: account.cwd,
-        command: account.command,
-        env: {CLAUDE_CONFIG_DIR: account.home},
-      })
-      // Written after tmux made it: a run killed in between misses one crash count rather than inventing one.
-      await writeSessionRecord(layout, account.name, {...record, created_at: now.toISOString()})
-    }
-
+    if (!dryRun) await startSession({layout, tmux, account, record, now, after: outcome.found})
     outcome.created = true
-    await event('session.created', {cwd: account.cwd, command: account.command, after: outcome.found})
     progress(`created session ${account.session}`)
   } catch (error) {
     outcome.error = errorMessage(error)
