@@ -3,7 +3,7 @@ import {delegationState} from '../config/load.js'
 import type {Config} from '../config/schema.js'
 import {type MarkerEntry, scanMarkers} from '../delegation/marker.js'
 import {errorMessage} from '../errors.js'
-import {queueLayout} from '../queue/layout.js'
+import {queueLayout, requireQueueRoot} from '../queue/layout.js'
 import {activityOf, type AccountState, emptyAccountState, readAccountState, type Usage} from '../accounts/state.js'
 import {headroomOf, usedNow} from '../accounts/usage.js'
 import {readSessionRecord, type SessionRecord} from '../sessions/record.js'
@@ -63,6 +63,7 @@ function usageStatus(usage: Usage, now: Date, watermark: number): UsageStatus {
  */
 export async function collectStatus(config: Config, options: CollectOptions): Promise<StatusReport> {
   const layout = queueLayout(config)
+  requireQueueRoot(config)
   const now = options.now.getTime()
   const accounts = config.accounts.map((a) => a.name)
   const [queue, markers, counters, symlinks, tmux, records] = await Promise.all([
