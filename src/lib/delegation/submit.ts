@@ -222,7 +222,9 @@ async function recordSubmitError(marker: string, claim: Marker, error: ApiError,
   }
 
   if (current?.idempotency_key !== claim.idempotency_key || current.state !== 'submitting') return
-  const message = error.message.length > MAX_MARKER_ERROR ? error.message.slice(0, MAX_MARKER_ERROR - 1) + '…' : error.message
+  // A malformed answer's values (a hostile job id) never enter the marker, even as text: that it was malformed is what counts.
+  const text = error.kind === 'malformed' ? `secutools answered with something malformed${error.status === undefined ? '' : ` (HTTP ${error.status})`}` : error.message
+  const message = text.length > MAX_MARKER_ERROR ? text.slice(0, MAX_MARKER_ERROR - 1) + '…' : text
   try {
     await writeMarker(marker, {...current, last_error: {at: now().toISOString(), message}})
   } catch (writeError) {
