@@ -1,5 +1,5 @@
 import {accountAvailability, busyReason} from '../accounts/availability.js'
-import {delegationState} from '../config/load.js'
+import {type DelegationState, delegationState} from '../config/load.js'
 import type {Config} from '../config/schema.js'
 import {type MarkerEntry, scanMarkers} from '../delegation/marker.js'
 import {errorMessage, ProgramNotFoundError} from '../errors.js'
@@ -39,8 +39,7 @@ async function sessionStates(config: Config, options: CollectOptions): Promise<{
   }
 }
 
-function delegationStatus(config: Config, env: NodeJS.ProcessEnv): DelegationStatus {
-  const state = delegationState(config, env)
+function delegationStatus(config: Config, state: DelegationState): DelegationStatus {
   const settings = config.delegation
   return {
     on: state.on,
@@ -82,6 +81,8 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
   const now = options.now.getTime()
   const accounts = config.accounts.map((a) => a.name)
   const env = options.env ?? process.env
+  // By status's own environment: the one cron or systemd give ccl may differ (docs/reap-status.md).
+  const delegation = delegationState(config, env)
   const [queue, markers, counters, symlinks, tmux, records, failed] = await Promise.all([
     scanQueue(layout, {accounts, staleAfterMs: config.watchdog.stale_after, settleMs: config.dispatch.settle, now: options.now}),
     scanMarkers(layout),
@@ -164,14 +165,14 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
   const availability = accountAvailability(hookStates, {now: options.now, marginMs: config.failover.margin})
   const pendingWaiting =
     availability.none && queue.counts.pending > 0
-      ? await pendingWait(layout, {config, delegation: delegationState(config, env), accounts: availability.unavailable, next_free_at: availability.next_free_at})
+      ? await pendingWait(layout, {config, delegation, accounts: availability.unavailable, next_free_at: availability.next_free_at})
       : null
 
   // The order assign tries the accounts in: headroom first when failover.headroom is on.
   const order = config.failover.headroom
     ? rankByHeadroom(candidates, (c) => hookStates.find((h) => h.account === c.name)?.usage ?? null, {watermark: config.failover.watermark, now: options.now}).map((r) => r.item)
     : candidates
-  const next = await planPending({config, waiting: queue.waiting, delegation: delegationState(config, env), accounts: order, now: options.now})
+  const next = await planPending({config, waiting: queue.waiting, delegation, accounts: order, now: options.now})
   const oldest = queue.waiting[0]
 
   const badMarkers = markers.problems.map((p) => p.message)
@@ -181,7 +182,7 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
     warnings,
     sessions,
     tmux: {socket: config.tmux.socket ?? null, attach: attachCommand(config.tmux.socket ?? null, 'SESSION'), error: tmux.error, missing: tmux.missing},
-    delegation: delegationStatus(config, env),
+    delegation: delegationStatus(config, delegation),
     queue: {
       ...queue.counts,
       oldest_pending: oldest ? {task: oldest.name, since: new Date(oldest.mtimeMs).toISOString(), age_ms: Math.max(0, now - oldest.mtimeMs)} : null,
