@@ -144,6 +144,17 @@ describe('status verdict and human view', () => {
     expect(text).not.toContain('t50.md')
     expect(text).toContain('… and 10 more jobs (ccl status --json lists all)')
   })
+
+  it('lists at most 50 failed tasks in the human view, newest first as given, and says how many more; the report keeps them all', () => {
+    const failed = Array.from({length: 60}, (_, i) => ({task: `f${i}.md`, at: now.toISOString(), age_ms: 60_000, status: 'failed', job_id: `j-${i}`, error: `boom ${i}`}))
+    const r = report(facts({failed}))
+    expect(r.attention.filter((a) => a.kind === 'failed-task')).toHaveLength(60)
+    const text = renderStatus(r)
+    expect(text).toContain('- failed: f49.md (job j-49 failed) 1m ago, at 2026-11-25T12:00:00.000Z: boom 49; once its cause is fixed: ccl retry f49.md')
+    expect(text).not.toContain('f50.md')
+    expect(text).toContain('- … and 10 more failed tasks (ccl status --json lists all)')
+    expect(verdictLine(r)).toMatch(/^NEEDS OPERATOR: 60 failed tasks \(/)
+  })
 })
 
 describe('--prometheus rendering', () => {
