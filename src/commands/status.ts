@@ -9,12 +9,16 @@ import type {StatusReport} from '../lib/status/report.js'
 
 export default class Status extends BaseCommand<typeof Status> {
   static override summary = "The operator's view: sessions, queue, delegated jobs, counters, stale tasks, symlinks."
-  static override description = `Reads files and asks tmux once; never calls the secutools API, and works with no tmux server running.
-Prints a one-line verdict, then tables: sessions (alive, working on what since when, crashes within crash_window, held),
-queue counts, delegated jobs (task, provider, job, state, age), delegation counters from events.jsonl (all time and
-last 24 h), stale tasks (in active/ longer than watchdog.stale_after; delegated tasks are never stale) and symlink health.
-Exits 1 when something needs an operator: a stale task, a held account, invalid symlinks, an unreadable marker or
-session record. --prometheus prints the node_exporter textfile format instead.`
+  static override description = `Reads files and asks tmux once; never calls the secutools API, changes nothing, and works with no tmux server running.
+Prints a one-line verdict, then tables: sessions (alive, working on what since when, crashes within crash_window, held)
+with the tmux attach line for ccl's server, queue counts with the oldest pending task and where the next five would go
+and why they wait, whether delegation is on, delegated jobs (task, provider, job, state, age), delegation counters from
+events.jsonl (all time and last 24 h), stale tasks and symlink health.
+Exits 1 when something needs a person, each an attention item with a stable kind (--json attention[]): tmux missing, no
+session alive while tasks wait, delegation off although configured (its key variable unset), a claim stuck submitting,
+failed tasks (with the ccl retry line), stale tasks, held accounts or tasks, accounts needing login, sessions waiting
+too long, invalid symlinks, unreadable markers or records. Exits 3 when the queue folder does not exist.
+--prometheus prints the node_exporter textfile format instead.`
 
   static override examples = [
     {description: 'Look at the machine', command: '<%= config.bin %> <%= command.id %>'},

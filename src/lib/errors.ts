@@ -141,6 +141,9 @@ export class ExternalError extends CclError {
   readonly exitCode = EXIT_CODES.failure
 }
 
+/** The outside program is not installed or not on PATH (tmux): callers that can go on without it tell it apart. */
+export class ProgramNotFoundError extends ExternalError {}
+
 /** Something that should never happen: a bug in ccl. */
 export class BugError extends CclError {
   readonly code = 'bug'

@@ -279,3 +279,20 @@ describe('ccl dispatch: spill to the remote platform', {timeout: 60_000}, () => 
     expect(free.warnings.join('\n')).not.toContain('pending task')
   })
 })
+
+describe('ccl dispatch: the queue folder', () => {
+  let sandbox: Sandbox | undefined
+  afterEach(async () => sandbox?.cleanup())
+
+  it('exits 3 when the queue root does not exist, naming the config file\'s queue and the folder, and creates nothing', async () => {
+    sandbox = await makeSandbox()
+    const missing = path.join(sandbox.dir, 'typo-queue')
+    await sandbox.writeConfig({...sandbox.config, queue: missing, tmux: {socket: `ccl-test-none-${process.pid}-noqueue`}})
+    const run = await runCcl(['dispatch', '--config', sandbox.configFile], {env: tmuxEnv(), cwd: sandbox.dir})
+    expect(run.code).toBe(3)
+    expect(run.stdout).toBe('')
+    expect(run.stderr).toContain(`ccl: ${sandbox.configFile}: queue: ${missing} does not exist or is not a folder`)
+    expect(run.stderr).toContain(`hint: create it (mkdir -p ${missing}`)
+    await expect(readdir(missing)).rejects.toThrow(/ENOENT/)
+  })
+})

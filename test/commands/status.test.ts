@@ -1,4 +1,4 @@
-import {mkdir, utimes, writeFile} from 'node:fs/promises'
+import {mkdir, readFile, utimes, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
@@ -43,12 +43,12 @@ const status = (args: string[] = [], env: NodeJS.ProcessEnv = {}) =>
 
 describe('ccl status', () => {
   it('says ok in one line on an idle machine with no tmux server running, and exits 0', async () => {
+    // No task waits, so no session being alive is nothing to act on (reconcile creates them).
     await configure(noServer())
-    await writeFile(path.join(sandbox.queue, 'pending', 'a.md'), 'x')
     const run = await status()
     expect(run.code).toBe(0)
     const lines = run.stdout.split('\n')
-    expect(lines[0]).toBe('ok: nothing needs an operator (0/2 sessions alive, 1 pending, 0 active, 0 delegated)')
+    expect(lines[0]).toBe('ok: nothing needs an operator (0/2 sessions alive, 0 pending, 0 active, 0 delegated)')
     expect(run.stdout).toMatch(/^alpha +ccl-alpha +absent +dead +- +- +0 +no$/m)
     expect(run.stdout).toContain('SYMLINKS\nvalid: 6 links checked')
     expect(run.stdout).toContain('- warning: session ccl-alpha of alpha is absent; ccl reconcile recreates it')
@@ -112,12 +112,13 @@ describe('ccl status', () => {
         failovers_out_24h: 0,
       },
     ])
-    expect(report.queue).toEqual({pending: 0, settling: 0, delegated: 2, active: 1, done: 0, failed: 0})
+    expect(report.queue).toEqual({pending: 0, settling: 0, delegated: 2, active: 1, done: 0, failed: 0, oldest_pending: null, next: []})
     // Longest waiting first.
     expect(report.delegated).toEqual([
-      {task: 'zz-older.md', provider: 'gemini', job_id: 'j-zz-older', state: 'submitted', since: older, age_ms: expect.any(Number), overdue: false},
-      {task: 'remote.md', provider: 'gpu', job_id: 'j-remote', state: 'submitted', since: expect.any(String), age_ms: expect.any(Number), overdue: false},
+      {task: 'zz-older.md', provider: 'gemini', job_id: 'j-zz-older', state: 'submitted', since: older, age_ms: expect.any(Number), overdue: false, last_error: null},
+      {task: 'remote.md', provider: 'gpu', job_id: 'j-remote', state: 'submitted', since: expect.any(String), age_ms: expect.any(Number), overdue: false, last_error: null},
     ])
+    expect(report.attention).toEqual([])
     expect(report.counters.all_time).toEqual({submitted: 2, completed: 1, failed: 1, timed_out: 0, cost_usd: 0.75})
     expect(report.counters.last_24h).toEqual({submitted: 1, completed: 0, failed: 1, timed_out: 0, cost_usd: 0.25})
     expect(fake.requests).toEqual([])
@@ -144,7 +145,7 @@ describe('ccl status', () => {
     expect(run.stdout.split('\n')[0]).toBe(
       'NEEDS OPERATOR: 1 stale task, 1 account held, symlinks invalid (1 problem), 1 unreadable marker (0/2 sessions alive, 0 pending, 1 active, 2 delegated)',
     )
-    expect(run.stdout).toMatch(/^- stale: alpha has stuck\.md in active\/ for 1h\S* \(stale_after 45m\); look at that session$/m)
+    expect(run.stdout).toMatch(/^- stale: alpha has stuck\.md in active\/ for 1h\S* \(stale_after 45m\); look at that session: tmux -L \S+ attach -t ccl-alpha$/m)
     expect(run.stdout).toContain('- held: account beta is on hold after 5 crashes; fix it, then run: ccl reconcile --release beta')
     expect(run.stdout).toMatch(/^- symlinks: beta projects: missing: /m)
     expect(run.stdout).toMatch(/^- marker: .*bad\.md\.delegated: delegation marker is not valid JSON$/m)
@@ -154,6 +155,7 @@ describe('ccl status', () => {
     const json = JSON.parse((await status(['--json'])).stdout)
     expect(json.stale.map((t: {task: string}) => t.task)).toEqual(['stuck.md'])
     expect(json.problems).toHaveLength(4)
+    expect(json.attention.map((a: {kind: string}) => a.kind)).toEqual(['stale', 'account-held', 'symlinks', 'marker'])
   })
 
   it('--prometheus prints valid textfile-collector metrics and keeps the exit code', async () => {
@@ -182,14 +184,178 @@ describe('ccl status', () => {
     expect(both.code).toBe(2)
   })
 
-  it('works without tmux installed: sessions unknown, a warning, and no failure for that alone', async () => {
+})
+
+describe('ccl status: what needs a person', () => {
+  const pending = (name: string, content = 'x', agoMs = 60_000) => {
+    const file = path.join(sandbox.queue, 'pending', name)
+    const at = new Date(Date.now() - agoMs)
+    return writeFile(file, content).then(() => utimes(file, at, at))
+  }
+
+  const kinds = (report: {attention: {kind: string}[]}) => report.attention.map((a) => a.kind)
+
+  it('a healthy site: both sessions alive, a task about to be dispatched, delegation on: exit 0, the attach hint names the socket', async () => {
+    tmux = await startPrivateTmux()
+    for (const name of ['ccl-alpha', 'ccl-beta']) await tmux.tmux('new-session', '-d', '-s', name, 'sleep 600')
+    await configure(tmux.socket)
+    await pending('a.md')
+    await writeFile(path.join(sandbox.queue, 'done', 'old.md'), 'x')
+    const run = await status()
+    expect(run.code, run.stdout).toBe(0)
+    expect(run.stdout.split('\n')[0]).toBe('ok: nothing needs an operator (2/2 sessions alive, 1 pending, 0 active, 0 delegated)')
+    expect(run.stdout).toContain(`\nattach: tmux -L ${tmux.socket} attach -t ccl-alpha (the same with -t for the others)\n`)
+    expect(run.stdout).toContain(`\nDELEGATION: on (${fake.url}, key from $SECUTOOLS_API_KEY)\n`)
+    expect(run.stdout).not.toContain(fake.apiKey)
+  })
+
+  it('no session alive while tasks wait (a real tmux server with none of ours): exit 1, says to run ccl reconcile', async () => {
+    tmux = await startPrivateTmux()
+    await configure(tmux.socket)
+    await pending('a.md')
+    await delegatedTask(sandbox, fake, 'remote.md')
+    const run = await status(['--json'])
+    expect(run.code).toBe(1)
+    const report = JSON.parse(run.stdout)
+    expect(report.attention).toEqual([
+      {
+        kind: 'no-session',
+        message: 'no session alive while 1 task waits in pending/ (0/2 sessions alive): ccl reconcile creates them; is its timer running? run: ccl reconcile',
+        command: 'ccl reconcile',
+        pending: 1,
+      },
+    ])
+    const human = await status()
+    expect(human.code).toBe(1)
+    expect(human.stdout.split('\n')[0]).toBe('NEEDS OPERATOR: no session alive (0/2 sessions alive, 1 pending, 0 active, 1 delegated)')
+  })
+
+  it('tmux not installed (a PATH without it): exit 1, sessions unknown, and the rest is still reported', async () => {
     await configure(noServer())
+    await pending('a.md')
+    await writeFile(path.join(sandbox.queue, 'done', 'd.md'), 'x')
     // A PATH with no tmux on it (the binary runs from process.execPath, not from PATH).
     const run = await status(['--json'], {PATH: path.join(sandbox.dir, 'empty-bin')})
-    expect(run.code).toBe(0)
+    expect(run.code).toBe(1)
     const report = JSON.parse(run.stdout)
     expect(report.sessions.map((s: {state: string}) => s.state)).toEqual(['unknown', 'unknown'])
-    expect(report.warnings[0]).toMatch(/^tmux could not be asked, sessions shown as unknown: .*tmux is not installed or not on PATH/)
+    // tmux missing says it all: no second line that no session is alive.
+    expect(kinds(report)).toEqual(['tmux-missing'])
+    expect(report.attention[0].message).toMatch(/^tmux missing: tmux is not installed or not on PATH, so no session can run/)
+    expect(report.attention[0].error).toMatch(/tmux is not installed or not on PATH/)
+    expect(report.tmux).toMatchObject({missing: true, socket: expect.any(String)})
+    expect(report.queue).toMatchObject({pending: 1, done: 1})
+    expect(report.symlinks.valid).toBe(true)
+    expect(report.queue.next).toEqual([expect.objectContaining({task: 'a.md', target: 'claude-code', account: null, waits: expect.stringMatching(/^no free account \(alpha: tmux could not be asked about session ccl-alpha; beta: /)})])
+  })
+
+  it('a claim stuck in "submitting" while secutools is down: reap records the error in the marker, status shows it, exit 1', async () => {
+    await configure(noServer(), {delegation: {base_url: fake.url, job_timeout: '1h', retries: 1}})
+    const claimed = new Date(Date.now() - 10 * 60_000).toISOString()
+    await delegatedTask(sandbox, fake, 'stuck.md', {}, {state: 'submitting', job_id: null, submitted_at: null, claimed_at: claimed})
+    // A claim made a minute ago is the ordinary moment between claim and answer: not stuck.
+    await delegatedTask(sandbox, fake, 'young.md', {}, {state: 'submitting', job_id: null, submitted_at: null, claimed_at: new Date(Date.now() - 60_000).toISOString()})
+    fake.failNext(10, {status: 503, method: 'POST'})
+    const reap = await runCcl(['reap', '--config', sandbox.configFile], {env: {SECUTOOLS_API_KEY: fake.apiKey, CCL_TEST_BACKOFF_BASE_MS: '1', CCL_TEST_MAX_RETRY_AFTER_MS: '5'}, cwd: sandbox.dir})
+    expect(reap.code, reap.stdout + reap.stderr).toBe(1)
+    const marker = JSON.parse(await readFile(path.join(sandbox.queue, 'pending', 'stuck.md.delegated'), 'utf8'))
+    expect(marker).toMatchObject({state: 'submitting', last_error: {at: expect.any(String), message: expect.stringContaining('503')}})
+
+    const run = await status(['--json'])
+    expect(run.code).toBe(1)
+    const report = JSON.parse(run.stdout)
+    expect(kinds(report)).toEqual(['submit-stuck'])
+    expect(report.attention[0]).toMatchObject({task: 'stuck.md', provider: 'gemini', since: claimed, command: 'ccl reap', last_error: marker.last_error})
+    expect(report.attention[0].message).toMatch(/^stuck submitting: stuck\.md \(gemini\) claimed 10m\S* ago and not yet accepted by secutools \(watchdog\.waiting_after 5m\); last error \S+ ago: .*503.*; ccl reap resubmits it/)
+    const human = await status()
+    expect(human.stdout.split('\n')[0]).toMatch(/^NEEDS OPERATOR: 1 claim stuck submitting \(/)
+    expect(human.stdout + run.stdout + reap.stdout + reap.stderr).not.toContain(fake.apiKey)
+  })
+
+  it('failed tasks: each listed newest first with when, its footer\'s error line and `ccl retry NAME`; exit 1; ccl_attention counts them', async () => {
+    await configure(noServer())
+    const {appendFooter} = await import('../../src/lib/delegation/footer.js')
+    const footer = {status: 'failed' as const, provider: 'gpu', job_id: 'j-9', cost_usd: null, submitted_at: null, finished_at: null, task: 'gpu job.md', reaped_at: new Date().toISOString()}
+    await writeFile(path.join(sandbox.queue, 'failed', 'gpu job.md'), appendFooter('# do it\n', footer, {error: '\nCUDA out of memory\nstack…'}))
+    await writeFile(path.join(sandbox.queue, 'failed', 'local.md'), 'a session gave up\n')
+    const hourAgo = new Date(Date.now() - 3_600_000)
+    await utimes(path.join(sandbox.queue, 'failed', 'local.md'), hourAgo, hourAgo)
+    const run = await status(['--json'])
+    expect(run.code).toBe(1)
+    const report = JSON.parse(run.stdout)
+    expect(report.attention.map((a: Record<string, unknown>) => [a.kind, a.task, a.error, a.status, a.job_id, a.command])).toEqual([
+      ['failed-task', 'gpu job.md', 'CUDA out of memory', 'failed', 'j-9', "ccl retry 'gpu job.md'"],
+      ['failed-task', 'local.md', null, null, null, 'ccl retry local.md'],
+    ])
+    expect(report.attention[1].since).toBe(hourAgo.toISOString())
+    const human = await status()
+    expect(human.stdout.split('\n')[0]).toMatch(/^NEEDS OPERATOR: 2 failed tasks \(/)
+    expect(human.stdout).toMatch(/^- failed: gpu job\.md \(job j-9 failed\) \S+ ago, at \S+: CUDA out of memory; once its cause is fixed: ccl retry 'gpu job\.md'$/m)
+    expect(human.stdout).toMatch(/^- failed: local\.md 1h\S* ago, at \S+: no error recorded \(no ccl footer: a session or a person put it there\); once its cause is fixed: ccl retry local\.md$/m)
+    const prom = await status(['--prometheus'])
+    const {errors, samples} = checkExposition(prom.stdout)
+    expect(errors).toEqual([])
+    expect(samples.find((x) => x.name === 'ccl_attention' && x.labels.kind === 'failed-task')?.value).toBe(2)
+    expect(samples.find((x) => x.name === 'ccl_attention' && x.labels.kind === 'no-session')?.value).toBe(0)
+  })
+
+  it('delegation off because its key variable is empty, with a delegation block: exit 1, says which variable; a gpu task shows it routes local', async () => {
+    await configure(noServer())
+    await pending('gpu.md', '---\npreferred_ai: gpu\n---\nRender it.\n')
+    // No session is alive either (another item): this test looks at the delegation one.
+    const run = await status(['--json'], {SECUTOOLS_API_KEY: ''})
+    expect(run.code).toBe(1)
+    const report = JSON.parse(run.stdout)
+    expect(report.delegation).toEqual({on: false, configured: true, reason: 'delegation is off: $SECUTOOLS_API_KEY is not set or empty', api_key_env: 'SECUTOOLS_API_KEY', base_url: fake.url})
+    const off = report.attention.find((a: {kind: string}) => a.kind === 'delegation-off')
+    expect(off).toMatchObject({variable: 'SECUTOOLS_API_KEY', command: null})
+    expect(off.message).toMatch(/^delegation off: \$SECUTOOLS_API_KEY is not set or empty here, though the config has a delegation block: every task routes local/)
+    expect(report.queue.next[0]).toMatchObject({task: 'gpu.md', target: 'claude-code', remote: false, reason: expect.stringMatching(/^rule 4: /)})
+    const human = await status([], {SECUTOOLS_API_KEY: ''})
+    expect(human.stdout).toContain('\nDELEGATION: OFF: $SECUTOOLS_API_KEY is not set or empty (the config has a delegation block): every task routes local\n')
+
+    // Without a delegation block, delegation off is the site's choice: nothing to act on.
+    await sandbox.writeConfig({...sandbox.config, delegation: undefined})
+    const plain = JSON.parse((await status(['--json'], {SECUTOOLS_API_KEY: ''})).stdout)
+    expect(kinds(plain)).not.toContain('delegation-off')
+    expect(plain.delegation).toMatchObject({on: false, configured: false})
+  })
+
+  it('the oldest pending task\'s age, and where each of the first few would go and why it waits', async () => {
+    tmux = await startPrivateTmux()
+    await tmux.tmux('new-session', '-d', '-s', 'ccl-alpha', 'sleep 600')
+    await configure(tmux.socket)
+    await pending('l1.md', 'local, no frontmatter\n', 600_000)
+    await pending('r1.md', '---\npreferred_ai: gpu\n---\nRender it.\n', 500_000)
+    await pending('l2.md', 'also local\n', 400_000)
+    await pending('fresh.md', 'still being written\n', 0)
+    const run = await status(['--json'])
+    const report = JSON.parse(run.stdout)
+    expect(report.queue.oldest_pending).toEqual({task: 'l1.md', since: expect.any(String), age_ms: expect.any(Number)})
+    expect(report.queue.oldest_pending.age_ms).toBeGreaterThanOrEqual(600_000)
+    expect(report.queue.next.map((p: Record<string, unknown>) => [p.task, p.target, p.account, p.waits])).toEqual([
+      ['l1.md', 'claude-code', 'alpha', 'alpha is free: the next ccl dispatch hands it over'],
+      ['r1.md', 'gpu', null, 'goes to gpu: the next ccl dispatch submits it'],
+      ['l2.md', 'claude-code', null, 'no free account (alpha: takes l1.md first; beta: session ccl-beta is not running)'],
+      ['fresh.md', null, null, expect.stringMatching(/^settling: modified \S+ ago \(dispatch\.settle 2s\); the next dispatch pass takes it$/)],
+    ])
+    expect(report.queue.next[1].reason).toMatch(/^rule 5: /)
+    const human = await status()
+    expect(human.stdout).toMatch(/^oldest pending: l1\.md, waiting 10m\S*$/m)
+    expect(human.stdout).toMatch(/^l1\.md +10m\S* +claude-code \(alpha\) +alpha is free: the next ccl dispatch hands it over$/m)
+    expect(human.stdout).toMatch(/^r1\.md +\S+ +gpu +goes to gpu/m)
+  })
+
+  it('a queue folder that does not exist: exit 3, naming the config file\'s queue and the folder', async () => {
+    const missing = path.join(sandbox.dir, 'no-such-queue')
+    await configure(noServer(), {queue: missing})
+    const run = await status()
+    expect(run.code).toBe(3)
+    expect(run.stdout).toBe('')
+    expect(run.stderr).toContain(`ccl: ${sandbox.configFile}: queue: ${missing} does not exist or is not a folder`)
+    const json = await status(['--json'])
+    expect(json.code).toBe(3)
+    expect(JSON.parse(json.stdout).error.code).toBe('config')
   })
 })
 

@@ -7,7 +7,7 @@ import {renderPrometheus} from '../../src/lib/render/prometheus.js'
 import {renderStatus} from '../../src/lib/render/status.js'
 import {renderTable} from '../../src/lib/render/table.js'
 import {scanQueue} from '../../src/lib/status/queue.js'
-import {operatorProblems, type StatusFacts, type StatusReport, verdictLine} from '../../src/lib/status/report.js'
+import {attentionItems, operatorProblems, type StatusFacts, type StatusReport, verdictLine} from '../../src/lib/status/report.js'
 import {checkExposition} from '../support/exposition.js'
 import {makeSandbox, type Sandbox} from '../support/sandbox.js'
 
@@ -21,13 +21,15 @@ function facts(overrides: Partial<StatusFacts> = {}): StatusFacts {
       {account: 'alpha', session: 'ccl-alpha', state: 'alive', task: 'fix.md', since: '2026-11-25T11:50:00.000Z', crashes: 0, held: false, activity: 'working', limited_until: null, limit: null, waiting: null, needs_login: null, session_id: null, failovers_in_24h: 0, failovers_out_24h: 0},
       {account: 'beta', session: 'ccl-beta', state: 'absent', task: null, since: null, crashes: 1, held: false, activity: 'dead', limited_until: null, limit: null, waiting: null, needs_login: null, session_id: null, failovers_in_24h: 0, failovers_out_24h: 0},
     ],
-    queue: {pending: 3, settling: 0, delegated: 1, active: 1, done: 40, failed: 2},
+    tmux: {socket: 'ccl', attach: 'tmux -L ccl attach -t SESSION', error: null, missing: false},
+    delegation: {on: true, configured: true, reason: null, api_key_env: 'SECUTOOLS_API_KEY', base_url: 'https://secutools.example/api/v1'},
+    queue: {pending: 3, settling: 0, delegated: 1, active: 1, done: 40, failed: 2, oldest_pending: null, next: []},
     held: [],
     active: [{account: 'alpha', task: 'fix.md', since: '2026-11-25T11:50:00.000Z', age_ms: 600_000, stale: false}],
     stale: [],
     stale_after_ms: 45 * 60_000,
     waiting_after_ms: 5 * 60_000,
-    delegated: [{task: 'gen.md', provider: 'gemini', job_id: 'j-7', state: 'submitted', since: '2026-11-25T11:00:00.000Z', age_ms: 3_600_000, overdue: false}],
+    delegated: [{task: 'gen.md', provider: 'gemini', job_id: 'j-7', state: 'submitted', since: '2026-11-25T11:00:00.000Z', age_ms: 3_600_000, overdue: false, last_error: null}],
     counters: {
       all_time: {submitted: 10, completed: 8, failed: 1, timed_out: 0, cost_usd: 0.1234},
       last_24h: {submitted: 2, completed: 1, failed: 0, timed_out: 0, cost_usd: 0.01},
@@ -37,6 +39,8 @@ function facts(overrides: Partial<StatusFacts> = {}): StatusFacts {
     },
     symlinks: {valid: true, checked: 6, problems: []},
     badMarkers: [],
+    badRecords: [],
+    failed: [],
     waiting_for_account: [],
     pending_waiting: null,
     ...overrides,
@@ -44,9 +48,9 @@ function facts(overrides: Partial<StatusFacts> = {}): StatusFacts {
 }
 
 function report(f: StatusFacts = facts()): StatusReport {
-  const {badMarkers: _bad, ...rest} = f
-  const problems = operatorProblems(f)
-  return {...rest, problems, needs_operator: problems.length > 0}
+  const {badMarkers: _bad, badRecords: _records, failed: _failed, ...rest} = f
+  const attention = attentionItems(f)
+  return {...rest, attention, problems: attention.map((a) => a.message), needs_operator: attention.length > 0}
 }
 
 describe('renderTable', () => {
@@ -77,7 +81,7 @@ describe('status verdict and human view', () => {
     expect(text).toContain('limited until 20:31 UTC (session)')
     expect(text).toContain('waiting for permission since 11:50 UTC')
     expect(text).toContain('needs login (billing_error)')
-    expect(r.problems).toContain('waiting: b has been waiting (for permission) for 10m (watchdog.waiting_after 5m); look at session ccl-alpha')
+    expect(r.problems).toContain('waiting: b has been waiting (for permission) for 10m (watchdog.waiting_after 5m); look at session ccl-alpha: tmux -L ccl attach -t ccl-alpha')
     expect(r.problems.some((p) => p.startsWith('needs login: account c (billing_error'))).toBe(true)
     // d waits 1 minute: not yet an operator's problem
     expect(r.problems.some((p) => p.startsWith('waiting: d'))).toBe(false)
@@ -118,8 +122,10 @@ describe('status verdict and human view', () => {
       }),
     )
     expect(r.needs_operator).toBe(true)
-    expect(verdictLine(r)).toBe('NEEDS OPERATOR: 1 stale task, 1 account held, symlinks invalid (2 problems) (0/1 sessions alive, 3 pending, 1 active, 1 delegated)')
+    // No session alive while 3 tasks wait: that needs an operator too.
+    expect(verdictLine(r)).toBe('NEEDS OPERATOR: no session alive, 1 stale task, 1 account held, symlinks invalid (2 problems) (0/1 sessions alive, 3 pending, 1 active, 1 delegated)')
     expect(r.problems).toEqual([
+      'no session alive while 3 tasks wait in pending/ (0/1 sessions alive): ccl reconcile creates them; is its timer running? run: ccl reconcile',
       'stale: alpha has fix.md in active/ for 2h (stale_after 45m); look at that session',
       'held: account beta is on hold after 5 crashes; fix it, then run: ccl reconcile --release beta',
       'symlinks: alpha projects: missing: /x does not exist',
@@ -127,15 +133,27 @@ describe('status verdict and human view', () => {
     ])
     const text = renderStatus(r)
     expect(text).toContain('STALE TASKS (in active/ longer than 45m)\naccount  task    age\nalpha    fix.md  2h')
-    expect(text).toContain('NEEDS ATTENTION\n- stale: alpha has fix.md')
+    expect(text).toContain('NEEDS ATTENTION\n- no session alive while 3 tasks wait')
+    expect(text).toContain('\n- stale: alpha has fix.md')
   })
 
   it('cuts long lists in the human view and says how many more there are', () => {
-    const jobs = Array.from({length: 60}, (_, i) => ({task: `t${i}.md`, provider: 'gpu', job_id: `j-${i}`, state: 'submitted' as const, since: now.toISOString(), age_ms: 1000, overdue: false}))
+    const jobs = Array.from({length: 60}, (_, i) => ({task: `t${i}.md`, provider: 'gpu', job_id: `j-${i}`, state: 'submitted' as const, since: now.toISOString(), age_ms: 1000, overdue: false, last_error: null}))
     const text = renderStatus(report(facts({delegated: jobs})))
     expect(text).toContain('t49.md')
     expect(text).not.toContain('t50.md')
     expect(text).toContain('… and 10 more jobs (ccl status --json lists all)')
+  })
+
+  it('lists at most 50 failed tasks in the human view, newest first as given, and says how many more; the report keeps them all', () => {
+    const failed = Array.from({length: 60}, (_, i) => ({task: `f${i}.md`, at: now.toISOString(), age_ms: 60_000, status: 'failed', job_id: `j-${i}`, error: `boom ${i}`}))
+    const r = report(facts({failed}))
+    expect(r.attention.filter((a) => a.kind === 'failed-task')).toHaveLength(60)
+    const text = renderStatus(r)
+    expect(text).toContain('- failed: f49.md (job j-49 failed) 1m ago, at 2026-11-25T12:00:00.000Z: boom 49; once its cause is fixed: ccl retry f49.md')
+    expect(text).not.toContain('f50.md')
+    expect(text).toContain('- … and 10 more failed tasks (ccl status --json lists all)')
+    expect(verdictLine(r)).toMatch(/^NEEDS OPERATOR: 60 failed tasks \(/)
   })
 })
 

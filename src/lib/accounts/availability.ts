@@ -4,6 +4,7 @@
  * spill rule of the router (docs/route.md) and the "tasks wait" line of `ccl status` both ask this,
  * so they always agree. Pure.
  */
+import {formatDuration} from '../config/duration.js'
 import {type AccountState, limitedUntil} from './state.js'
 
 export interface UnavailableAccount {
@@ -56,4 +57,65 @@ export function accountAvailability(states: readonly AccountState[], options: {n
 /** "alpha limited until 2026-12-02T05:01:00Z, beta needs login". */
 export function describeUnavailable(accounts: readonly UnavailableAccount[]): string {
   return accounts.map((a) => (a.reason === 'limited' ? `${a.account} limited until ${a.until}` : `${a.account} needs login`)).join(', ')
+}
+
+/**
+ * What is known about an account when deciding whether it can take a task. The later facts are
+ * optional: `whyBusy` (assign) reads them one step at a time, and settles a killed hand-off on
+ * the way, so it asks again with each fact it adds; `ccl status` reads what it can without
+ * writing anything and asks once. A fact left out is a check skipped.
+ */
+export interface BusyFacts {
+  /** Its session record: on hold after too many crashes, and when ccl last created its session. */
+  held: boolean
+  createdAt: string | null
+  /** An operator's pause (`ccl pause`). */
+  pause: {since: string; reason: string | null} | null
+  /** Its hook record. */
+  state?: AccountState
+  /** A hand-off to it still under way. */
+  handOff?: {task: string; by: string} | null
+  /** The task in its active/ folder. */
+  working?: string | null
+  /** Its tmux session; `unknown` when tmux could not be asked. */
+  session?: 'alive' | 'dead' | 'absent' | 'unknown'
+  /** Claude Code's folder-trust dialog is on its screen (no hook has spoken for the session). */
+  trustDialog?: boolean
+}
+
+/**
+ * Why an account cannot take a task now, or null when nothing known stops it, in the order assign
+ * checks (held, paused, still starting, needs login, limited, a hand-off, a task, its session, the
+ * folder-trust dialog). Pure: assign and status give the same reason in the same words.
+ */
+export function busyReason(
+  config: {assign: {ready_after: number}; failover: {margin: number}; tmux: {socket?: string | undefined}},
+  account: {name: string; session: string; cwd: string},
+  facts: BusyFacts,
+  now: Date,
+): string | null {
+  if (facts.held) return `on hold (crash limit); release with: ccl reconcile --release ${account.name}`
+  const {pause} = facts
+  if (pause) return `paused by an operator since ${pause.since}${pause.reason ? ` (${pause.reason})` : ''}; resume with: ccl unpause ${account.name}`
+  const age = facts.createdAt ? now.getTime() - Date.parse(facts.createdAt) : Number.POSITIVE_INFINITY
+  if (age >= 0 && age < config.assign.ready_after) {
+    return `session ${account.session} started ${formatDuration(age)} ago, still starting (assign.ready_after ${formatDuration(config.assign.ready_after)})`
+  }
+
+  const {state} = facts
+  if (state?.needs_login) return `needs login (${state.needs_login.error} since ${state.needs_login.since}); log in to that account, then run: ccl reconcile`
+  const until = state ? limitedUntil(state, config.failover.margin) : null
+  if (state && until !== null && until > now.getTime()) {
+    return `limited until ${new Date(until).toISOString()} (${state.limited?.limit ?? state.limited?.reason}; reset plus failover.margin)`
+  }
+
+  if (facts.handOff) return `a hand-off of ${facts.handOff.task} to it is in progress (${facts.handOff.by})`
+  if (facts.working) return `working on ${facts.working}`
+  if (facts.session === 'unknown') return `tmux could not be asked about session ${account.session}`
+  if (facts.session !== undefined && facts.session !== 'alive') return `session ${account.session} is ${facts.session === 'dead' ? 'dead' : 'not running'}`
+  if (facts.trustDialog) {
+    return `waiting: Claude Code's folder-trust dialog is on screen for ${account.cwd}; answer it (tmux${config.tmux.socket ? ` -L ${config.tmux.socket}` : ''} attach -t ${account.session})`
+  }
+
+  return null
 }

@@ -2,7 +2,6 @@ import {randomBytes} from 'node:crypto'
 import {stat} from 'node:fs/promises'
 import path from 'node:path'
 
-import {formatDuration} from '../config/duration.js'
 import {CONTROL_BUT_TAB_NEWLINE} from '../control-chars.js'
 import type {Account, Config} from '../config/schema.js'
 import {CclError, ExternalError, TaskFileError, UserError, EXIT_CODES, errorMessage} from '../errors.js'
@@ -11,10 +10,11 @@ import {failpoint} from '../failpoints.js'
 import {exists} from '../queue/files.js'
 import {activeDir, ensureLayout, isTaskName, listTasks, type QueueLayout, queueLayout} from '../queue/layout.js'
 import {type HandOff, type HandOffRecord, markDelivered, whereIs, recoverHandOffs as recoverAll, type Requeued, settleHandOff, takeForAccount, undoHandOff} from '../queue/transitions.js'
-import {clearExpiredLimit, hooksActive, limitedUntil, promptReceived, readAccountState, type Usage} from '../accounts/state.js'
+import {clearExpiredLimit, hooksActive, promptReceived, readAccountState, type Usage} from '../accounts/state.js'
 import {describeHeadroom, type Ranked, rankByHeadroom} from '../accounts/usage.js'
 import {scanPaneForTrustDialog} from '../claude/banners.js'
 import {readPause} from '../accounts/pause.js'
+import {type BusyFacts, busyReason} from '../accounts/availability.js'
 import {deliverPrompt} from './deliver.js'
 import {readSessionRecord} from '../sessions/record.js'
 import type {Tmux} from '../tmux/tmux.js'
@@ -95,37 +95,29 @@ function receivedBy(layout: QueueLayout) {
 
 /** Why an account cannot take a task now, or null when it is free. A finished or killed hand-off is settled first. */
 export async function whyBusy(config: Config, layout: QueueLayout, tmux: Tmux, account: Account, now: Date = new Date()): Promise<string | null> {
+  // Each step reads one more fact and asks the pure decision again (accounts/availability.ts), so
+  // nothing is settled or asked of tmux for an account already known to be busy.
   const record = await readSessionRecord(layout, account.name)
-  if (record.held) return `on hold (crash limit); release with: ccl reconcile --release ${account.name}`
-  const pause = readPause(layout, account.name)
-  if (pause) return `paused by an operator since ${pause.since}${pause.reason ? ` (${pause.reason})` : ''}; resume with: ccl unpause ${account.name}`
-  const age = record.created_at ? now.getTime() - Date.parse(record.created_at) : Number.POSITIVE_INFINITY
-  if (age >= 0 && age < config.assign.ready_after) {
-    return `session ${account.session} started ${formatDuration(age)} ago, still starting (assign.ready_after ${formatDuration(config.assign.ready_after)})`
-  }
+  const facts: BusyFacts = {held: record.held, createdAt: record.created_at, pause: readPause(layout, account.name)}
+  const busy = () => busyReason(config, account, facts, now)
+  if (busy()) return busy()
 
   // What its hooks said: a usage limit (until its reset plus the margin), a login problem.
   await clearExpiredLimit(layout, account.name, now, config.failover.margin)
   const state = readAccountState(layout, account.name)
-  if (state.needs_login) return `needs login (${state.needs_login.error} since ${state.needs_login.since}); log in to that account, then run: ccl reconcile`
-  const until = limitedUntil(state, config.failover.margin)
-  if (until !== null && until > now.getTime()) {
-    return `limited until ${new Date(until).toISOString()} (${state.limited?.limit ?? state.limited?.reason}; reset plus failover.margin)`
-  }
+  facts.state = state
+  if (busy()) return busy()
 
   const {state: handOff} = await settleHandOff(layout, account.name, now, {received: receivedBy(layout)})
-  if (handOff.kind === 'in-progress') return `a hand-off of ${handOff.task} to it is in progress (${handOff.by})`
-  const working = await listTasks(activeDir(layout, account.name))
-  if (working.length > 0) return `working on ${working[0]!.name}`
-  const session = await tmux.sessionState(account.session)
-  if (session !== 'alive') return `session ${account.session} is ${session === 'dead' ? 'dead' : 'not running'}`
+  facts.handOff = handOff.kind === 'in-progress' ? {task: handOff.task, by: handOff.by} : null
+  facts.working = (await listTasks(activeDir(layout, account.name)))[0]?.name ?? null
+  if (busy()) return busy()
+  facts.session = await tmux.sessionState(account.session)
+  if (busy()) return busy()
   // No hook has spoken for this session: a new account home may be showing the folder-trust dialog,
   // which would swallow the prompt (and Enter would answer "No, exit").
-  if (!hooksActive(state, record.created_at) && scanPaneForTrustDialog(await tmux.capturePane(account.session))) {
-    return `waiting: Claude Code's folder-trust dialog is on screen for ${account.cwd}; answer it (tmux${config.tmux.socket ? ` -L ${config.tmux.socket}` : ''} attach -t ${account.session})`
-  }
-
-  return null
+  facts.trustDialog = !hooksActive(state, record.created_at) && scanPaneForTrustDialog(await tmux.capturePane(account.session))
+  return busy()
 }
 
 /**

@@ -141,6 +141,11 @@ export function parseFooterLine(line: string): FooterData | undefined {
  * carries two; the later wins. Lines quoted inside results were defused when written.
  */
 export function parseFooter(text: string): FooterData | undefined {
+  return findFooter(text)?.data
+}
+
+/** The last footer (as parseFooter finds it) and where its comment line starts. */
+function findFooter(text: string): {data: FooterData; at: number} | undefined {
   let end = text.length
   for (;;) {
     const at = text.lastIndexOf(PREFIX, end)
@@ -150,7 +155,7 @@ export function parseFooter(text: string): FooterData | undefined {
       const after = text.indexOf('\n', stop + 1)
       const next = text.slice(stop + 1, after === -1 ? undefined : after)
       const found = next === HEADING || next === HEADING + '\r' ? parseFooterLine(text.slice(at, stop)) : undefined
-      if (found) return found
+      if (found) return {data: found, at}
     }
 
     if (at === 0) return undefined
@@ -179,4 +184,19 @@ export function stripFooters(text: string): {text: string; removed: number} {
   // The blank line renderFooter begins with is ccl's too.
   const cut = first > 0 && text[first - 1] === '\n' && (first === 1 || text[first - 2] === '\n') ? first - 1 : first
   return {text: text.slice(0, cut), removed: starts.length}
+}
+
+/**
+ * The first line of the error text under the last footer of a file in failed/ (`### Error`), as
+ * `ccl status` lists it; null for a completed job's footer or when there is none.
+ */
+export function footerError(text: string): {data: FooterData; line: string | null} | undefined {
+  const found = findFooter(text)
+  if (!found) return undefined
+  if (found.data.status === 'completed') return {data: found.data, line: null}
+  const heading = text.indexOf(`\n### ${HEADINGS.failed}\n`, found.at)
+  if (heading === -1) return {data: found.data, line: null}
+  const rest = text.slice(heading + HEADINGS.failed.length + 6)
+  const line = rest.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? null
+  return {data: found.data, line}
 }

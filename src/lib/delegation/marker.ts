@@ -26,6 +26,8 @@ export const markerSchema = z
     complexity: z.string().nullish(),
     /** sha256 of the task's content when it was claimed: tells the delegated task from a new one of the same name. */
     task_sha256: z.string().regex(/^[0-9a-f]{64}$/, {error: 'expected a sha256 hex digest'}).nullish(),
+    /** While `submitting`: the last failed submit of this claim (when, and the error without the key); `ccl status` shows it. */
+    last_error: z.object({at: z.string(), message: z.string()}).nullish(),
   })
   .refine((marker) => marker.state === 'submitting' || marker.job_id !== null, {
     error: 'a submitted marker needs a job_id',

@@ -181,6 +181,7 @@ async function send(
   } catch (error) {
     // The marker stays `submitting`: the claim is kept, and reap retries with the same key.
     if (error instanceof ApiError) {
+      await recordSubmitError(layout, marker, claim, error, now)
       throw new ApiError(error.kind, `${claim.task}: ${error.message}`, {
         ...(error.status === undefined ? {} : {status: error.status}),
         cause: error,
@@ -193,7 +194,8 @@ async function send(
 
   failpoint('submit.after-post')
 
-  const submitted: Marker = {...claim, state: 'submitted', job_id: answer.id, submitted_at: now().toISOString()}
+  const {last_error: _failedBefore, ...accepted} = claim
+  const submitted: Marker = {...accepted, state: 'submitted', job_id: answer.id, submitted_at: now().toISOString()}
   // Rewrite only the claim we made, under the task's claim: a marker removed or replaced meanwhile (the
   // task finished or was cancelled) is not recreated. Left "submitting" when the claim stays busy:
   // reap resubmits with the same key and gets this job.
@@ -203,6 +205,37 @@ async function send(
   })
   await appendEvent(layout.events, 'delegation.submitted', {task: claim.task, provider: claim.provider, job_id: answer.id, resubmitted}, now())
   return {task: claim.task, jobId: answer.id, provider: claim.provider, resubmitted}
+}
+
+/** Longest error text kept in a marker: the first part says what failed; a server's long body is not worth more. */
+const MAX_MARKER_ERROR = 500
+
+/**
+ * Writes the failed submit into the claim's marker (`last_error`), so `ccl status` can say why a
+ * claim is stuck in `submitting`. Only our claim, still `submitting`, is rewritten (as for the
+ * `submitted` rewrite below); a marker that cannot be written leaves the API error to be reported.
+ * The message never holds the key: the client keeps it out of every error.
+ */
+async function recordSubmitError(layout: QueueLayout, marker: string, claim: Marker, error: ApiError, now: () => Date): Promise<void> {
+  // A malformed answer's values (a hostile job id) never enter the marker, even as text: that it was malformed is what counts.
+  const text = error.kind === 'malformed' ? `secutools answered with something malformed${error.status === undefined ? '' : ` (HTTP ${error.status})`}` : error.message
+  const message = text.length > MAX_MARKER_ERROR ? text.slice(0, MAX_MARKER_ERROR - 1) + '…' : text
+  try {
+    await rewriteMarker(layout, claim.task, async () => {
+      let current: Marker | undefined
+      try {
+        current = await readMarkerIfExists(marker)
+      } catch (readError) {
+        if (readError instanceof TaskFileError) return undefined // broken meanwhile: reap reports the marker itself
+        throw readError
+      }
+
+      if (current?.idempotency_key !== claim.idempotency_key || current.state !== 'submitting') return undefined
+      return serializeMarker({...current, last_error: {at: now().toISOString(), message}})
+    })
+  } catch (writeError) {
+    if (typeof (writeError as NodeJS.ErrnoException).code !== 'string') throw writeError
+  }
 }
 
 /** The provider a task goes to: --provider, else the router's target; a local task needs --force. */

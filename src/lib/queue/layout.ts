@@ -1,9 +1,10 @@
-import {lstatSync} from 'node:fs'
+import {lstatSync, statSync} from 'node:fs'
 import {mkdir, readdir} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {Config} from '../config/schema.js'
 import {CONTROL} from '../control-chars.js'
+import {ConfigError} from '../errors.js'
 
 /** Where everything lives on disk (SPEC §3). */
 export interface QueueLayout {
@@ -62,6 +63,29 @@ export function unsafeNameReason(name: string): string | null {
   const found = [...new Set([...name].filter((c) => CONTROL.test(c)))]
   const names = found.map((c) => (c === '\n' ? 'newline' : c === '\r' ? 'CR' : c === '\t' ? 'tab' : c === '\u001b' ? 'ESC' : `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`))
   return `its name holds control characters (${names.join(', ')}), which a paste into a session or a line of output cannot carry; rename it`
+}
+
+/**
+ * The queue root (`queue:`) must be an existing folder for the commands that only read it or hand
+ * tasks out (status, dispatch): a typo there would otherwise look like an empty, healthy queue.
+ * Its sub-folders (pending/, active/, done/, failed/) may be missing: reconcile, assign and reap
+ * create them (ensureLayout), and a reader counts a missing one as empty. Throws ConfigError (exit 3).
+ */
+export function requireQueueRoot(config: Pick<Config, 'queue' | 'file'>): void {
+  let isDir: boolean
+  try {
+    isDir = statSync(config.queue).isDirectory()
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new ConfigError(`${config.file}: queue: ${config.queue}: cannot read it: ${(error as Error).message}`)
+    isDir = false
+  }
+
+  if (!isDir) {
+    throw new ConfigError(`${config.file}: queue: ${config.queue} does not exist or is not a folder`, {
+      hint: `create it (mkdir -p ${config.queue}; ccl reconcile then makes pending/, done/, failed/ in it) or fix "queue" in ${config.file}`,
+    })
+  }
 }
 
 /** Creates every folder of the layout (and one active/ folder per account); safe to repeat. */

@@ -1,5 +1,5 @@
 import {ACTIVITIES} from '../accounts/state.js'
-import type {StatusReport, UsageWindowStatus} from '../status/report.js'
+import {ATTENTION_KINDS, type StatusReport, type UsageWindowStatus} from '../status/report.js'
 
 interface Family {
   name: string
@@ -162,8 +162,14 @@ export function renderPrometheus(report: StatusReport): string {
       samples: [{value: report.symlinks.valid ? 1 : 0}],
     },
     {
+      name: 'ccl_attention',
+      help: 'Things that need an operator, by kind (docs/reap-status.md): every kind has a sample, 0 when none.',
+      type: 'gauge',
+      samples: ATTENTION_KINDS.map((kind) => ({labels: {kind}, value: report.attention.filter((a) => a.kind === kind).length})),
+    },
+    {
       name: 'ccl_needs_operator',
-      help: '1 when ccl status exits 1: something needs an operator (stale, held, invalid links, unreadable markers).',
+      help: '1 when ccl status exits 1: something needs an operator (ccl_attention says what).',
       type: 'gauge',
       samples: [{value: report.needs_operator ? 1 : 0}],
     },

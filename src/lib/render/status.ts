@@ -1,7 +1,7 @@
 import {formatDuration} from '../config/duration.js'
 import type {DelegationCounts} from '../status/counters.js'
 import {formatPercent} from '../accounts/usage.js'
-import {describeWait, type StatusReport, type UsageStatus, type UsageWindowStatus, verdictLine} from '../status/report.js'
+import {attachCommand, describeWait, type StatusReport, type UsageStatus, type UsageWindowStatus, verdictLine} from '../status/report.js'
 import {printable} from './delegate.js'
 import {renderTable} from './table.js'
 
@@ -80,6 +80,9 @@ export function renderStatus(report: StatusReport): string {
     ),
   )
 
+  // How to look at a session, on the server ccl uses (tmux.socket): a bare `tmux attach` finds another one.
+  if (report.sessions.length > 0) out.push(`attach: ${attachCommand(report.tmux.socket, report.sessions[0]!.session)}${report.sessions.length > 1 ? ' (the same with -t for the others)' : ''}`)
+
   const f = report.counters.failovers
   const total = (x: {resume: number; fresh: number}) => x.resume + x.fresh
   out.push('', `FAILOVERS: ${total(f.all_time)} all time, ${total(f.last_24h)} in the last 24 h (${f.last_24h.resume} resumed, ${f.last_24h.fresh} started afresh)`)
@@ -92,6 +95,27 @@ export function renderStatus(report: StatusReport): string {
     '',
     'QUEUE',
     renderTable(['pending', 'settling', 'held', 'delegated', 'active', 'done', 'failed'], [[q.pending, q.settling, report.held.length, q.delegated, q.active, q.done, q.failed].map(String)]),
+  )
+  if (q.oldest_pending) out.push(`oldest pending: ${q.oldest_pending.task}, waiting ${age(q.oldest_pending.age_ms)}`)
+  if (q.next.length > 0) {
+    out.push(
+      '',
+      `NEXT PENDING (the ${q.next.length === 1 ? 'oldest' : `${q.next.length} oldest`})`,
+      renderTable(
+        ['task', 'waiting', 'goes to', 'why it waits'],
+        q.next.map((p) => [p.task, age(p.age_ms), p.target === null ? '-' : p.account ? `${p.target} (${p.account})` : p.target, p.waits]),
+      ),
+    )
+  }
+
+  const d = report.delegation
+  out.push(
+    '',
+    d.on
+      ? `DELEGATION: on (${d.base_url}, key from $${d.api_key_env})`
+      : d.configured
+        ? `DELEGATION: OFF: ${d.reason?.replace(/^delegation is off: /, '')} (the config has a delegation block): every task routes local`
+        : 'DELEGATION: off (no delegation block in the config): every task routes local',
   )
 
   if (report.delegated.length > 0) {
@@ -137,9 +161,17 @@ export function renderStatus(report: StatusReport): string {
       : `INVALID: ${report.symlinks.problems.length} problem${report.symlinks.problems.length === 1 ? '' : 's'} in ${report.symlinks.checked} links checked (listed below)`,
   )
 
-  if (report.problems.length > 0 || report.warnings.length > 0) {
+  if (report.attention.length > 0 || report.warnings.length > 0) {
     out.push('', 'NEEDS ATTENTION')
-    for (const line of report.problems) out.push(printable(`- ${line}`))
+    // failed/ may hold hundreds: the first MAX_ROWS are listed (newest first), --json has them all.
+    const failed = report.attention.filter((a) => a.kind === 'failed-task').length
+    let shown = 0
+    for (const item of report.attention) {
+      if (item.kind === 'failed-task' && ++shown > MAX_ROWS) continue
+      out.push(printable(`- ${item.message}`))
+    }
+
+    if (failed > MAX_ROWS) out.push(`- … and ${failed - MAX_ROWS} more failed tasks (ccl status --json lists all)`)
     for (const line of report.warnings) out.push(printable(`- warning: ${line}`))
   }
 

@@ -1,18 +1,20 @@
-import {accountAvailability} from '../accounts/availability.js'
-import {delegationState} from '../config/load.js'
+import {accountAvailability, busyReason} from '../accounts/availability.js'
+import {type DelegationState, delegationState} from '../config/load.js'
 import type {Config} from '../config/schema.js'
 import {type MarkerEntry, scanMarkers} from '../delegation/marker.js'
-import {errorMessage} from '../errors.js'
-import {queueLayout} from '../queue/layout.js'
+import {errorMessage, ProgramNotFoundError} from '../errors.js'
+import {queueLayout, requireQueueRoot} from '../queue/layout.js'
 import {activityOf, type AccountState, emptyAccountState, readAccountState, type Usage} from '../accounts/state.js'
-import {headroomOf, usedNow} from '../accounts/usage.js'
+import {headroomOf, rankByHeadroom, usedNow} from '../accounts/usage.js'
 import {readSessionRecord, type SessionRecord} from '../sessions/record.js'
 import {formatProblem, validateSymlinks} from '../symlinks/validate.js'
 import type {Tmux} from '../tmux/tmux.js'
 import {countDelegations} from './counters.js'
+import {scanFailed} from './failed.js'
+import {type AccountCandidate, planPending} from './pending.js'
 import {scanQueue} from './queue.js'
 import {readPause} from '../accounts/pause.js'
-import {type DelegatedJob, operatorProblems, type SessionState, type SessionStatus, type StatusReport, type UsageStatus, waitingNotes} from './report.js'
+import {attachCommand, attentionItems, type DelegatedJob, type DelegationStatus, type SessionState, type SessionStatus, type StatusReport, type UsageStatus, waitingNotes} from './report.js'
 import {pendingWait, type WaitingForAccount, waitingTask} from './waiting.js'
 
 export interface CollectOptions {
@@ -28,12 +30,23 @@ async function defaultTmux(config: Config, env: NodeJS.ProcessEnv): Promise<Pick
 }
 
 /** One tmux call for every session. No server running means every session is absent; tmux missing means unknown. */
-async function sessionStates(config: Config, options: CollectOptions): Promise<{states: Map<string, SessionState>; error: string | null}> {
+async function sessionStates(config: Config, options: CollectOptions): Promise<{states: Map<string, SessionState>; error: string | null; missing: boolean}> {
   try {
     const tmux = await (options.tmux ?? (() => defaultTmux(config, options.env ?? process.env)))()
-    return {states: await tmux.sessionStates(), error: null}
+    return {states: await tmux.sessionStates(), error: null, missing: false}
   } catch (error) {
-    return {states: new Map(), error: errorMessage(error)}
+    return {states: new Map(), error: errorMessage(error), missing: error instanceof ProgramNotFoundError}
+  }
+}
+
+function delegationStatus(config: Config, state: DelegationState): DelegationStatus {
+  const settings = config.delegation
+  return {
+    on: state.on,
+    configured: settings !== undefined,
+    reason: state.on ? null : state.reason,
+    api_key_env: settings?.api_key_env ?? null,
+    base_url: settings?.base_url ?? null,
   }
 }
 
@@ -48,6 +61,7 @@ function delegatedJob(entry: MarkerEntry, now: number, jobTimeoutMs: number | un
     since,
     age_ms: Number.isNaN(age) ? 0 : age,
     overdue: jobTimeoutMs !== undefined && entry.marker.state === 'submitted' && age > jobTimeoutMs,
+    last_error: entry.marker.state === 'submitting' ? (entry.marker.last_error ?? null) : null,
   }
 }
 
@@ -63,9 +77,13 @@ function usageStatus(usage: Usage, now: Date, watermark: number): UsageStatus {
  */
 export async function collectStatus(config: Config, options: CollectOptions): Promise<StatusReport> {
   const layout = queueLayout(config)
+  requireQueueRoot(config)
   const now = options.now.getTime()
   const accounts = config.accounts.map((a) => a.name)
-  const [queue, markers, counters, symlinks, tmux, records] = await Promise.all([
+  const env = options.env ?? process.env
+  // By status's own environment: the one cron or systemd give ccl may differ (docs/reap-status.md).
+  const delegation = delegationState(config, env)
+  const [queue, markers, counters, symlinks, tmux, records, failed] = await Promise.all([
     scanQueue(layout, {accounts, staleAfterMs: config.watchdog.stale_after, settleMs: config.dispatch.settle, now: options.now}),
     scanMarkers(layout),
     countDelegations(layout.events, options.now),
@@ -80,12 +98,13 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
         }
       }),
     ),
+    scanFailed(layout.failed, options.now),
   ])
 
   const warnings: string[] = []
-  if (tmux.error) warnings.push(`tmux could not be asked, sessions shown as unknown: ${tmux.error}`)
   const windowStart = now - config.watchdog.crash_window
   const hookStates: AccountState[] = []
+  const candidates: AccountCandidate[] = []
   const waitingForAccount: WaitingForAccount[] = []
   const sessions: SessionStatus[] = config.accounts.map((account, i) => {
     const {record} = records[i]!
@@ -104,7 +123,7 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
     }
 
     hookStates.push(hooks)
-
+    const pause = readPause(layout, account.name)
     // Read-only: an expired limit shows as over here; reconcile or assign clears it and logs account.available.
     const view = activityOf({
       state: hooks,
@@ -112,8 +131,12 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
       task: working?.task ?? null,
       now: options.now,
       marginMs: config.failover.margin,
-      paused: readPause(layout, account.name) !== null,
+      paused: pause !== null,
     })
+    // Assign's own reason (no hand-off is settled and no pane read here: status changes nothing).
+    const trustDialog = hooks.turn === 'waiting' && hooks.waiting?.reason === 'folder-trust'
+    const facts = {held: record.held, createdAt: record.created_at, pause, state: hooks, working: working?.task ?? null, session: state, trustDialog}
+    candidates.push({name: account.name, busy: busyReason(config, account, facts, options.now)})
     const waits = waitingTask({account: account.name, task: working?.task ?? null, taskSince: working?.since ?? null, view, now: options.now})
     if (waits) waitingForAccount.push(waits)
     const moved = counters.failovers.by_account_24h[account.name]
@@ -142,8 +165,15 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
   const availability = accountAvailability(hookStates, {now: options.now, marginMs: config.failover.margin})
   const pendingWaiting =
     availability.none && queue.counts.pending > 0
-      ? await pendingWait(layout, {config, delegation: delegationState(config, options.env ?? process.env), accounts: availability.unavailable, next_free_at: availability.next_free_at})
+      ? await pendingWait(layout, {config, delegation, accounts: availability.unavailable, next_free_at: availability.next_free_at})
       : null
+
+  // The order assign tries the accounts in: headroom first when failover.headroom is on.
+  const order = config.failover.headroom
+    ? rankByHeadroom(candidates, (c) => hookStates.find((h) => h.account === c.name)?.usage ?? null, {watermark: config.failover.watermark, now: options.now}).map((r) => r.item)
+    : candidates
+  const next = await planPending({config, waiting: queue.waiting, delegation, accounts: order, now: options.now})
+  const oldest = queue.waiting[0]
 
   const badMarkers = markers.problems.map((p) => p.message)
   const stale = queue.active.filter((t) => t.stale)
@@ -151,7 +181,13 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
     generated_at: options.now.toISOString(),
     warnings,
     sessions,
-    queue: queue.counts,
+    tmux: {socket: config.tmux.socket ?? null, attach: attachCommand(config.tmux.socket ?? null, 'SESSION'), error: tmux.error, missing: tmux.missing},
+    delegation: delegationStatus(config, delegation),
+    queue: {
+      ...queue.counts,
+      oldest_pending: oldest ? {task: oldest.name, since: new Date(oldest.mtimeMs).toISOString(), age_ms: Math.max(0, now - oldest.mtimeMs)} : null,
+      next,
+    },
     active: queue.active,
     held: queue.held,
     stale,
@@ -162,12 +198,14 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
     counters,
     symlinks: {valid: symlinks.valid, checked: symlinks.checked, problems: symlinks.problems.map((p) => formatProblem(p))},
     badMarkers,
+    badRecords: records.flatMap(({error}) => (error ? [error] : [])),
+    failed,
     waiting_for_account: waitingForAccount,
     pending_waiting: pendingWaiting,
   }
-  const problems = operatorProblems(facts)
-  for (const {error} of records) if (error) problems.push(`session record: ${error}`)
+  const attention = attentionItems(facts)
+  const problems = attention.map((item) => item.message)
   warnings.unshift(...waitingNotes({...facts, problems}))
-  const {badMarkers: _unused, ...rest} = facts
-  return {...rest, problems, needs_operator: problems.length > 0}
+  const {badMarkers: _markers, badRecords: _records, failed: _failed, ...rest} = facts
+  return {...rest, attention, problems, needs_operator: attention.length > 0}
 }

@@ -1,7 +1,7 @@
 import {readdir} from 'node:fs/promises'
 import path from 'node:path'
 
-import {activeDir, isTaskName, listTasks, MARKER_SUFFIX, type QueueLayout, scanTasks, unsafeNameReason} from '../queue/layout.js'
+import {activeDir, isTaskName, listTasks, MARKER_SUFFIX, type QueueLayout, scanTasks, type TaskEntry, unsafeNameReason} from '../queue/layout.js'
 
 export interface QueueCounts {
   /** Waiting in pending/, not delegated. */
@@ -34,6 +34,8 @@ export interface QueueScan {
   counts: QueueCounts
   active: ActiveTask[]
   held: HeldTask[]
+  /** The pending tasks without a marker, oldest first (mtime, then name). */
+  waiting: TaskEntry[]
 }
 
 async function names(dir: string): Promise<string[]> {
@@ -97,6 +99,7 @@ export async function scanQueue(
 
   return {
     held,
+    waiting,
     counts: {
       pending: waiting.length,
       settling,

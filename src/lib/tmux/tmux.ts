@@ -1,5 +1,5 @@
 // The one way ccl talks to tmux: execa with argument arrays (never a shell string), `-L <socket>` when configured.
-import {ExternalError} from '../errors.js'
+import {ExternalError, ProgramNotFoundError} from '../errors.js'
 
 export interface TmuxOptions {
   /** `tmux -L NAME`; the default server when absent. */
@@ -91,7 +91,7 @@ export async function createTmux(options: TmuxOptions = {}): Promise<Tmux> {
     if (result.failed && result.exitCode === undefined) {
       const code = (result as {code?: string}).code
       if (code === 'ENOENT') {
-        throw new ExternalError(`\`${describe(args)}\` failed: tmux is not installed or not on PATH (${bin} not found)`, {
+        throw new ProgramNotFoundError(`\`${describe(args)}\` failed: tmux is not installed or not on PATH (${bin} not found)`, {
           hint: 'install tmux (e.g. apt-get install tmux) or put it on the PATH cron uses',
         })
       }
