@@ -18,9 +18,14 @@ export const ROOT_EXAMPLES: ReadonlyArray<{description: string; command: string}
  */
 export default class CclHelp extends Help {
   override async showHelp(argv: string[]): Promise<void> {
-    const subject = argv.filter((arg) => !arg.startsWith('-')).join(':')
-    if (subject && !this.config.findCommand(subject) && !this.config.findTopic(subject)) notACommand(subject, this.config, false)
-    await super.showHelp(argv)
+    try {
+      await super.showHelp(argv)
+    } catch (error) {
+      // oclif's own "Command X not found." (after its own reading of argv): ours, with "did you mean"
+      const unknown = error instanceof Error ? /^Command (\S+) not found\.$/.exec(error.message) : null
+      if (!unknown) throw error
+      notACommand(unknown[1]!.replaceAll(' ', ':'), this.config, false)
+    }
   }
 
   protected override async showRootHelp(): Promise<void> {
