@@ -101,6 +101,8 @@ export async function whyBusy(config: Config, layout: QueueLayout, tmux: Tmux, a
   if (pause) return `paused by an operator since ${pause.since}${pause.reason ? ` (${pause.reason})` : ''}; resume with: ccl unpause ${account.name}`
   const age = record.created_at ? now.getTime() - Date.parse(record.created_at) : Number.POSITIVE_INFINITY
   if (age >= 0 && age < config.assign.ready_after) {
+    // A command that ended at once (not installed, a bad flag) is dead, not starting: its pane is kept (remain-on-exit).
+    if ((await tmux.sessionState(account.session)) === 'dead') return `session ${account.session} is dead`
     return `session ${account.session} started ${formatDuration(age)} ago, still starting (assign.ready_after ${formatDuration(config.assign.ready_after)})`
   }
 

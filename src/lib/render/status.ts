@@ -1,6 +1,7 @@
 import {formatDuration} from '../config/duration.js'
 import type {DelegationCounts} from '../status/counters.js'
 import {formatPercent} from '../accounts/usage.js'
+import {describeCrash} from '../sessions/crash.js'
 import {describeWait, type StatusReport, type UsageStatus, type UsageWindowStatus, verdictLine} from '../status/report.js'
 import {printable} from './delegate.js'
 import {renderTable} from './table.js'
@@ -79,6 +80,8 @@ export function renderStatus(report: StatusReport): string {
       ]),
     ),
   )
+  // Why each account's session last died, under the table: a crash loop's cause at a glance.
+  for (const s of report.sessions) if (s.last_crash) out.push(printable(`${s.account}: last crash ${clock(s.last_crash.at, now)}, ${describeCrash(s.last_crash)}`))
 
   const f = report.counters.failovers
   const total = (x: {resume: number; fresh: number}) => x.resume + x.fresh
