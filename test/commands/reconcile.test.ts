@@ -90,47 +90,98 @@ describe('ccl reconcile on a real tmux server', () => {
     expect((await machine.record('alpha')).crashes).toEqual([])
   })
 
-  it('kills a dead pane kept by remain-on-exit and starts the session again', async () => {
-    machine = await makeMachine({accounts: ['alpha']})
-    await machine.server.tmux('set-option', '-g', 'remain-on-exit', 'on')
+  it('a session killed by a signal: its dead pane (remain-on-exit, set by ccl) says which, is read, then killed and started again', async () => {
+    machine = await makeMachine({accounts: ['alpha'], command: 'echo "up and working"; exec sleep 3600'})
     await machine.ccl(['reconcile'])
-    const pid = Number((await machine.server.tmux('list-panes', '-t', '=ccl-alpha:', '-F', '#{pane_pid}')).trim())
+    const pane = (format: string) => machine!.server.tmux('display-message', '-p', '-t', '=ccl-alpha:', format).then((out) => out.trim())
+    await machine.waitUntil(async () => (await machine!.server.tmux('capture-pane', '-p', '-t', '=ccl-alpha:')).includes('up and working'), 'the echo')
+    const pid = Number(await pane('#{pane_pid}'))
     process.kill(pid, 'SIGKILL')
-    await machine.waitUntil(async () => (await machine!.panes()).includes('ccl-alpha 1'), 'the pane is dead')
+    // dead once its pty closes (tmux may read the signal later: reconcile waits for it)
+    await machine.waitUntil(async () => (await pane('#{pane_dead}')) === '1', 'the pane is dead')
+    // a session whose pane is dead is dead for status and assign too, not only for reconcile
+    expect(JSON.parse((await machine.ccl(['status', '--json'])).stdout).sessions[0]).toMatchObject({state: 'dead', activity: 'dead', held: false})
+    await writeFile(path.join(machine.sandbox.queue, 'pending', 'job.md'), 'x\n')
+    const assign = await machine.ccl(['assign', path.join(machine.sandbox.queue, 'pending', 'job.md'), '--account', 'alpha'])
+    expect([assign.code, assign.stderr]).toEqual([4, expect.stringContaining('session ccl-alpha is dead')])
+    await rm(path.join(machine.sandbox.queue, 'pending', 'job.md'))
 
     const run = await machine.ccl(['reconcile'])
     expect(run.code).toBe(0)
     expect(run.stdout).toBe(
-      'alpha (ccl-alpha): crashed: record a crash (1 crash within 30m, limit 5); kill the dead pane; created the session\n',
+      'alpha (ccl-alpha): crashed (killed by SIGKILL: "up and working"): record a crash (1 crash within 30m, limit 5); kill the dead pane; created the session\n',
     )
     expect(await machine.panes()).toEqual(['ccl-alpha 0'])
-    const newPid = Number((await machine.server.tmux('list-panes', '-t', '=ccl-alpha:', '-F', '#{pane_pid}')).trim())
-    expect(newPid).not.toBe(pid)
-    expect((await machine.events()).find((e) => e.event === 'session.crashed')).toMatchObject({state: 'dead'})
+    expect(Number(await pane('#{pane_pid}'))).not.toBe(pid)
+    const crash = {state: 'dead', exit_status: null, signal: 9, last_lines: ['up and working']}
+    expect((await machine.record('alpha')).last_crash).toEqual({at: (await machine.record('alpha')).failed_at, ...crash})
+    expect((await machine.events()).find((e) => e.event === 'session.crashed')).toMatchObject(crash)
   })
 
-  it('holds an account that crashes more than crash_limit times, and --release lets it run again', async () => {
-    machine = await makeMachine({accounts: ['alpha'], command: 'true', config: {watchdog: {crash_limit: 1}}})
-    const gone = async () => !(await machine!.sessions()).includes('ccl-alpha')
+  it('a command that prints its last words and exits 3: the crash record, the event, reconcile --json and ccl status carry them', async () => {
+    // The pause: tmux 3.3a may drop the output of a command that ends at once (docs/reconcile.md, Known limits).
+    const command = 'echo "loading settings"; printf "fatal:  cannot read   \\n\\n/etc/claude.json \\n\\n"; sleep 0.2; exit 3'
+    machine = await makeMachine({accounts: ['alpha'], command})
+    await machine.ccl(['reconcile'])
+    await machine.waitUntil(async () => (await machine!.panes()).includes('ccl-alpha 1'), 'the session exits')
+
+    const run = await machine.ccl(['reconcile', '--json'])
+    expect(run.code).toBe(0)
+    const lastLines = ['loading settings', 'fatal:  cannot read', '/etc/claude.json']
+    const crash = {state: 'dead', exit_status: 3, signal: null, last_lines: lastLines}
+    expect(JSON.parse(run.stdout).accounts[0]).toMatchObject({crashRecorded: true, killedDead: true, created: true, lastCrash: crash})
+    const record = await machine.record('alpha')
+    expect(record).toMatchObject({crashes: [record.failed_at], held: false, last_crash: {at: record.failed_at, ...crash}})
+    expect((await machine.events()).find((e) => e.event === 'session.crashed')).toMatchObject({account: 'alpha', state: 'dead', exit_status: 3, signal: null, last_lines: lastLines})
+
+    const status = await machine.ccl(['status', '--json'])
+    expect(JSON.parse(status.stdout).sessions[0].last_crash).toEqual({at: record.failed_at, ...crash})
+    const human = await machine.ccl(['status'])
+    expect(human.stdout).toContain(`\nalpha: last crash ${record.failed_at!.slice(11, 16)} UTC, exit 3: "/etc/claude.json"\n`)
+  })
+
+  // retry: tmux 3.3a may drop the shell's "not found" line of a command that ends at once (about 1 run in 30 under load).
+  // retry: tmux 3.3a may drop the last output of a command that ends at once, here the shell's
+  // "not found" line (seen about once in 30 runs of such a crash; docs/reconcile.md, Known limits).
+  it('a command that is not installed: each crash says the shell\'s "not found" and exit 127; held over crash_limit, the hold says why; --release lets it run again', {retry: 2, timeout: 60_000}, async () => {
+    machine = await makeMachine({accounts: ['alpha'], command: 'claude-not-installed-xyz', config: {watchdog: {crash_limit: 1}}})
+    // With remain-on-exit the session stays, its pane dead, until reconcile has read it.
+    const dead = async () => (await machine!.panes()).includes('ccl-alpha 1')
+    const notFound = /^(?:ba)?sh: (?:line )?1: claude-not-installed-xyz: (?:command )?not found$/
     expect((await machine.ccl(['reconcile'])).code).toBe(0)
-    await machine.waitUntil(gone, 'the session exits')
-    expect((await machine.ccl(['reconcile'])).stdout).toContain('record a crash (1 crash within 30m, limit 1); created')
-    await machine.waitUntil(gone, 'the session exits again')
+    await machine.waitUntil(dead, 'the session exits')
+    const first = await machine.ccl(['reconcile'])
+    expect(first.stdout).toMatch(/^alpha \(ccl-alpha\): crashed \(exit 127: "(?:ba)?sh: (?:line )?1: claude-not-installed-xyz: (?:command )?not found"\): record a crash \(1 crash within 30m, limit 1\); kill the dead pane; created the session\n$/)
+    const record = await machine.record('alpha')
+    expect(record.last_crash).toMatchObject({at: record.failed_at, state: 'dead', exit_status: 127, signal: null})
+    expect(record.last_crash!.last_lines).toHaveLength(1)
+    expect(record.last_crash!.last_lines[0]).toMatch(notFound)
+    const crashed = (await machine.events()).filter((e) => e.event === 'session.crashed')
+    expect(crashed).toMatchObject([{exit_status: 127, last_lines: record.last_crash!.last_lines}])
+    const status = await machine.ccl(['status'])
+    expect(status.stdout).toContain(`\nalpha: last crash ${record.failed_at!.slice(11, 16)} UTC, exit 127: "${record.last_crash!.last_lines[0]}"\n`)
+    expect(JSON.parse((await machine.ccl(['status', '--json'])).stdout).sessions[0].last_crash).toEqual(record.last_crash)
+    await machine.waitUntil(dead, 'the session exits again')
 
     const held = await machine.ccl(['reconcile'])
     expect(held.code).toBe(1)
-    expect(held.stdout).toBe(
-      'alpha (ccl-alpha): crashed: record a crash (2 crashes within 30m, limit 1); put on HOLD: not recreated; release with: ccl reconcile --release alpha\n',
-    )
-    expect(await machine.sessions()).toEqual([])
-    expect(await machine.record('alpha')).toMatchObject({held: true, created_at: null})
+    expect(held.stdout).toMatch(/^alpha \(ccl-alpha\): crashed \(exit 127: ".*claude-not-installed-xyz: (?:command )?not found"\): record a crash \(2 crashes within 30m, limit 1\); put on HOLD: not recreated; release with: ccl reconcile --release alpha\n$/)
+    // held: the dead pane is kept for the operator to read
+    expect(await machine.panes()).toEqual(['ccl-alpha 1'])
+    expect(await machine.record('alpha')).toMatchObject({held: true, created_at: null, last_crash: {exit_status: 127}})
+    expect((await machine.events()).find((e) => e.event === 'session.held')).toMatchObject({last_crash: expect.stringMatching(/^exit 127: ".*not found"$/)})
 
     const still = await machine.ccl(['reconcile', '--json'])
     expect(still.code).toBe(1)
     const json = JSON.parse(still.stdout)
-    expect(json).toMatchObject({schemaVersion: 1, ok: false, accounts: [{account: 'alpha', held: true, created: false, crashRecorded: false}]})
-    expect(await machine.sessions()).toEqual([])
+    expect(json).toMatchObject({schemaVersion: 1, ok: false, accounts: [{account: 'alpha', held: true, created: false, crashRecorded: false, lastCrash: {exit_status: 127}}]})
+    expect(await machine.panes()).toEqual(['ccl-alpha 1'])
     expect((await machine.events()).filter((e) => e.event === 'session.held')).toHaveLength(1)
+    // the hold says why, in reconcile's line and in status
+    expect((await machine.ccl(['reconcile'])).stdout).toMatch(/^alpha \(ccl-alpha\): dead: HELD \(2 crashes within 30m; last crash: exit 127: ".*not found"\): not recreated; release with: ccl reconcile --release alpha\n$/)
+    const heldStatus = await machine.ccl(['status'])
+    expect(heldStatus.code).toBe(1)
+    expect(heldStatus.stdout).toMatch(/^- held: account alpha is on hold after 2 crashes \(last: exit 127: ".*claude-not-installed-xyz: (?:command )?not found"\); fix it, then run: ccl reconcile --release alpha$/m)
 
     // the operator fixes the command, then releases
     const config = machine.sandbox.config as {accounts: {command: string}[]}
@@ -138,11 +189,12 @@ describe('ccl reconcile on a real tmux server', () => {
     await machine.sandbox.writeConfig(config)
     const released = await machine.ccl(['reconcile', '--release', 'alpha'])
     expect(released.code).toBe(0)
-    expect(released.stdout).toBe('released alpha: hold and crash record cleared\nalpha (ccl-alpha): absent: created the session\n')
-    expect(await machine.record('alpha')).toMatchObject({held: false, crashes: [], failed_at: null})
+    // the dead pane kept by the hold is not a crash of the released account: killed, then created
+    expect(released.stdout).toBe('released alpha: hold and crash record cleared\nalpha (ccl-alpha): dead: kill the dead pane; created the session\n')
+    expect(await machine.record('alpha')).toEqual({held: false, crashes: [], failed_at: null, created_at: expect.any(String)})
     expect(await machine.panes()).toEqual(['ccl-alpha 0'])
     expect((await machine.events()).map((e) => e.event).slice(-2)).toEqual(['session.released', 'session.created'])
-  }, 60_000)
+  })
 
   it('refuses with invalid links: exit 1, every problem named, nothing created, nothing moved', async () => {
     machine = await makeMachine({accounts: ['alpha'], links: false})

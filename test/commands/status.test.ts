@@ -93,6 +93,7 @@ describe('ccl status', () => {
         session_id: null,
         failovers_in_24h: 0,
         failovers_out_24h: 0,
+        last_crash: null,
       },
       {
         account: 'beta',
@@ -110,6 +111,7 @@ describe('ccl status', () => {
         session_id: null,
         failovers_in_24h: 0,
         failovers_out_24h: 0,
+        last_crash: null,
       },
     ])
     expect(report.queue).toEqual({pending: 0, settling: 0, delegated: 2, active: 1, done: 0, failed: 0, oldest_pending: null, next: []})

@@ -33,8 +33,10 @@ describe('reconcile: the crash window (time injected)', () => {
     await writeSessionRecord(layout, 'alpha', {crashes: [minutesAgo(45), minutesAgo(31)], failed_at: minutesAgo(31), created_at: minutesAgo(5), held: false})
     const {result} = await pass(machine)
     expect(result.accounts[0]).toMatchObject({found: 'absent', crashRecorded: true, crashesInWindow: 1, held: false, created: true})
-    // the old crashes are dropped from the record, the new one kept
-    expect(await readSessionRecord(layout, 'alpha')).toEqual({crashes: [NOW.toISOString()], failed_at: NOW.toISOString(), created_at: NOW.toISOString(), held: false})
+    // the old crashes are dropped from the record, the new one kept; a session gone left no pane to say why
+    const lastCrash = {at: NOW.toISOString(), state: 'absent', exit_status: null, signal: null, last_lines: []}
+    expect(await readSessionRecord(layout, 'alpha')).toEqual({crashes: [NOW.toISOString()], failed_at: NOW.toISOString(), created_at: NOW.toISOString(), held: false, last_crash: lastCrash})
+    expect(result.accounts[0]!.lastCrash).toEqual(lastCrash)
     expect(await machine.sessions()).toEqual(['ccl-alpha'])
   })
 
@@ -125,7 +127,7 @@ describe('reconcile: safety', () => {
     const {result} = await pass(machine)
     expect(result.ok).toBe(false)
     expect(result.accounts[0]!.created).toBe(true)
-    expect(result.accounts[1]!.error).toMatch(/^`tmux -L ccl-test-\S+ new-session -d -s ccl-same -c \S+ -e CLAUDE_CONFIG_DIR=\S+\/\.claude-beta "sleep 3600"` failed: duplicate session: ccl-same$/)
+    expect(result.accounts[1]!.error).toMatch(/^`tmux -L ccl-test-\S+ new-session -d -s ccl-same -c \S+ -e CLAUDE_CONFIG_DIR=\S+\/\.claude-beta "sleep 3600" \\; set-option -w -t =ccl-same: remain-on-exit on` failed: duplicate session: ccl-same$/)
     expect(result.accounts[1]!.requeued).toEqual([{account: 'beta', task: 'b.md', as: 'b.md', renamed: false, restored: false}])
     expect(await readdir(path.join(machine.sandbox.queue, 'pending'))).toEqual(['b.md'])
   })

@@ -2,6 +2,7 @@ import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {readEvents} from '../../src/lib/events/log.js'
+import type {LastCrash} from '../../src/lib/sessions/crash.js'
 import {linkAll, makeSandbox, runCcl, type Sandbox} from './sandbox.js'
 import {type PrivateTmux, startPrivateTmux} from './tmux.js'
 
@@ -14,7 +15,7 @@ export interface Machine {
   /** `session pane_dead` lines of every pane. */
   panes(): Promise<string[]>
   events(): Promise<{event: string; account?: string; task?: string; [k: string]: unknown}[]>
-  record(account: string): Promise<{crashes: string[]; failed_at: string | null; created_at: string | null; held: boolean}>
+  record(account: string): Promise<{crashes: string[]; failed_at: string | null; created_at: string | null; held: boolean; last_crash?: LastCrash}>
   active(account: string, name: string, content: string): Promise<string>
   waitUntil(check: () => Promise<boolean>, what: string): Promise<void>
   cleanup(): Promise<void>

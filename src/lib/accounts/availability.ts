@@ -99,6 +99,8 @@ export function busyReason(
   if (pause) return `paused by an operator since ${pause.since}${pause.reason ? ` (${pause.reason})` : ''}; resume with: ccl unpause ${account.name}`
   const age = facts.createdAt ? now.getTime() - Date.parse(facts.createdAt) : Number.POSITIVE_INFINITY
   if (age >= 0 && age < config.assign.ready_after) {
+    // A command that ended at once (not installed, a bad flag) is dead, not starting: its pane is kept (remain-on-exit).
+    if (facts.session === 'dead') return `session ${account.session} is dead`
     return `session ${account.session} started ${formatDuration(age)} ago, still starting (assign.ready_after ${formatDuration(config.assign.ready_after)})`
   }
 

@@ -99,6 +99,10 @@ export async function whyBusy(config: Config, layout: QueueLayout, tmux: Tmux, a
   // nothing is settled or asked of tmux for an account already known to be busy.
   const record = await readSessionRecord(layout, account.name)
   const facts: BusyFacts = {held: record.held, createdAt: record.created_at, pause: readPause(layout, account.name)}
+  // Still starting by its record: a command that ended at once (not installed, a bad flag) is dead, not
+  // starting; its pane is kept (remain-on-exit), so tmux tells.
+  const age = record.created_at ? now.getTime() - Date.parse(record.created_at) : Number.POSITIVE_INFINITY
+  if (!record.held && age >= 0 && age < config.assign.ready_after) facts.session = await tmux.sessionState(account.session)
   const busy = () => busyReason(config, account, facts, now)
   if (busy()) return busy()
 

@@ -1,5 +1,6 @@
 import {formatDuration} from '../config/duration.js'
 import type {FailoverOutcome} from '../failover/failover.js'
+import {describeCrash} from '../sessions/crash.js'
 import type {AccountOutcome, ReconcileResult} from '../sessions/reconcile.js'
 import {printable} from './names.js'
 
@@ -16,8 +17,10 @@ export function describeOutcome(outcome: AccountOutcome, dryRun: boolean, option
   if (outcome.error !== null) return `${who}: FAILED: ${outcome.error}`
   const crashes = `${outcome.crashesInWindow} crash${outcome.crashesInWindow === 1 ? '' : 'es'} within ${formatDuration(options.crashWindowMs)}`
   const release = `release with: ccl reconcile --release ${outcome.account}`
+  // A held account's line says why it crashed last: the one thing to fix before the release.
+  const lastCrash = outcome.lastCrash && !outcome.crashRecorded ? `; last crash: ${describeCrash(outcome.lastCrash)}` : ''
   if (outcome.found === 'alive') {
-    return outcome.held ? `${who}: alive but HELD (${crashes}); assign skips it; ${release}` : undefined
+    return outcome.held ? `${who}: alive but HELD (${crashes}${lastCrash}); assign skips it; ${release}` : undefined
   }
 
   const would = dryRun ? 'would ' : ''
@@ -36,13 +39,15 @@ export function describeOutcome(outcome: AccountOutcome, dryRun: boolean, option
     steps.push(
       outcome.heldNow
         ? `${dryRun ? 'would put it' : 'put'} on HOLD: not recreated; ${release}`
-        : `HELD (${crashes}): not recreated; ${release}`,
+        : `HELD (${crashes}${lastCrash}): not recreated; ${release}`,
     )
   } else if (outcome.created) {
     steps.push(`${dryRun ? 'would create' : 'created'} the session`)
   }
 
-  const found = outcome.crashRecorded ? 'crashed' : outcome.found ?? 'unknown'
+  // Why it died, when its dead pane was there to tell (a session gone says nothing).
+  const why = outcome.lastCrash?.state === 'dead' ? ` (${describeCrash(outcome.lastCrash)})` : ''
+  const found = outcome.crashRecorded ? `crashed${why}` : outcome.found ?? 'unknown'
   return `${who}: ${found}: ${steps.join('; ')}`
 }
 

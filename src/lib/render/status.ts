@@ -1,6 +1,7 @@
 import {formatDuration} from '../config/duration.js'
 import type {DelegationCounts} from '../status/counters.js'
 import {formatPercent} from '../accounts/usage.js'
+import {describeCrash} from '../sessions/crash.js'
 import {attachCommand, describeWait, type StatusReport, type UsageStatus, type UsageWindowStatus, verdictLine} from '../status/report.js'
 import {printable} from './delegate.js'
 import {renderTable} from './table.js'
@@ -79,6 +80,8 @@ export function renderStatus(report: StatusReport): string {
       ]),
     ),
   )
+  // Why each account's session last died, under the table: a crash loop's cause at a glance.
+  for (const s of report.sessions) if (s.last_crash) out.push(printable(`${s.account}: last crash ${clock(s.last_crash.at, now)}, ${describeCrash(s.last_crash)}`))
 
   // How to look at a session, on the server ccl uses (tmux.socket): a bare `tmux attach` finds another one.
   if (report.sessions.length > 0) out.push(`attach: ${attachCommand(report.tmux.socket, report.sessions[0]!.session)}${report.sessions.length > 1 ? ' (the same with -t for the others)' : ''}`)

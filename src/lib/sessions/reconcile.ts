@@ -1,7 +1,7 @@
 import path from 'node:path'
 
 import type {Account, Config} from '../config/schema.js'
-import {UserError, EXIT_CODES, errorMessage} from '../errors.js'
+import {ExternalError, UserError, EXIT_CODES, errorMessage} from '../errors.js'
 import {appendEvent} from '../events/log.js'
 import {failpoint} from '../failpoints.js'
 import {activeDir, ensureLayout, listTasks, type QueueLayout, queueLayout} from '../queue/layout.js'
@@ -11,7 +11,8 @@ import {failoverDue, type FailoverOutcome, failoverNeeds, runFailovers} from '..
 import {clearExpiredLimit, hooksActive, limitedUntil, readAccountState, updateAccountState} from '../accounts/state.js'
 import {scanPane, scanPaneForTrustDialog} from '../claude/banners.js'
 import {formatProblem, validateSymlinks} from '../symlinks/validate.js'
-import type {SessionState, Tmux} from '../tmux/tmux.js'
+import type {DeadPane, SessionState, Tmux} from '../tmux/tmux.js'
+import {describeCrash, type LastCrash, lastCrash} from './crash.js'
 import {emptyRecord, readSessionRecord, type SessionRecord, writeSessionRecord} from './record.js'
 import {startSession} from './start.js'
 
@@ -35,6 +36,8 @@ export interface AccountOutcome {
   held: boolean
   /** Put on hold by this pass. */
   heldNow: boolean
+  /** Why it died: the crash this pass recorded, or a held account's last one; null otherwise. */
+  lastCrash: LastCrash | null
   /** What this pass learnt about a live session (a limit over, a banner read from its pane, its task done). */
   observed: string[]
   /** What could not be done, or null. */
@@ -226,6 +229,7 @@ async function reconcileAccount(ctx: AccountContext): Promise<AccountOutcome> {
     created: false,
     held: false,
     heldNow: false,
+    lastCrash: null,
     observed: [],
     error: null,
   }
@@ -246,6 +250,7 @@ async function reconcileAccount(ctx: AccountContext): Promise<AccountOutcome> {
 
     if (outcome.found === 'alive') {
       outcome.held = stored.held
+      if (stored.held) outcome.lastCrash = stored.last_crash ?? null
       if (!dryRun) outcome.observed = await observeAlive(ctx, stored.created_at, progress)
       return outcome
     }
@@ -257,13 +262,23 @@ async function reconcileAccount(ctx: AccountContext): Promise<AccountOutcome> {
       outcome.crashRecorded = true
       outcome.crashesInWindow = recent.length + 1
       const heldNow = outcome.crashesInWindow > limit
-      record = {crashes: [...recent, now.toISOString()], failed_at: now.toISOString(), created_at: null, held: heldNow}
+      // Read before the dead pane is killed: its last lines and exit status are all that says why.
+      const crash = lastCrash(now, ctx.found === 'dead' ? 'dead' : 'absent', ctx.found === 'dead' ? await readDeadPane(tmux, account.session) : null)
+      outcome.lastCrash = crash
+      record = {crashes: [...recent, now.toISOString()], failed_at: now.toISOString(), created_at: null, held: heldNow, last_crash: crash}
       outcome.heldNow = heldNow
       if (!dryRun) await writeSessionRecord(layout, account.name, record)
-      await event('session.crashed', {state: outcome.found, crashes_in_window: outcome.crashesInWindow, crash_window_ms: windowMs})
-      progress(`crash recorded (${outcome.crashesInWindow} within the crash window, limit ${limit})`)
+      await event('session.crashed', {
+        state: outcome.found,
+        crashes_in_window: outcome.crashesInWindow,
+        crash_window_ms: windowMs,
+        exit_status: crash.exit_status,
+        signal: crash.signal,
+        last_lines: crash.last_lines,
+      })
+      progress(`crash recorded (${outcome.crashesInWindow} within the crash window, limit ${limit}): ${describeCrash(crash)}`)
       if (heldNow) {
-        await event('session.held', {crashes_in_window: outcome.crashesInWindow, crash_limit: limit})
+        await event('session.held', {crashes_in_window: outcome.crashesInWindow, crash_limit: limit, last_crash: describeCrash(crash)})
         progress(`held: over the crash limit; release with: ccl reconcile --release ${account.name}`)
       }
     } else if (stored.created_at !== null && diedWithMachine) {
@@ -274,6 +289,7 @@ async function reconcileAccount(ctx: AccountContext): Promise<AccountOutcome> {
     }
 
     outcome.held = record.held
+    if (record.held) outcome.lastCrash ??= record.last_crash ?? null
     // A held account keeps its dead pane for the operator to read; any other dead pane goes, or tmux
     // would refuse the name and assign could paste into a corpse.
     let killFailed: unknown
@@ -308,6 +324,19 @@ async function reconcileAccount(ctx: AccountContext): Promise<AccountOutcome> {
   }
 
   return outcome
+}
+
+/**
+ * The dead pane, for the crash record. A tmux that fails to show it leaves the crash without its
+ * reason; the kill that follows reports tmux's failure.
+ */
+async function readDeadPane(tmux: Tmux, session: string): Promise<DeadPane | null> {
+  try {
+    return await tmux.deadPane(session)
+  } catch (error) {
+    if (error instanceof ExternalError) return null
+    throw error
+  }
 }
 
 /**

@@ -4,6 +4,7 @@ import {z} from 'zod'
 import {StateFileError} from '../errors.js'
 import {writeFileAtomic} from '../queue/files.js'
 import {type QueueLayout, sessionStatePath} from '../queue/layout.js'
+import type {LastCrash} from './crash.js'
 
 /**
  * `<state>/sessions/<account>.json` (SPEC §3).
@@ -12,12 +13,15 @@ import {type QueueLayout, sessionStatePath} from '../queue/layout.js'
  * - created_at: when reconcile created the session that should be running now; null when none is expected
  *   (never created, or its death was already counted)
  * - held: over the crash limit; reconcile leaves the account alone until `--release`
+ * - last_crash: why the last crash happened, as its dead pane told it; absent in records from before it
+ *   existed, and until the first crash since the last release
  */
 export interface SessionRecord {
   crashes: string[]
   failed_at: string | null
   created_at: string | null
   held: boolean
+  last_crash?: LastCrash
 }
 
 const iso = z.iso.datetime({offset: true})
@@ -27,6 +31,15 @@ const recordSchema = z.object({
   failed_at: iso.nullable().default(null),
   created_at: iso.nullable().default(null),
   held: z.boolean().default(false),
+  last_crash: z
+    .object({
+      at: iso,
+      state: z.enum(['dead', 'absent']),
+      exit_status: z.number().int().nullable(),
+      signal: z.number().int().nullable(),
+      last_lines: z.array(z.string()),
+    })
+    .optional(),
 })
 
 export function emptyRecord(): SessionRecord {

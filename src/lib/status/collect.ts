@@ -156,6 +156,7 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
       session_id: hooks.session_id,
       failovers_in_24h: moved?.in ?? 0,
       failovers_out_24h: moved?.out ?? 0,
+      last_crash: record.last_crash ?? null,
       // Only when its status line reported one (failover.headroom): the report of a fleet without it stays as it was.
       ...(hooks.usage ? {usage: usageStatus(hooks.usage, options.now, config.failover.watermark)} : {}),
     }

@@ -1,6 +1,7 @@
 import type {Activity} from '../accounts/state.js'
 import {formatDuration} from '../config/duration.js'
 import {printable} from '../render/names.js'
+import {describeCrash, type LastCrash} from '../sessions/crash.js'
 import type {DelegationCounters} from './counters.js'
 import type {FailedTask} from './failed.js'
 import type {PendingPlan} from './pending.js'
@@ -35,6 +36,8 @@ export interface SessionStatus {
   failovers_in_24h: number
   /** Tasks failover moved off this account in the last 24 h. */
   failovers_out_24h: number
+  /** Why its session last crashed (the crash record's `last_crash`); null when none since the last release. Always set by collectStatus. */
+  last_crash?: LastCrash | null
   /** Its plan usage as its status line last reported it (`ccl statusline`, failover.headroom); absent until one did. */
   usage?: UsageStatus
 }
@@ -269,7 +272,8 @@ export function attentionItems(facts: StatusFacts): Attention[] {
   }
 
   for (const session of facts.sessions.filter((s) => s.held)) {
-    add('account-held', `held: account ${session.account} is on hold after ${session.crashes} crashes; fix it, then run: ccl reconcile --release ${session.account}`, {
+    const why = session.last_crash ? ` (last: ${describeCrash(session.last_crash)})` : ''
+    add('account-held', `held: account ${session.account} is on hold after ${session.crashes} crashes${why}; fix it, then run: ccl reconcile --release ${session.account}`, {
       account: session.account,
       command: `ccl reconcile --release ${session.account}`,
     })

@@ -20,12 +20,28 @@ export interface NewSession {
   env: Record<string, string>
 }
 
+/** What a dead pane (kept by remain-on-exit) says about its end. */
+export interface DeadPane {
+  /** The command's exit status; null when it was killed by a signal. */
+  exitStatus: number | null
+  /** The signal that killed it, where tmux reports one (`#{pane_dead_signal}`, tmux 3.3 and later); null otherwise. */
+  signal: number | null
+  /** The pane's text (`capture-pane -p -J`): its screen and `history` lines above it; tmux's own "Pane is dead" line included. */
+  text: string
+}
+
 export interface Tmux {
   /** Exact name match; `dead` when every pane of the session is a dead pane kept by remain-on-exit. */
   sessionState(name: string): Promise<SessionState>
   /** The state of every session there is, from one tmux call; a name not in the map is absent. */
   sessionStates(): Promise<Map<string, Exclude<SessionState, 'absent'>>>
+  /** Creates it detached, with `remain-on-exit on` for its window (one tmux call): when the command ends, the pane stays, dead, for reading. */
   newSession(options: NewSession): Promise<void>
+  /**
+   * The session's dead pane: its exit status or signal and its text (its screen and `history` lines
+   * above); null when the session is gone or its pane runs. Waits up to 1 s for a status tmux has not read yet.
+   */
+  deadPane(session: string, history?: number): Promise<DeadPane | null>
   /** Kills the session; one already gone is fine. */
   killSession(name: string): Promise<void>
   /** Session names; [] when no server is running. */
@@ -70,8 +86,9 @@ export async function createTmux(options: TmuxOptions = {}): Promise<Tmux> {
   delete env.TMUX_PANE
 
   // As an operator would retype it: an argument with blanks or quotes in it is shown quoted.
+  // A `;` argument separates tmux commands in one call: a shell needs it escaped.
   const describe = (args: string[]) =>
-    [bin, ...prefix, ...args].map((arg) => (/[\s'"\\]/.test(arg) || arg === '' ? JSON.stringify(arg) : arg)).join(' ')
+    [bin, ...prefix, ...args].map((arg) => (arg === ';' ? '\\;' : /[\s'"\\]/.test(arg) || arg === '' ? JSON.stringify(arg) : arg)).join(' ')
 
   async function run(args: string[], input?: string): Promise<RunResult> {
     let result
@@ -138,6 +155,26 @@ export async function createTmux(options: TmuxOptions = {}): Promise<Tmux> {
 
   const paneTarget = (session: string) => `=${session}:`
 
+  async function readDeadPane(session: string, history: number): Promise<DeadPane | null> {
+    // capture-pane first: it fails on a missing target, which stops the list (display-message alone
+    // would print an empty line for a session that is not there, tmux 3.3a); the format line comes last.
+    const format = ['#{session_name}', '#{pane_dead}', '#{pane_dead_status}', '#{pane_dead_signal}'].join('\t')
+    const target = paneTarget(session)
+    const args = ['capture-pane', '-p', '-J', '-t', target, '-S', String(-history), ';', 'display-message', '-p', '-t', target, format]
+    const result = await run(args)
+    if (result.exitCode !== 0) {
+      if (NO_SERVER.test(result.stderr) || NO_SESSION.test(result.stderr)) return null
+      fail(args, result)
+    }
+
+    const out = result.stdout.replace(/\n$/, '')
+    const cut = out.lastIndexOf('\n')
+    const [name, dead, status, signal] = out.slice(cut + 1).split('\t')
+    if (name !== session || dead !== '1') return null
+    const number = (field: string | undefined) => (field && /^\d+$/.test(field) ? Number(field) : null)
+    return {exitStatus: number(status), signal: number(signal), text: cut < 0 ? '' : out.slice(0, cut + 1)}
+  }
+
   return {
     async sessionState(name) {
       return (await sessionStates()).get(name) ?? 'absent'
@@ -148,9 +185,25 @@ export async function createTmux(options: TmuxOptions = {}): Promise<Tmux> {
     async newSession({name, cwd, command, env: sessionEnv}) {
       const args = ['new-session', '-d', '-s', name, '-c', cwd]
       for (const [key, value] of Object.entries(sessionEnv)) args.push('-e', `${key}=${value}`)
-      args.push(command)
+      // In the same call, so even a command that ends at once (not installed) leaves its dead pane: tmux
+      // runs the whole command list before it looks at the pane again. A failed new-session stops the list.
+      args.push(command, ';', 'set-option', '-w', '-t', paneTarget(name), 'remain-on-exit', 'on')
       const result = await run(args)
       if (result.exitCode !== 0) fail(args, result)
+    },
+
+    async deadPane(session, history = 50) {
+      let pane = await readDeadPane(session, history)
+      // Dead means its pty closed; the status comes once tmux has reaped the process. tmux 3.3a now and
+      // then misses that SIGCHLD and leaves a zombie until some other child of the server ends: a
+      // `run-shell -b true` job is one, and makes it reap them all (measured: the status follows in ~0.1 s).
+      for (let waited = 0; pane && pane.exitStatus === null && pane.signal === null && waited < 1000; waited += 50) {
+        if (waited === 0) await run(['run-shell', '-b', 'true'])
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        pane = (await readDeadPane(session, history)) ?? pane
+      }
+
+      return pane
     },
 
     async killSession(name) {
