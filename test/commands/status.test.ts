@@ -280,7 +280,8 @@ describe('ccl status: what needs a person', () => {
     const footer = {status: 'failed' as const, provider: 'gpu', job_id: 'j-9', cost_usd: null, submitted_at: null, finished_at: null, task: 'gpu job.md', reaped_at: new Date().toISOString()}
     await writeFile(path.join(sandbox.queue, 'failed', 'gpu job.md'), appendFooter('# do it\n', footer, {error: '\nCUDA out of memory\nstack…'}))
     await writeFile(path.join(sandbox.queue, 'failed', 'local.md'), 'a session gave up\n')
-    const hourAgo = new Date(Date.now() - 3_600_000)
+    // whole seconds: utimes takes seconds as a double, and a millisecond may not survive the round trip
+    const hourAgo = new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000)
     await utimes(path.join(sandbox.queue, 'failed', 'local.md'), hourAgo, hourAgo)
     const run = await status(['--json'])
     expect(run.code).toBe(1)
