@@ -189,7 +189,10 @@ describe('contrib/dispatch.sh against the real ccl (no session running)', {timeo
     expect(result.code, result.stderr).toBe(0)
     expect([...fake.jobs.values()].map((j) => j.metadata.task)).toEqual(['ok.md'])
     expect(result.stderr).not.toContain('tab')
-    const later = await script({...env, CCL_SETTLE: '0'})
+    // Settled now (its mtime moved back, not waited for: a 0 s settle still skips a file of this very second).
+    const settled = new Date(Date.now() - 10_000)
+    await utimes(path.join(pending, 'fresh.md'), settled, settled)
+    const later = await script({...env, CCL_SETTLE: '2'})
     expect(later.code, later.stderr).toBe(0)
     expect([...fake.jobs.values()].map((j) => j.metadata.task)).toEqual(['ok.md', 'fresh.md'])
   })
