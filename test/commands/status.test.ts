@@ -327,7 +327,8 @@ describe('ccl status: what needs a person', () => {
   it('the oldest pending task\'s age, and where each of the first few would go and why it waits', async () => {
     tmux = await startPrivateTmux()
     await tmux.tmux('new-session', '-d', '-s', 'ccl-alpha', 'sleep 600')
-    await configure(tmux.socket)
+    // A settle far longer than a loaded machine needs to start the CLI: fresh.md must still be settling when status reads the clock.
+    await configure(tmux.socket, {dispatch: {settle: '5m'}})
     await pending('l1.md', 'local, no frontmatter\n', 600_000)
     await pending('r1.md', '---\npreferred_ai: gpu\n---\nRender it.\n', 500_000)
     await pending('l2.md', 'also local\n', 400_000)
@@ -340,7 +341,7 @@ describe('ccl status: what needs a person', () => {
       ['l1.md', 'claude-code', 'alpha', 'alpha is free: the next ccl dispatch hands it over'],
       ['r1.md', 'gpu', null, 'goes to gpu: the next ccl dispatch submits it'],
       ['l2.md', 'claude-code', null, 'no free account (alpha: takes l1.md first; beta: session ccl-beta is not running)'],
-      ['fresh.md', null, null, expect.stringMatching(/^settling: modified \S+ ago \(dispatch\.settle 2s\); the next dispatch pass takes it$/)],
+      ['fresh.md', null, null, expect.stringMatching(/^settling: modified \S+ ago \(dispatch\.settle 5m\); the next dispatch pass takes it$/)],
     ])
     expect(report.queue.next[1].reason).toMatch(/^rule 5: /)
     const human = await status()
