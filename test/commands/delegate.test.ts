@@ -200,6 +200,80 @@ describe('ccl delegate submit', () => {
     expect(jobsFor('down.md').map((j) => j.id)).toEqual([recovered.jobId])
   })
 
+  it('retries an answer cut after its headers like a reset: one job; exits 5 when it persists, with the claim kept', async () => {
+    await task('cut.md')
+    fake.cutBodyNext(2, {method: 'POST'})
+    const retried = await ccl(['delegate', 'submit', 'cut.md'])
+    expect(retried.code).toBe(0)
+    expect(retried.stderr.match(/the answer \(HTTP 20[01]\) was cut off \(connection reset\) after its headers; retrying in/g)).toHaveLength(2)
+    expect(jobsFor('cut.md').map((j) => `${j.id}\n`)).toEqual([retried.stdout])
+
+    await task('cut2.md')
+    fake.cutBodyNext(3, {method: 'POST'})
+    const failed = await ccl(['delegate', 'submit', 'cut2.md'])
+    expect(failed.code).toBe(5)
+    expect(failed.stdout).toBe('')
+    expect(failed.stderr).toContain(
+      'ccl: cut2.md: secutools failed after 3 attempts: POST /jobs: the answer (HTTP 200) was cut off (connection reset) after its headers',
+    )
+    expect(failed.stderr).not.toContain('bad request')
+    expect(await readMarker(markerPath(layout(), 'cut2.md'))).toMatchObject({state: 'submitting', job_id: null})
+    expect(jobsFor('cut2.md')).toHaveLength(1)
+    const client = await createClient({baseUrl: fake.url, apiKey: KEY, timeoutMs: 2000, retries: 0})
+    const recovered = await resubmit({layout: layout(), task: 'cut2.md', client})
+    expect(jobsFor('cut2.md').map((j) => j.id)).toEqual([recovered.jobId])
+  })
+
+  it('retries an answer that stalls after its headers, within delegation.retries, then exits 5', async () => {
+    await sandbox.writeConfig({...sandbox.config, delegation: {base_url: fake.url, retries: 1, timeout: '300ms'}})
+    await task('stall.md')
+    fake.stallBodyNext(2, {method: 'POST'})
+    const result = await ccl(['delegate', 'submit', 'stall.md'])
+    expect(result.code).toBe(5)
+    expect(result.stderr).toContain('ccl: stall.md: secutools failed after 2 attempts: POST /jobs: the answer (HTTP 200) stalled after its headers')
+    expect(posts().map((r) => r.answered)).toEqual(['201, stall', '200, stall'])
+    expect(jobsFor('stall.md')).toHaveLength(1)
+  })
+
+  it('exits 5 for a redirect with a job-shaped body: not followed, not taken for a job, claim kept', async () => {
+    await task('moved.md')
+    fake.redirectNext(1, {method: 'POST'})
+    const result = await ccl(['delegate', 'submit', 'moved.md'])
+    expect(result.code).toBe(5)
+    expect(result.stdout).toBe('')
+    expect(result.stderr).toContain('ccl: moved.md: secutools answered POST /jobs with a redirect (HTTP 302), not followed (expected HTTP 200 or 201)')
+    expect(result.stderr).not.toContain('j-redirected')
+    expect(await readMarker(markerPath(layout(), 'moved.md'))).toMatchObject({state: 'submitting', job_id: null})
+    expect(fake.requests.map((r) => [r.method, r.path])).toEqual([['POST', '/api/v1/jobs']])
+    expect(jobsFor('moved.md')).toEqual([])
+  })
+
+  it('gives the same task dropped again after it finished a new job; resubmits of one claim keep its key', async () => {
+    const text = `${REMOTE_TASK}\nRecurring task ${Date.now()}.\n`
+    const file = path.join(sandbox.queue, 'pending', 'nightly.md')
+    const mine = () => [...fake.jobs.values()].filter((job) => job.prompt.endsWith(text.split('---\n')[2]!))
+    await writeFile(file, text)
+    // The first POST is cut after the job was made: the retry of this claim sends the same key and gets that job.
+    fake.resetNext(1, {after: true, method: 'POST'})
+    const first = await ccl(['delegate', 'submit', 'nightly.md'])
+    expect(first.code).toBe(0)
+    const firstKey = (await readMarker(markerPath(layout(), 'nightly.md')))!.idempotency_key
+    expect(posts().map((r) => r.idempotencyKey)).toEqual([firstKey, firstKey])
+    expect(mine().map((j) => `${j.id}\n`)).toEqual([first.stdout])
+    fake.complete(first.stdout.trim())
+    const reaped = await ccl(['reap'])
+    expect(reaped.code).toBe(0)
+    expect(await readdir(path.join(sandbox.queue, 'done'))).toEqual(['nightly.md'])
+
+    await writeFile(file, text)
+    const second = await ccl(['delegate', 'submit', 'nightly.md'])
+    expect(second.code).toBe(0)
+    expect(second.stdout).not.toBe(first.stdout)
+    const secondKey = (await readMarker(markerPath(layout(), 'nightly.md')))!.idempotency_key
+    expect(secondKey).not.toBe(firstKey)
+    expect(mine().map((j) => `${j.id}\n`)).toEqual([first.stdout, second.stdout])
+  })
+
   it('exits 5 when the key is refused, says so, and prints the key nowhere', async () => {
     await task('logs.md')
     fake.failNext(1, {status: 403, body: {error: `key ${KEY} is suspended`}})
@@ -308,6 +382,24 @@ describe('ccl delegate get', () => {
     const down = await ccl(['delegate', 'get', 'j-1'])
     expect(down.code).toBe(5)
     expect(down.stderr).toContain('secutools unavailable after 3 attempts')
+  })
+
+  it('exits 5 for an answer cut after its headers (after the retries) and for a redirect, saying which', async () => {
+    await task('logs.md')
+    const id = (await ccl(['delegate', 'submit', 'logs.md'])).stdout.trim()
+    fake.cutBodyNext(1, {method: 'GET'})
+    const once = await ccl(['delegate', 'get', id])
+    expect(once.code).toBe(0)
+    expect(once.stderr).toContain('the answer (HTTP 200) was cut off (connection reset) after its headers; retrying in')
+    fake.cutBodyNext(3, {method: 'GET'})
+    const cut = await ccl(['delegate', 'get', id])
+    expect(cut.code).toBe(5)
+    expect(cut.stderr).toContain(`secutools failed after 3 attempts: GET /jobs/${id}: the answer (HTTP 200) was cut off (connection reset) after its headers`)
+    fake.redirectNext(1, {method: 'GET'})
+    const moved = await ccl(['delegate', 'get', id])
+    expect(moved.code).toBe(5)
+    expect(moved.stderr).toContain(`secutools answered GET /jobs/${id} with a redirect (HTTP 302), not followed (expected HTTP 200)`)
+    expect(fake.requests.filter((r) => r.method === 'GET')).toHaveLength(6)
   })
 
   it('exits 5 for a truncated answer', async () => {

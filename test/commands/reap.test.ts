@@ -121,6 +121,37 @@ describe('ccl reap', () => {
     expect((await queueState(sandbox)).pending).toEqual([])
   })
 
+  it('retries answers cut after their headers, on the resubmit and on the poll: one job, the task done once', async () => {
+    const t = await delegatedTask(sandbox, fake, 'cut.md', {}, {state: 'submitting', job_id: null, submitted_at: null})
+    fake.jobs.clear()
+    fake.autoComplete({afterPolls: 1, result: 'done despite the cuts'})
+    fake.cutBodyNext(2, {method: 'POST'})
+    fake.cutBodyNext(1, {method: 'GET'})
+    const run = await reap('--json')
+    expect(run.code).toBe(0)
+    expect(JSON.parse(run.stdout)).toMatchObject({resubmitted: 1, completed: 1, errors: 0})
+    expect(run.stderr.match(/was cut off \(connection reset\) after its headers; retrying in/g)).toHaveLength(3)
+    expect(fake.jobCount()).toBe(1)
+    expect(fake.requests.filter((r) => r.method === 'POST').map((r) => r.idempotencyKey)).toEqual(Array.from({length: 3}, () => idempotencyKey('cut.md', t.content)))
+    expect(await file('done', 'cut.md')).toContain('done despite the cuts')
+    expect(await queueState(sandbox)).toEqual({pending: [], done: ['cut.md'], failed: []})
+  })
+
+  it('does not take a redirect for a job: the claim stays "submitting", the error is said, and no job is made', async () => {
+    await delegatedTask(sandbox, fake, 'moved.md', {}, {state: 'submitting', job_id: null, submitted_at: null})
+    fake.jobs.clear()
+    fake.redirectNext(1, {method: 'POST'})
+    const run = await reap('--json')
+    expect(run.code).toBe(1)
+    const out = JSON.parse(run.stdout)
+    expect(out.jobs.find((j: {task: string}) => j.task === 'moved.md')).toMatchObject({
+      outcome: 'error',
+      error: expect.stringContaining('a redirect (HTTP 302), not followed'),
+    })
+    expect(fake.jobCount()).toBe(0)
+    expect(JSON.parse(await file('pending', 'moved.md.delegated'))).toMatchObject({state: 'submitting', job_id: null})
+  })
+
   it('--dry-run polls and tells what would happen, and changes nothing', async () => {
     await delegatedTask(sandbox, fake, 'ok.md')
     await delegatedTask(sandbox, fake, 'half.md', {}, {state: 'submitting', job_id: null, submitted_at: null})

@@ -182,6 +182,65 @@ describe('secutools client against the fake', () => {
     expect(retries.map((r) => r.reason)).toEqual(['connection reset', 'connection reset'])
   })
 
+  it('retries a body cut after the headers like a reset, and replays to the one job made', async () => {
+    const c = await client()
+    const before = fake.jobCount()
+    fake.cutBodyNext(2, {method: 'POST'})
+    const answer = await c.submitJob(request, 'key-cut-body')
+    expect(fake.requests.map((r) => r.answered)).toEqual(['201, cut', '200, cut', 200])
+    expect(fake.jobCount()).toBe(before + 1)
+    expect(retries.map((r) => r.reason)).toEqual([
+      'the answer (HTTP 201) was cut off (connection reset) after its headers',
+      'the answer (HTTP 200) was cut off (connection reset) after its headers',
+    ])
+    fake.cutBodyNext(3, {method: 'GET'})
+    const error = await apiError(c.getJob(answer.id))
+    expect(error.kind).toBe('unavailable')
+    expect(error.message).toBe(
+      `secutools failed after 3 attempts: GET /jobs/${answer.id}: the answer (HTTP 200) was cut off (connection reset) after its headers`,
+    )
+    expect(error.message).not.toContain('bad request')
+  })
+
+  it('retries a body that stalls after the headers, and counts it against the retries', async () => {
+    const c = await client({timeoutMs: 200, retries: 1})
+    const before = fake.jobCount()
+    fake.stallBodyNext(2, {method: 'POST'})
+    const error = await apiError(c.submitJob(request, 'key-stall-body'))
+    expect(error.kind).toBe('unavailable')
+    expect(error.message).toBe('secutools failed after 2 attempts: POST /jobs: the answer (HTTP 200) stalled after its headers')
+    expect(fake.requests.map((r) => r.answered)).toEqual(['201, stall', '200, stall'])
+    expect(fake.jobCount()).toBe(before + 1)
+  })
+
+  it('never follows nor accepts a redirect, even one with a job-shaped body', async () => {
+    const c = await client()
+    fake.redirectNext(1, {method: 'POST'})
+    const error = await apiError(c.submitJob(request, 'key-redirect'))
+    expect(error.kind).toBe('malformed')
+    expect(error.message).toBe('secutools answered POST /jobs with a redirect (HTTP 302), not followed (expected HTTP 200 or 201)')
+    expect(fake.requests.map((r) => [r.method, r.answered])).toEqual([['POST', 302]])
+    expect(retries).toEqual([])
+    const {id} = await c.submitJob(request, 'key-redirect')
+    fake.redirectNext(1, {status: 301, method: 'GET'})
+    expect((await apiError(c.getJob(id))).message).toBe(
+      `secutools answered GET /jobs/${id} with a redirect (HTTP 301), not followed (expected HTTP 200)`,
+    )
+  })
+
+  it('takes only 200/201 for a created job and only 200 for a job, not another 2xx', async () => {
+    const c = await client()
+    fake.answerNext(1, {status: 202, body: {id: 'j-accepted', status: 'queued'}, method: 'POST'})
+    expect((await apiError(c.submitJob(request, 'key-202'))).message).toBe(
+      'secutools answered POST /jobs with HTTP 202, not an answer (expected HTTP 200 or 201)',
+    )
+    const {id} = await c.submitJob(request, 'key-202')
+    const job = fake.setJob(id, {})
+    fake.answerNext(1, {status: 201, body: job, method: 'GET'})
+    expect((await apiError(c.getJob(id))).message).toBe(`secutools answered GET /jobs/${id} with HTTP 201, not an answer (expected HTTP 200)`)
+    expect((await c.getJob(id)).id).toBe(id)
+  })
+
   it('retries a request that times out', async () => {
     const c = await client({timeoutMs: 150})
     fake.hangNext(1, 600, {method: 'GET'})

@@ -26,8 +26,8 @@ export interface FakeRequest {
   accept: string | null
   /** Parsed JSON body of a POST. */
   body: unknown
-  /** The status answered, or 'reset' when the connection was cut. */
-  answered: number | 'reset' | undefined
+  /** The status answered, 'reset' when the connection was cut, or e.g. '201, cut' for a body cut after its headers. */
+  answered: number | string | undefined
   at: number
 }
 
@@ -76,6 +76,15 @@ export interface FakeSecutools {
   resetNext(times: number, options?: {after?: boolean; method?: Method}): void
   /** The next `times` answers are cut in half: invalid JSON with a correct Content-Length. */
   truncateNext(times: number, options?: {method?: Method}): void
+  /**
+   * The next `times` requests are handled (a POST makes its job), then answered with the status line,
+   * the headers and half the body, and the connection is cut.
+   */
+  cutBodyNext(times: number, options?: {method?: Method}): void
+  /** Like cutBodyNext, but the connection stays open and nothing more is sent (the client's timeout ends it). */
+  stallBodyNext(times: number, options?: {method?: Method}): void
+  /** The next `times` requests answer a redirect (302 by default) to `location`, with a job-shaped JSON body. */
+  redirectNext(times: number, options?: {status?: number; location?: string; method?: Method}): void
   /** The next `times` requests wait `ms` before being handled. */
   hangNext(times: number, ms: number, options?: {method?: Method}): void
   /** The next jobs created get these ids instead of j-N. */

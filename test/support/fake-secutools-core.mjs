@@ -97,6 +97,13 @@ export async function startFakeSecutools(options = {}) {
       return
     }
 
+    if (fault?.kind === 'redirect') {
+      // A redirect that carries a job-shaped body: neither followed nor taken for an answer.
+      entry.answered = fault.status
+      send(res, fault.status, {id: 'j-redirected', status: 'queued'}, {location: fault.location})
+      return
+    }
+
     if (fault?.kind === 'raw') {
       entry.answered = fault.status
       send(res, fault.status, fault.body)
@@ -112,6 +119,17 @@ export async function startFakeSecutools(options = {}) {
     }
 
     entry.answered = status
+    if (fault?.kind === 'cut' || fault?.kind === 'stall') {
+      // The headers (with the full Content-Length) and half the body go out, then the connection is cut,
+      // or (stall) nothing more is sent: the job is made, the client holds a status line but no answer.
+      const text = JSON.stringify(body)
+      res.writeHead(status, {'content-type': 'application/json', 'content-length': Buffer.byteLength(text)})
+      res.write(text.slice(0, Math.max(1, Math.floor(text.length / 2))))
+      entry.answered = `${status}, ${fault.kind}`
+      if (fault.kind === 'cut') setTimeout(() => req.socket.destroy(), 20)
+      return
+    }
+
     if (fault?.kind === 'truncate') {
       const text = JSON.stringify(body)
       send(res, status, text.slice(0, Math.max(1, Math.floor(text.length / 2))))
@@ -283,6 +301,15 @@ export async function startFakeSecutools(options = {}) {
     },
     truncateNext(times, {method} = {}) {
       addFault('truncate', times, {method})
+    },
+    cutBodyNext(times, {method} = {}) {
+      addFault('cut', times, {method})
+    },
+    stallBodyNext(times, {method} = {}) {
+      addFault('stall', times, {method})
+    },
+    redirectNext(times, {status = 302, location = `${origin}/elsewhere`, method} = {}) {
+      addFault('redirect', times, {status, location, method})
     },
     hangNext(times, ms, {method} = {}) {
       addFault('hang', times, {ms, method})

@@ -5,6 +5,8 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {stringify} from 'yaml'
 
+import {assertNoSecrets, describeLeaks, registerMisplacedKey, registerSecretsOfEnv, scanTreeForSecrets} from './secrets.js'
+
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const BIN = path.join(REPO, 'bin', 'run.js')
 
@@ -38,6 +40,7 @@ export async function makeSandbox(options: SandboxOptions = {}): Promise<Sandbox
     ...Object.values(homes).map((home) => mkdir(home, {recursive: true})),
   ])
   const configFile = path.join(dir, 'ccl.yaml')
+  let written = ''
   const sandbox: Sandbox = {
     dir,
     queue,
@@ -52,12 +55,18 @@ export async function makeSandbox(options: SandboxOptions = {}): Promise<Sandbox
     },
     async writeConfig(config = sandbox.config) {
       sandbox.config = config
-      await writeFile(configFile, stringify(config))
+      registerMisplacedKey(config)
+      written = stringify(config)
+      await writeFile(configFile, written)
       return configFile
     },
     async cleanup() {
+      // Whatever ccl wrote here (queue, markers, state, events.jsonl) must not hold a key: scanned before it goes.
+      // The config as the test wrote it is input (it may hold a mis-pasted key on purpose); changed by ccl, it is scanned.
+      const leaks = await scanTreeForSecrets(dir, undefined, new Map([[configFile, written]]))
       // A hook or stand-in of a session just killed may still write a last line here: retry, as rm -rf would race too.
       await rm(dir, {recursive: true, force: true, maxRetries: 10, retryDelay: 100})
+      if (leaks.length > 0) throw new Error(`secrets scan of the sandbox ${dir}: ${describeLeaks(leaks, dir)}`)
     },
   }
   await sandbox.writeConfig()
@@ -82,6 +91,7 @@ export interface RunResult {
 /**
  * Runs the built binary as cron or bash would: a separate process, its stdout, stderr and exit code.
  * HOME and XDG_CONFIG_HOME point into the sandbox so no test can read the user's own config.
+ * Rejects when stdout or stderr holds a known API key (test/support/secrets.ts), whatever the test asserts.
  */
 export function runCcl(
   args: string[],
@@ -95,13 +105,22 @@ export function runCcl(
     LANG: 'C.UTF-8',
     ...options.env,
   }
-  return new Promise((resolve) => {
+  registerSecretsOfEnv(env)
+  return new Promise((resolve, reject) => {
     const child = execFile(
       options.node ?? process.execPath,
       [BIN, ...args],
       {cwd, env, timeout: options.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024},
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
+        try {
+          assertNoSecrets(`the stdout of ccl ${args.join(' ')}`, String(stdout))
+          assertNoSecrets(`the stderr of ccl ${args.join(' ')}`, String(stderr))
+        } catch (leak) {
+          reject(leak as Error)
+          return
+        }
+
         resolve({code, stdout: String(stdout), stderr: String(stderr)})
       },
     )

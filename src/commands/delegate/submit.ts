@@ -23,7 +23,7 @@ export default class DelegateSubmit extends BaseCommand<typeof DelegateSubmit> {
   static override description = `The task must be in the queue's pending/ folder (a bare NAME.md means pending/NAME.md). In order:
   1. refuse (exit 4) a task the router keeps local (see ccl route; while the spill rule applies, a task it sends remote is not refused), unless --force;
   2. claim it: create pending/NAME.md.delegated in state "submitting" (exclusive create: one winner);
-  3. POST it to secutools with Idempotency-Key = sha256(name + content), retrying outages with backoff;
+  3. POST it to secutools with Idempotency-Key = sha256(name + content + a random nonce of this claim), retrying outages with backoff;
   4. rewrite the marker as "submitted" with the job id, and print the job id on stdout.
 A task already delegated prints its existing job id and exits 4. If the API still fails after the retries, the command exits 5 and keeps the "submitting" claim: ccl reap resubmits it with the same key, so the platform never runs it twice. ccl reap also collects the result into done/ or failed/.`
 

@@ -169,9 +169,11 @@ export async function createClient(options: ClientOptions): Promise<SecutoolsCli
           {
             attemptCount,
             limit: options.retries,
-            // A 2xx whose body is not JSON counts as a network-level failure, not as its status.
-            status: error.code === 'ERR_BODY_PARSE_FAILURE' ? undefined : error.response?.statusCode,
-            code: error.code,
+            // Only an HTTP error is judged by its status. A body cut or stalled after the headers, or a 2xx
+            // whose body is not JSON, carries a response too, but failed like a network error: judged by its code.
+            status: httpStatusOf(error),
+            // A body that broke off after the headers is a reset, whatever code the stream gave it.
+            code: error.name === 'ReadError' && !RETRYABLE_ERROR_CODES.includes(error.code) ? 'ECONNRESET' : error.code,
             retryAfterMs: retryAfter,
           },
           delays,
@@ -192,6 +194,7 @@ export async function createClient(options: ClientOptions): Promise<SecutoolsCli
   async function call<T>(
     what: string,
     schema: z.ZodType<T>,
+    accepted: readonly number[],
     request: (context: {attempts: {retried: number}}) => Promise<{body: unknown; statusCode: number}>,
   ): Promise<T> {
     // Counted here, not read from got's error: some network errors reach us without their request.
@@ -203,6 +206,8 @@ export async function createClient(options: ClientOptions): Promise<SecutoolsCli
       throw toApiError(error, what, attempts.retried + 1, options, redact)
     }
 
+    // Only these statuses are an answer: got passes any 2xx, and with redirects off any 3xx, as success.
+    if (!accepted.includes(response.statusCode)) throw unacceptedStatus(what, response.statusCode, accepted)
     const parsed = schema.safeParse(response.body)
     if (!parsed.success) {
       const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(answer)'}: ${issue.message}`).join('; ')
@@ -216,14 +221,14 @@ export async function createClient(options: ClientOptions): Promise<SecutoolsCli
 
   return {
     async submitJob(request, idempotencyKey) {
-      return call('POST /jobs', submittedSchema, (context) =>
+      return call('POST /jobs', submittedSchema, [200, 201], (context) =>
         http.post('jobs', {json: request, headers: {'idempotency-key': idempotencyKey}, context}),
       )
     },
 
     async getJob(id, {signal} = {}) {
       if (!isJobId(id)) throw new ApiError('bad_request', `not a job id: ${JSON.stringify(id.slice(0, 80))} (expected ${JOB_ID_PATTERN})`)
-      const job = await call(`GET /jobs/${id}`, jobSchema, (context) => http.get(`jobs/${id}`, signal ? {signal, context} : {context}))
+      const job = await call(`GET /jobs/${id}`, jobSchema, [200], (context) => http.get(`jobs/${id}`, signal ? {signal, context} : {context}))
       if (job.id !== id) {
         throw new ApiError('malformed', `secutools answered GET /jobs/${id} with another job (${job.id})`)
       }
@@ -233,9 +238,37 @@ export async function createClient(options: ClientOptions): Promise<SecutoolsCli
   }
 }
 
+/** The status that decides about an error: only got's HTTPError (a complete answer with a non-2xx status) has one. */
+function httpStatusOf(error: Partial<RequestError> & Error): number | undefined {
+  return error.name === 'HTTPError' ? error.response?.statusCode : undefined
+}
+
+/** A status outside `accepted` in an answer got took for a success (another 2xx, any 3xx): never an answer. */
+function unacceptedStatus(what: string, status: number, accepted: readonly number[]): ApiError {
+  const expected = accepted.join(' or ')
+  if (status >= 300 && status < 400) {
+    return new ApiError('malformed', `secutools answered ${what} with a redirect (HTTP ${status}), not followed (expected HTTP ${expected})`, {
+      status,
+      hint: 'is delegation.base_url right? it should be the API itself, ending in /api/v1',
+    })
+  }
+
+  return new ApiError('malformed', `secutools answered ${what} with HTTP ${status}, not an answer (expected HTTP ${expected})`, {status})
+}
+
 function describeFailure(error: RequestError): string {
   if (error.code === 'ERR_BODY_PARSE_FAILURE') return 'answer is not valid JSON'
-  if (error.response) return `HTTP ${error.response.statusCode}`
+  if (httpStatusOf(error) !== undefined) return `HTTP ${error.response?.statusCode}`
+  // The status line and headers came, the body did not: say so, not "HTTP 201" as if that were the answer.
+  if (error.response) {
+    const how = error.code === 'ETIMEDOUT' ? 'stalled' : `was cut off (${describeNetwork(error)})`
+    return `the answer (HTTP ${error.response.statusCode}) ${how} after its headers`
+  }
+
+  return describeNetwork(error)
+}
+
+function describeNetwork(error: RequestError): string {
   switch (error.code) {
     case 'ETIMEDOUT': {
       return 'timed out'
@@ -266,7 +299,7 @@ function toApiError(error: unknown, what: string, attempts: number, options: Cli
     return new ApiError('malformed', `secutools answered ${what} with invalid JSON${after}`, {cause: safeCause(requestError, redact)})
   }
 
-  const status = requestError.response?.statusCode
+  const status = httpStatusOf(requestError)
   if (status !== undefined) {
     const detail = serverMessage(requestError.response?.body, redact)
     const cause = {cause: safeCause(requestError, redact), status}
@@ -293,7 +326,9 @@ function toApiError(error: unknown, what: string, attempts: number, options: Cli
     })
   }
 
-  return new ApiError('unavailable', redact(`secutools unreachable${after}: ${what}: ${describeFailure(requestError as RequestError)}`), {
+  const failure = describeFailure(requestError as RequestError)
+  const verb = requestError.response ? 'failed' : 'unreachable'
+  return new ApiError('unavailable', redact(`secutools ${verb}${after}: ${what}: ${failure}`), {
     cause: safeCause(requestError, redact),
     hint: `is ${options.baseUrl} reachable?`,
   })
