@@ -3,7 +3,7 @@ import type {DelegationCounts} from '../status/counters.js'
 import {formatPercent} from '../accounts/usage.js'
 import {describeCrash} from '../sessions/crash.js'
 import {attachCommand, describeWait, type StatusReport, type UsageStatus, type UsageWindowStatus, verdictLine} from '../status/report.js'
-import {printable} from './delegate.js'
+import {printable} from './names.js'
 import {renderTable} from './table.js'
 
 /** Longer lists are cut in the human view; `--json` always has everything. */
