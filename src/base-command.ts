@@ -4,6 +4,7 @@ import {loadConfig} from './lib/config/load.js'
 import type {Config} from './lib/config/schema.js'
 import {BugError, CclError, EXIT_CODES, type ExitCode, UsageError} from './lib/errors.js'
 import {usageMessage} from './usage.js'
+import {printable} from './lib/render/names.js'
 
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -92,7 +93,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       if (process.env.DEBUG) this.note(error.stack ?? '')
     }
 
-    this.note(`ccl: ${described.message}${described.hint ? `\n  hint: ${described.hint}` : ''}`)
+    // A message quotes names and values (a task name may hold a newline): escaped, it stays one line.
+    this.note(`ccl: ${printable(described.message)}${described.hint ? `\n  hint: ${printable(described.hint)}` : ''}`)
     if (this.jsonEnabled()) this.logJson({schemaVersion: SCHEMA_VERSION, error: described})
     process.exitCode = described.exitCode
   }

@@ -5,6 +5,7 @@ import {type AssignResult, assignTask} from '../lib/assign/assign.js'
 import {RefusedError} from '../lib/errors.js'
 import {describeRefusal} from '../lib/render/assign.js'
 import {createTmux} from '../lib/tmux/tmux.js'
+import {printable} from '../lib/render/names.js'
 
 export default class Assign extends BaseCommand<typeof Assign> {
   static override summary = "Hand one pending task to a free account's Claude Code session."
@@ -36,7 +37,7 @@ If the prompt cannot be delivered the task goes back to pending/ with its old mt
       account: this.flags.account,
     })
     if (result.outcome !== 'assigned') throw new RefusedError(describeRefusal(result))
-    this.log(`${result.task} -> ${result.account} (${result.session})`)
+    this.log(printable(`${result.task} -> ${result.account} (${result.session})`))
     return result
   }
 }

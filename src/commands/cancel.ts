@@ -4,6 +4,7 @@ import {BaseCommand} from '../base-command.js'
 import {type CancelResult, cancelTask} from '../lib/delegation/cancel.js'
 import {EXIT_CODES} from '../lib/errors.js'
 import {queueLayout} from '../lib/queue/layout.js'
+import {printable} from '../lib/render/names.js'
 
 export default class Cancel extends BaseCommand<typeof Cancel> {
   static override summary = 'Stop waiting for a delegated task: to failed/ with a "cancelled" footer; the remote job is left to the platform.'
@@ -24,12 +25,12 @@ Exit codes: 0 cancelled, 2 no such task (or its marker is unreadable, or the tas
     const config = this.cclConfig()
     const result = await cancelTask({layout: queueLayout(config), name: this.args.name, now: () => new Date()})
     if (result.status !== 'cancelled') {
-      this.note(`ccl: ${result.task}: not cancelled: an interrupted reap had already finished it (${result.status}); completed as it decided -> ${result.destination}`)
+      this.note(printable(`ccl: ${result.task}: not cancelled: an interrupted reap had already finished it (${result.status}); completed as it decided -> ${result.destination}`))
       this.setExitCode(EXIT_CODES.refused)
       return result
     }
 
-    this.log(`pending/${result.task} -> ${result.destination} (cancelled${result.recovered ? ', completing an interrupted cancel' : ''}); ${result.remote}`)
+    this.log(printable(`pending/${result.task} -> ${result.destination} (cancelled${result.recovered ? ', completing an interrupted cancel' : ''}); ${result.remote}`))
     return result
   }
 }

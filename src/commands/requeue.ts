@@ -3,6 +3,7 @@ import {Args} from '@oclif/core'
 import {BaseCommand} from '../base-command.js'
 import {type RequeueResult, requeueTask} from '../lib/sessions/requeue.js'
 import {createTmux} from '../lib/tmux/tmux.js'
+import {printable} from '../lib/render/names.js'
 
 export default class Requeue extends BaseCommand<typeof Requeue> {
   static override summary = "Take a task back from an account: to pending/ in its place, the account's session restarted."
@@ -26,7 +27,7 @@ Exit codes: 0 requeued, 2 not in any account's active/ folder (the message says 
     const as = result.renamed ? `pending/${result.as} (pending/ already held a ${result.task})` : `pending/${result.as}`
     const place = result.restored ? 'its place in line kept' : 'no hand-off record: its mtime kept'
     const session = result.restarted ? `session ${result.session} restarted` : `session ${result.session} killed, not recreated: the account is on hold (ccl reconcile --release ${result.account})`
-    this.log(`active/${result.account}/${result.task} -> ${as}, ${place}; ${session}`)
+    this.log(printable(`active/${result.account}/${result.task} -> ${as}, ${place}; ${session}`))
     return result
   }
 }

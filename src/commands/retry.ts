@@ -4,6 +4,7 @@ import {BaseCommand} from '../base-command.js'
 import {EXIT_CODES, UsageError} from '../lib/errors.js'
 import {queueLayout} from '../lib/queue/layout.js'
 import {type RetryRun, retryAll, retryTask} from '../lib/queue/retry.js'
+import {printable} from '../lib/render/names.js'
 
 export default class Retry extends BaseCommand<typeof Retry> {
   static override summary = 'Put a failed task back in pending/, without the footers ccl appended.'
@@ -37,10 +38,10 @@ Exit codes: 0 retried, 2 not in failed/ (the message says where it is), 4 refuse
     const now = new Date()
     const run: RetryRun = name === undefined ? await retryAll(layout, now) : {retried: [await retryTask(layout, name, now)], refused: []}
     for (const task of run.retried) {
-      this.log(`${task.from} -> ${task.to}${task.footers_removed > 0 ? ` (${task.footers_removed} footer${task.footers_removed === 1 ? '' : 's'} removed)` : ''}`)
+      this.log(printable(`${task.from} -> ${task.to}${task.footers_removed > 0 ? ` (${task.footers_removed} footer${task.footers_removed === 1 ? '' : 's'} removed)` : ''}`))
     }
 
-    for (const refused of run.refused) this.note(`ccl: ${refused.message}`)
+    for (const refused of run.refused) this.note(`ccl: ${printable(refused.message)}`)
     if (all && run.retried.length === 0 && run.refused.length === 0) this.log('failed/ holds no task: nothing to retry')
     if (run.refused.length > 0) this.setExitCode(EXIT_CODES.refused)
     return run

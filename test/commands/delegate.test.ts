@@ -431,7 +431,7 @@ describe('ccl delegate result', () => {
     expect(result.code).toBe(1)
     expect(result.stdout).toBe('')
     // A terminal escape from the server is shown, defused, never obeyed.
-    expect(result.stderr).toContain(`ccl: job ${id} failed: worker ran out of memory?[2J`)
+    expect(result.stderr).toContain(`ccl: job ${id} failed: worker ran out of memory\\e[2J`)
     const json = await ccl(['delegate', 'result', id, '--json'])
     expect(json.code).toBe(1)
     expect(JSON.parse(json.stdout)).toMatchObject({job: {status: 'failed', error: 'worker ran out of memory\u001B[2J'}})

@@ -87,7 +87,7 @@ describe('ccl reap', () => {
     await delegatedTask(sandbox, fake, 'evil.md', {status: 'failed', error: 'boom\u001b]0;owned\u0007\u001b[2J', result: null})
     const run = await reap()
     expect(run.code).toBe(0)
-    expect(run.stdout).toContain('boom?]0;owned??[2J')
+    expect(run.stdout).toContain('boom\\e]0;owned\\x07\\e[2J')
     expect([...(run.stdout + run.stderr)].filter((c) => c !== '\n' && c < ' ')).toEqual([])
     expect(await file('failed', 'evil.md')).toContain('boom\u001b]0;owned')
   })

@@ -62,8 +62,8 @@ describe('renderTable', () => {
 })
 
 describe('renderTable escapes', () => {
-  it('shows control characters in cells (a task named with a terminal escape) as ?', () => {
-    expect(renderTable(['task'], [['evil\u001b[2J.md']])).toBe('task\nevil?[2J.md')
+  it('escapes control characters in cells (a task named with a terminal escape) as every human line does', () => {
+    expect(renderTable(['task'], [['evil\u001b[2J.md']])).toBe('task\nevil\\e[2J.md')
   })
 })
 

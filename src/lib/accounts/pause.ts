@@ -3,7 +3,6 @@
  * written atomically. A paused account gets no new task (assign, dispatch, a failover's target); the task
  * it has goes on, and reconcile keeps its session alive as before. `ccl status` shows it `paused`.
  */
-import {readFileSync} from 'node:fs'
 import {mkdir} from 'node:fs/promises'
 import path from 'node:path'
 
@@ -12,6 +11,7 @@ import {UserError, EXIT_CODES} from '../errors.js'
 import {appendEvent} from '../events/log.js'
 import {removeIfExists, writeFileAtomic} from '../queue/files.js'
 import type {QueueLayout} from '../queue/layout.js'
+import {readRegularText} from '../regular-file.js'
 
 export interface Pause {
   account: string
@@ -28,7 +28,7 @@ export function pausePath(layout: QueueLayout, account: string): string {
 export function readPause(layout: QueueLayout, account: string): Pause | null {
   let text: string
   try {
-    text = readFileSync(pausePath(layout, account), 'utf8')
+    text = readRegularText(pausePath(layout, account))
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
     return {account, since: '?', reason: `unreadable pause record: ${(error as Error).message}`}

@@ -12,7 +12,7 @@
  *   free         none of those
  */
 import {createHash} from 'node:crypto'
-import {mkdirSync, readFileSync} from 'node:fs'
+import {mkdirSync} from 'node:fs'
 import path from 'node:path'
 
 import {StateFileError} from '../errors.js'
@@ -20,6 +20,7 @@ import {appendEvent} from '../events/log.js'
 import {writeFileAtomic} from '../queue/files.js'
 import type {QueueLayout} from '../queue/layout.js'
 import {createRecord, isBreakable, readRecord, releaseOwn, removeIfUnchanged, stamp} from '../queue/record.js'
+import {readRegularText} from '../regular-file.js'
 
 export type Activity = 'free' | 'working' | 'waiting' | 'limited' | 'needs-login' | 'paused' | 'dead'
 
@@ -127,7 +128,7 @@ export function readAccountState(layout: QueueLayout, account: string): AccountS
   const file = accountStatePath(layout, account)
   let text: string
   try {
-    text = readFileSync(file, 'utf8')
+    text = readRegularText(file)
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyAccountState(account)
     throw new StateFileError(file, `cannot read account state: ${(error as Error).message}`)

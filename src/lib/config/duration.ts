@@ -1,3 +1,9 @@
+/** The longest delay a Node timer holds (2^31 - 1 ms, about 24.9 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2_147_483_647
+
+/** MAX_TIMER_MS as an operator writes it, to the whole second below it. */
+export const MAX_DURATION_TEXT = '24d20h31m23s'
+
 const UNIT_MS = {ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000} as const
 const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g
 const WHOLE = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/

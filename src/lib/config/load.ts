@@ -1,10 +1,10 @@
-import {readFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {parseDocument} from 'yaml'
 import type {z} from 'zod'
 
 import {ConfigError, DelegationOffError} from '../errors.js'
+import {readRegularText} from '../regular-file.js'
 import {type Config, completeConfig, configSchema} from './schema.js'
 
 export interface ConfigSource {
@@ -25,12 +25,19 @@ export function configCandidates({flag, env, cwd}: ConfigSource): {path: string;
   ]
 }
 
+/** A config is a few kilobytes; a bigger file is a mistake (a log named as --config), not read into memory. */
+const MAX_CONFIG_BYTES = 1024 * 1024
+
+/** Aliases resolved while building the config object: a real config uses a handful, a bomb billions. */
+const MAX_ALIAS_COUNT = 100
+
 export function loadConfig(source: ConfigSource): Config {
   const candidates = configCandidates(source)
   for (const candidate of candidates) {
     let text: string
     try {
-      text = readFileSync(candidate.path, 'utf8')
+      // A FIFO given as --config must not hang every command: it is ENOTREG, reported below.
+      text = readRegularText(candidate.path, {maxBytes: MAX_CONFIG_BYTES})
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code
       const named = candidate.why === '--config' || candidate.why === '$CCL_CONFIG'
@@ -50,7 +57,18 @@ export function loadConfig(source: ConfigSource): Config {
 
 /** Parses and validates config text; every error names the file, the key path and what was expected. */
 export function parseConfig(text: string, file: string): Config {
-  const doc = parseDocument(text, {prettyErrors: true, uniqueKeys: true})
+  let doc: ReturnType<typeof parseDocument>
+  let data: unknown
+  try {
+    // logLevel 'error': the yaml package's warnings would reach stderr through process.emitWarning.
+    doc = parseDocument(text, {prettyErrors: true, uniqueKeys: true, logLevel: 'error'})
+    data = doc.errors.length > 0 ? undefined : doc.toJS({maxAliasCount: MAX_ALIAS_COUNT})
+  } catch (error) {
+    // Only the text decides what the yaml package throws here (an alias bomb's "Excessive alias
+    // count", a nesting too deep for the stack): a config error, never an internal one.
+    throw new ConfigError(`${file}: YAML cannot be read: ${(error as Error).message.split('\n')[0]}`)
+  }
+
   if (doc.errors.length > 0) {
     const first = doc.errors[0]!
     const where = first.linePos?.[0]
@@ -58,7 +76,6 @@ export function parseConfig(text: string, file: string): Config {
     throw new ConfigError(`${file}: YAML syntax error at ${at}: ${first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`)
   }
 
-  const data: unknown = doc.toJS()
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new ConfigError(`${file}: expected a YAML mapping with at least "queue", "shared" and "accounts"`)
   }

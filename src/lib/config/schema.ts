@@ -3,7 +3,7 @@ import path from 'node:path'
 import {z} from 'zod'
 
 import {CONTROL_BUT_TAB_NEWLINE, hasControl} from '../control-chars.js'
-import {parseDuration} from './duration.js'
+import {MAX_DURATION_TEXT, MAX_TIMER_MS, parseDuration} from './duration.js'
 
 const NAME = /^[a-z0-9][a-z0-9-]*$/
 
@@ -25,8 +25,26 @@ const duration = z
       return z.NEVER
     }
 
+    // Node fires a longer timer after 1 ms (with a TimeoutOverflowWarning): 25d would time out at once.
+    if (ms > MAX_TIMER_MS) {
+      ctx.addIssue({code: 'custom', message: `expected a duration of at most ${MAX_DURATION_TEXT} (${MAX_TIMER_MS} ms, the longest a timer holds), got "${value}"`})
+      return z.NEVER
+    }
+
     return ms
   })
+
+// Prefixes of well-known secret keys (Stripe, GitHub, Slack, AWS, OpenAI/Anthropic-style sk_).
+const KEY_PREFIX = /^(?:sk_|pk_|rk_|ghp_|gho_|ghu_|ghs_|ghr_|github_pat_|xox[abprs]_|glpat_|A[KS]IA[0-9A-Z]{12})/
+
+/**
+ * A value of api_key_env that is more likely a key than a variable's name: a known key prefix, or
+ * 24+ characters mixing lower case, upper case and digits (names are SHOUTING_SNAKE_CASE by habit).
+ */
+export function looksLikeKey(value: string): boolean {
+  if (KEY_PREFIX.test(value) && /\d/.test(value) && value.length >= 16) return true
+  return value.length >= 24 && /[a-z]/.test(value) && /[A-Z]/.test(value) && /\d/.test(value)
+}
 
 const positiveInt = z.number({error: 'expected a whole number'}).int({error: 'expected a whole number'})
 
@@ -51,9 +69,11 @@ const accountSchema = z.strictObject({
 const delegationSchema = z
   .strictObject({
     base_url: z.url({protocol: /^https?$/, error: 'expected an http(s) URL'}).transform((value) => value.replace(/\/+$/, '')),
+    // Neither message quotes the value: it may be the key itself, pasted in the wrong place.
     api_key_env: z
-      .string()
+      .string({error: 'expected the NAME of an environment variable, not the key itself'})
       .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {error: 'expected the NAME of an environment variable, not the key itself'})
+      .refine((value) => !looksLikeKey(value), {error: 'expected the NAME of an environment variable (such as SECUTOOLS_API_KEY), but this looks like a key itself (not shown); put the key in the environment, its name here'})
       .default('SECUTOOLS_API_KEY'),
     providers: z.array(providerName).min(1).default(['gpu', 'gemini', 'claude-api']),
     complexity_map: z

@@ -17,6 +17,7 @@ import {whereIs} from '../queue/transitions.js'
 import {finishJob} from './finish.js'
 import type {FooterStatus} from './footer.js'
 import {readMarkerIfExists} from './marker.js'
+import {describeKind} from '../regular-file.js'
 
 export interface CancelResult {
   task: string
@@ -51,6 +52,16 @@ function isFile(file: string): boolean {
   }
 }
 
+/** What stands at `file` when it is there but not a regular file ("a FIFO", …), else null. */
+function notRegular(file: string): string | null {
+  try {
+    const info = lstatSync(file)
+    return info.isFile() ? null : describeKind(info)
+  } catch {
+    return null
+  }
+}
+
 export function cancelledError(jobId: string | null): string {
   return jobId
     ? `cancelled by operator; the remote job ${jobId} is left to the platform`
@@ -63,6 +74,8 @@ export async function cancelTask(options: CancelOptions): Promise<CancelResult> 
   if (!isTaskName(name)) throw new TaskFileError(`${options.name}: not a task file name (must end in .md, without a leading dot)`)
   const task = path.join(layout.pending, name)
   const marker = markerPath(layout, name)
+  const odd = notRegular(marker)
+  if (odd) throw new TaskFileError(`${marker}: not a regular file (${odd}), so not a delegation marker: nothing was cancelled; remove it by hand`)
   if (!isFile(marker)) {
     if (isFile(task)) throw new RefusedError(`${task}: not delegated (no marker ${path.basename(marker)}): nothing to cancel; it waits for dispatch like any local task`)
     const where = whereIs(layout, name)

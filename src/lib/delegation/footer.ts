@@ -50,7 +50,6 @@ const FOREIGN = /^([ \t]*)<!-- ccl:delegation /gm
 // What JSON.stringify leaves raw but a reader may take for a line break or a terminal control:
 // DEL, C1, and the Unicode line and paragraph separators (C0 is escaped by JSON itself).
 const JSON_RAW = /[<>\u007F-\u009F\u2028\u2029]/g
-const SEPARATORS = /[\u2028\u2029]/g
 
 /** One line of JSON that can sit inside an HTML comment: `<`, `>` and the characters above as \\uXXXX. */
 function commentJson(data: FooterData): string {
@@ -59,7 +58,7 @@ function commentJson(data: FooterData): string {
 
 /** A server's value in a human line: control characters and line separators escaped, so it cannot start a line. */
 function field(value: string): string {
-  return printable(value).replace(SEPARATORS, (c) => `\\u${c.charCodeAt(0).toString(16)}`)
+  return printable(value)
 }
 
 function defuse(text: string): string {

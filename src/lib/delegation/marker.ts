@@ -1,5 +1,4 @@
 import {createHash} from 'node:crypto'
-import {readFileSync} from 'node:fs'
 import {readdir} from 'node:fs/promises'
 import path from 'node:path'
 import {z} from 'zod'
@@ -8,6 +7,7 @@ import {TaskFileError} from '../errors.js'
 import {writeFileAtomic} from '../queue/files.js'
 import {isTaskName, MARKER_SUFFIX, type QueueLayout} from '../queue/layout.js'
 import {isJobId, JOB_ID_PATTERN} from '../secutools/job-id.js'
+import {readRegularText} from '../regular-file.js'
 
 /** The delegation marker `pending/NAME.md.delegated` (SPEC §3.2). Unknown keys are ignored, for later versions. */
 export const markerSchema = z
@@ -71,9 +71,8 @@ export async function readMarker(file: string): Promise<Marker> {
 export async function readMarkerIfExists(file: string): Promise<Marker | undefined> {
   let text: string
   try {
-    // Synchronous: a marker is a few hundred bytes, and readFileSync costs a fraction of the
-    // CPU of fs/promises' open + fstat + read + close, each a trip through libuv's threadpool.
-    text = readFileSync(file, 'utf8')
+    // Synchronous: a marker is a few hundred bytes (see regular-file.ts); a FIFO is ENOTREG, not a wait.
+    text = readRegularText(file, {maxBytes: 1024 * 1024})
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw new TaskFileError(`${file}: cannot read delegation marker: ${(error as Error).message}`, {cause: error})

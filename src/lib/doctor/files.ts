@@ -1,9 +1,10 @@
 // Small read-only probes of the file system for the doctor's checks.
 import {constants} from 'node:fs'
-import {access, readFile, stat} from 'node:fs/promises'
+import {access, stat} from 'node:fs/promises'
 import path from 'node:path'
 
 import {parseJson} from '../hooks/json.js'
+import {readRegularText} from '../regular-file.js'
 
 export type JsonFile =
   | {kind: 'ok'; value: unknown}
@@ -14,7 +15,7 @@ export type JsonFile =
 export async function readJsonFile(file: string): Promise<JsonFile> {
   let text: string
   try {
-    text = await readFile(file, 'utf8')
+    text = readRegularText(file, {maxBytes: 16 * 1024 * 1024})
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
     if (code === 'ENOENT' || code === 'ENOTDIR') return {kind: 'missing'}

@@ -1,9 +1,10 @@
 // Are the timers installed? systemd's ccl-*.timer units (user or system) or cron lines running ccl
 // (contrib/systemd, contrib/cron). What cannot be seen is a warning, never a failure: the timers may
 // run on another host, under another user, or from a scheduler ccl does not know.
-import {readdir, readFile} from 'node:fs/promises'
+import {readdir} from 'node:fs/promises'
 import path from 'node:path'
 
+import {readRegularText} from '../regular-file.js'
 import {type DoctorCheck, pass, warn} from './report.js'
 
 const JOBS = ['reconcile', 'dispatch', 'reap'] as const
@@ -68,7 +69,7 @@ async function cronLines(probes: TimerProbes): Promise<{found: string[]; where: 
     const names = await readdir(dir).catch(() => [] as string[])
     for (const name of names) {
       if (name.startsWith('.')) continue
-      const text = await readFile(path.join(dir, name), 'utf8').catch(() => '')
+      const text = readCronFile(path.join(dir, name))
       sources.push({where: path.join(dir, name), text})
     }
   }
@@ -89,4 +90,13 @@ async function cronLines(probes: TimerProbes): Promise<{found: string[]; where: 
   }
 
   return {found: JOBS.filter((job) => found.has(job)), where: [...where], note}
+}
+
+/** A cron.d file's text, or '' when it cannot be read or is not a regular file (a FIFO there is not waited on). */
+function readCronFile(file: string): string {
+  try {
+    return readRegularText(file, {maxBytes: 1024 * 1024})
+  } catch {
+    return ''
+  }
 }

@@ -4,6 +4,7 @@ import path from 'node:path'
 
 import type {Config} from '../config/schema.js'
 import {CONTROL} from '../control-chars.js'
+import {describeKind} from '../regular-file.js'
 import {ConfigError} from '../errors.js'
 
 /** Where everything lives on disk (SPEC §3). */
@@ -142,7 +143,7 @@ export async function scanTasks(dir: string): Promise<TaskListing> {
     }
 
     if (info.isFile()) tasks.push({name, path: file, mtimeMs: info.mtimeMs})
-    else irregular.push({name, path: file, what: info.isSymbolicLink() ? 'a symbolic link' : info.isDirectory() ? 'a folder' : 'not a regular file'})
+    else irregular.push({name, path: file, what: describeKind(info)})
   }
 
   return {tasks: tasks.sort(byAge), irregular, names}

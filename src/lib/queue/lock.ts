@@ -2,13 +2,14 @@
 // names its holder (host, pid, process start time, boot id). Whoever finds it taken judges the
 // holder: on this host a holder that is gone is taken over at once; another host's holder is
 // taken over only once it stopped refreshing the file's mtime for `staleMs` (it cannot be asked).
-import {lstatSync, readFileSync, type Stats} from 'node:fs'
+import {lstatSync, type Stats} from 'node:fs'
 import {mkdir, rmdir, utimes} from 'node:fs/promises'
 import path from 'node:path'
 
 import {LockLostError, StateFileError} from '../errors.js'
 import {currentBootId, currentHost, type Holder, liveness, processStart} from './holder.js'
 import {createRecord, isBreakable, readRecord, type ReadRecord, type RecordBase, removeIfUnchanged, stamp} from './record.js'
+import {readRegularText} from '../regular-file.js'
 
 export interface LockRecord extends RecordBase {
   acquired_at: string
@@ -151,7 +152,7 @@ function holdLock(file: string, record: LockRecord, staleMs: number, debug: Debu
     if (released || compromised) return
     let current: string
     try {
-      current = readFileSync(file, 'utf8')
+      current = readRegularText(file)
     } catch (error) {
       lose((error as NodeJS.ErrnoException).code === 'ENOENT' ? 'the file is gone' : `it cannot be read: ${(error as Error).message}`)
       return
@@ -199,7 +200,7 @@ function holdLock(file: string, record: LockRecord, staleMs: number, debug: Debu
 
         let current: string | undefined
         try {
-          current = readFileSync(file, 'utf8')
+          current = readRegularText(file)
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
         }

@@ -2,12 +2,13 @@
 // one process can create, that names its holder, and that another process may break only when
 // that holder is provably gone (same host) or the record is stale (any host, by its age).
 import {randomBytes} from 'node:crypto'
-import {constants, lstatSync, readFileSync} from 'node:fs'
+import {constants, lstatSync} from 'node:fs'
 import {open} from 'node:fs/promises'
 
 import {StateFileError} from '../errors.js'
 import {createExclusive, removeIfExists} from './files.js'
 import {currentHolder, type Holder, liveness} from './holder.js'
+import {readRegularText} from '../regular-file.js'
 
 /** What every record carries: who holds it, and a nonce that tells this record from a later one of the same name. */
 export interface RecordBase {
@@ -45,7 +46,7 @@ export function readRecord<T extends RecordBase>(file: string): ReadRecord<T> {
   let mtimeMs: number
   try {
     mtimeMs = lstatSync(file).mtimeMs
-    text = readFileSync(file, 'utf8')
+    text = readRegularText(file)
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
     if (code === 'ENOENT') return {kind: 'none'}
@@ -82,7 +83,7 @@ function guardIsStale(guard: string): boolean {
   try {
     const info = lstatSync(guard)
     if (Date.now() - info.mtimeMs > GUARD_STALE_MS) return true
-    const holder = JSON.parse(readFileSync(guard, 'utf8') || 'null') as Holder | null
+    const holder = JSON.parse(readRegularText(guard) || 'null') as Holder | null
     return liveness(holder ?? undefined) === 'dead'
   } catch {
     return false // gone meanwhile, or still being written by a live breaker
@@ -115,7 +116,7 @@ export async function removeIfUnchanged(file: string, text: string): Promise<boo
     await handle.close()
     let current: string
     try {
-      current = readFileSync(file, 'utf8')
+      current = readRegularText(file)
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false
       throw error
@@ -140,7 +141,7 @@ export async function removeStaleGuard(guard: string): Promise<boolean> {
  */
 export async function releaseOwn(file: string, text: string): Promise<void> {
   try {
-    if (readFileSync(file, 'utf8') !== text) return
+    if (readRegularText(file) !== text) return
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return
     throw error

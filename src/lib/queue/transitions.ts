@@ -21,14 +21,15 @@
  * of the source finds the claim's `to` folder, sees the same inode there, and completes the move.
  */
 import {createHash} from 'node:crypto'
-import {closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync} from 'node:fs'
-import {link, mkdir, readFile, unlink, utimes} from 'node:fs/promises'
+import {lstatSync, readdirSync} from 'node:fs'
+import {link, mkdir, unlink, utimes} from 'node:fs/promises'
 import path from 'node:path'
 
 import createDebug from 'debug'
 
 import {appendEvent} from '../events/log.js'
 import {failpoint} from '../failpoints.js'
+import {describeKind, readRegularFile as readRegular} from '../regular-file.js'
 import {describeHolder, liveness} from './holder.js'
 import {createExclusive, NAME_MAX, numberedName, removeIfExists, sweepTemps, writeFileAtomic} from './files.js'
 import {activeDir, MARKER_SUFFIX, MAX_DELEGATED_NAME_BYTES, type QueueLayout, unsafeNameReason} from './layout.js'
@@ -210,27 +211,12 @@ function inspect(file: string): {kind: 'file'; mtimeMs: number; size: number} | 
   }
 
   if (info.isFile()) return {kind: 'file', mtimeMs: info.mtimeMs, size: info.size}
-  return {kind: 'not-regular', what: info.isSymbolicLink() ? 'a symbolic link' : info.isDirectory() ? 'a folder' : 'not a regular file'}
+  return {kind: 'not-regular', what: describeKind(info)}
 }
 
-/** Reads a regular file without following a link (O_NOFOLLOW); a FIFO never blocks (O_NONBLOCK). */
-export function readRegularFile(file: string): Buffer {
-  const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
-  try {
-    const info = fstatSync(fd)
-    if (!info.isFile()) throw Object.assign(new Error(`${file}: not a regular file`), {code: 'ENOTREG'})
-    const chunks: Buffer[] = []
-    const buffer = Buffer.allocUnsafe(Math.max(64 * 1024, info.size + 1))
-    for (;;) {
-      const read = readSync(fd, buffer, 0, buffer.length, null)
-      if (read === 0) break
-      chunks.push(Buffer.from(buffer.subarray(0, read)))
-    }
-
-    return Buffer.concat(chunks)
-  } finally {
-    closeSync(fd)
-  }
+/** Reads a task's bytes without following a link (O_NOFOLLOW); a FIFO never blocks (O_NONBLOCK), it is ENOTREG. */
+function readRegularFile(file: string): Buffer {
+  return readRegular(file, {noFollow: true})
 }
 
 // ─── hand-off: pending/ → active/<account>/ ─────────────────────────────────────────────────────
@@ -1091,7 +1077,7 @@ export async function finishDelegated(layout: QueueLayout, request: FinishTaskRe
     const recovered = prepared !== undefined
     let text: string
     if (prepared) {
-      text = await readFile(prepared.file, 'utf8')
+      text = readRegular(prepared.file, {noFollow: true}).toString('utf8')
     } else {
       let content: Buffer
       try {

@@ -1,4 +1,5 @@
 import type {Job} from '../secutools/client.js'
+import {printable} from './names.js'
 
 /** `delegate get` for people: one aligned field a line; the result text itself is left to `delegate result`. */
 export function renderJob(job: Job): string {
@@ -18,10 +19,4 @@ export function renderJob(job: Job): string {
 export function oneLine(text: string, max = 300): string {
   const line = printable(text.replaceAll(/\s+/g, ' ').trim())
   return line.length > max ? line.slice(0, max - 1) + '…' : line
-}
-
-/** Server text shown to a person: control characters (terminal escapes) become '?'. */
-export function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replaceAll(/[\u0000-\u001F\u007F-\u009F]/g, '?')
 }

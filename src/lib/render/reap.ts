@@ -1,5 +1,5 @@
 import type {ReapedJob, ReapSummary} from '../delegation/reap.js'
-import {printable} from './delegate.js'
+import {printable} from './names.js'
 
 const VERBS: Record<ReapedJob['outcome'], [string, string]> = {
   completed: ['completed', 'would complete'],

@@ -3,7 +3,7 @@ import type {DelegationCounts} from '../status/counters.js'
 import {formatPercent} from '../accounts/usage.js'
 import {describeCrash} from '../sessions/crash.js'
 import {attachCommand, describeWait, type StatusReport, type UsageStatus, type UsageWindowStatus, verdictLine} from '../status/report.js'
-import {printable} from './delegate.js'
+import {printable} from './names.js'
 import {renderTable} from './table.js'
 
 /** Longer lists are cut in the human view; `--json` always has everything. */
@@ -99,7 +99,7 @@ export function renderStatus(report: StatusReport): string {
     'QUEUE',
     renderTable(['pending', 'settling', 'held', 'delegated', 'active', 'done', 'failed'], [[q.pending, q.settling, report.held.length, q.delegated, q.active, q.done, q.failed].map(String)]),
   )
-  if (q.oldest_pending) out.push(`oldest pending: ${q.oldest_pending.task}, waiting ${age(q.oldest_pending.age_ms)}`)
+  if (q.oldest_pending) out.push(`oldest pending: ${printable(q.oldest_pending.task)}, waiting ${age(q.oldest_pending.age_ms)}`)
   if (q.next.length > 0) {
     out.push(
       '',

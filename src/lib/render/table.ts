@@ -1,4 +1,4 @@
-import {printable} from './delegate.js'
+import {printable} from './names.js'
 
 /**
  * Aligned plain-text columns: a header row, then one row per record, two spaces between columns.

@@ -1,10 +1,11 @@
-import {mkdir, readFile} from 'node:fs/promises'
+import {mkdir} from 'node:fs/promises'
 import {z} from 'zod'
 
 import {StateFileError} from '../errors.js'
 import {writeFileAtomic} from '../queue/files.js'
 import {type QueueLayout, sessionStatePath} from '../queue/layout.js'
 import type {LastCrash} from './crash.js'
+import {readRegularText} from '../regular-file.js'
 
 /**
  * `<state>/sessions/<account>.json` (SPEC §3).
@@ -51,7 +52,7 @@ export async function readSessionRecord(layout: QueueLayout, account: string): P
   const file = sessionStatePath(layout, account)
   let text: string
   try {
-    text = await readFile(file, 'utf8')
+    text = readRegularText(file)
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyRecord()
     throw new StateFileError(file, `cannot read session record: ${(error as Error).message}`)

@@ -1,8 +1,8 @@
 // Tasks in failed/ for `ccl status`: each is something an operator decides about (retry or remove it).
-import {readFileSync} from 'node:fs'
 
 import {footerError} from '../delegation/footer.js'
 import {scanTasks} from '../queue/layout.js'
+import {readRegularFile} from '../regular-file.js'
 
 export interface FailedTask {
   task: string
@@ -27,8 +27,8 @@ export async function scanFailed(dir: string, now: Date): Promise<FailedTask[]> 
     let found: ReturnType<typeof footerError>
     try {
       // Synchronous, one by one, as the markers: a few hundred small files cost milliseconds.
-      const bytes = readFileSync(entry.path)
-      found = bytes.length <= MAX_READ_BYTES ? footerError(bytes.toString('utf8')) : undefined
+      const bytes = readRegularFile(entry.path, {noFollow: true, maxBytes: MAX_READ_BYTES})
+      found = footerError(bytes.toString('utf8'))
     } catch (error) {
       if (typeof (error as NodeJS.ErrnoException).code !== 'string') throw error
       found = undefined // moved away or unreadable: still listed, by name

@@ -1,9 +1,9 @@
 import {isUtf8} from 'node:buffer'
-import {closeSync, constants, fstatSync, openSync, readSync} from 'node:fs'
 import path from 'node:path'
 import {z} from 'zod'
 
 import {TaskFileError} from '../errors.js'
+import {NotRegularFileError, readRegularFile} from '../regular-file.js'
 import {describeValue, parseFrontmatterYaml, splitFrontmatter} from './frontmatter.js'
 
 /** The routing fields (SPEC §3.1) as parsed, after fail-safe validation. */
@@ -98,21 +98,14 @@ export async function readTask(file: string, options: {noFollow?: boolean} = {})
   try {
     // Synchronous on purpose: four thread-pool round trips per file made batch routing 10x slower
     // (measured: 10,000 files 2.3-3.2 s async vs 0.24-0.6 s sync), and route does nothing meanwhile.
-    // O_NONBLOCK: a FIFO passed by mistake must not hang the dispatcher.
+    // readRegularFile opens O_NONBLOCK: a FIFO passed by mistake must not hang the dispatcher.
     // noFollow (O_NOFOLLOW): a task picked from pending/ that is a symlink is never read (it may point anywhere).
-    const fd = openSync(absolute, constants.O_RDONLY | constants.O_NONBLOCK | (options.noFollow ? constants.O_NOFOLLOW : 0))
-    try {
-      const info = fstatSync(fd)
-      if (!info.isFile()) {
-        throw new TaskFileError(`${file}: ${info.isDirectory() ? 'is a directory' : 'is not a regular file'}, not a task file`)
-      }
-
-      bytes = readWhole(fd, info.size)
-    } finally {
-      closeSync(fd)
-    }
+    bytes = readRegularFile(absolute, {noFollow: options.noFollow})
   } catch (error) {
-    if (error instanceof TaskFileError) throw error
+    if (error instanceof NotRegularFileError) {
+      throw new TaskFileError(`${file}: ${error.kind === 'a folder' ? 'is a directory' : 'is not a regular file'}, not a task file`)
+    }
+
     throw new TaskFileError(describeReadError(file, error as NodeJS.ErrnoException), {cause: error})
   }
 
@@ -133,24 +126,6 @@ export function taskFromBytes(file: string, bytes: Buffer): Task {
   const parsed = parseTask(content, name)
   const fields = warnings.length > 0 ? {...parsed.fields, allow_delegation: false} : parsed.fields
   return {name, path: absolute, content, body: parsed.body, fields, warnings: [...warnings, ...parsed.warnings]}
-}
-
-/**
- * Reads a regular file to its end in one read when its size did not change: four system calls a
- * file instead of readFileSync's six (it stats again and reads once more to see the end).
- * For a regular file a short read means end of file; a file that grew is read on.
- */
-function readWhole(fd: number, size: number): Buffer {
-  let buffer = Buffer.allocUnsafe(size + 1)
-  let length = 0
-  for (;;) {
-    const read = readSync(fd, buffer, length, buffer.length - length, null)
-    length += read
-    if (read === 0 || length < buffer.length) return buffer.subarray(0, length)
-    const bigger = Buffer.allocUnsafe(buffer.length * 2)
-    buffer.copy(bigger, 0, 0, length)
-    buffer = bigger
-  }
 }
 
 function describeReadError(file: string, error: NodeJS.ErrnoException): string {
