@@ -10,6 +10,7 @@ import {readdir} from 'node:fs/promises'
 import path from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 
+import {events} from '../support/failover.js'
 import {type Machine, kindOf, launch, prng, type Run, settle, startMachine, taskBody, tasksIn} from '../support/chaos.js'
 import {addFigures, checkQueue, type CreatedTask, type Figures, fsckProblems, haveFsck, stemOf, zeroFigures} from '../support/invariants.js'
 
@@ -228,11 +229,15 @@ describe(`random SIGKILLs over every command that changes the queue (seed ${SEED
     }
 
     const tasks = lanes.reduce((n, lane) => n + lane.created.length, 0)
+    const logged = await Promise.all(lanes.map((lane) => events(lane.m.l)))
+    const count = (kind: string) => logged.reduce((n, log) => n + log.filter((e) => e.event === kind).length, 0)
     const requests = lanes.reduce((n, lane) => n + lane.m.fake.requests.length, 0)
     const faulty = lanes.reduce((n, lane) => n + lane.m.fake.requests.filter((r) => r.answered === 'reset' || (typeof r.answered === 'number' && r.answered >= 429)).length, 0)
     console.log(
       [
         `fault lane (seed ${SEED}): ${total.trials} trials over ${tasks} tasks, ${lanes.reduce((n, lane) => n + lane.sessionKills, 0)} sessions killed, ${faulty} of ${requests} platform requests faulted, ${Math.round((Date.now() - started) / 1000)} s`,
+        `  what happened: ${count('task.failed_over')} failovers, ${count('task.requeued')} requeues, ${count('task.done')} local and ` +
+          `${lanes.reduce((n, lane) => n + lane.m.fake.jobs.size, 0)} remote jobs done or failed`,
         `  by command: ${[...byCommand].sort().map(([k, v]) => `${k} ${v}`).join(', ')}`,
         `  by kill: ${[...byPoint].sort().map(([k, v]) => `${k} ${v}`).join(', ')}`,
         `  lost ${total.lost}, in two places ${total.inTwoPlaces}, unfinished ${total.unfinished}, run twice ${total.runTwice}, ` +
