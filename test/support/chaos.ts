@@ -152,11 +152,12 @@ export function launch(m: Machine, command: string[], options: {env?: NodeJS.Pro
     }
 
     const timer = options.killAfterMs === undefined ? undefined : setTimeout(killGroup, options.killAfterMs)
-    // nothing here may hang the lane: a run still going after a minute is killed and reported
+    // nothing here may hang the lane: a run still going after 5 minutes (far more than a dispatch pass over
+    // a batch takes on a machine loaded to 30) is killed and reported
     const guard = setTimeout(() => {
-      stderr += `\n[chaos: still running after 60 s, killed]\n${psOfGroup(child.pid!)}`
+      stderr += `\n[chaos: still running after 300 s, killed]\n${psOfGroup(child.pid!)}`
       killGroup()
-    }, 60_000)
+    }, 300_000)
     child.on('close', (code, signal) => {
       clearTimeout(timer)
       clearTimeout(guard)
