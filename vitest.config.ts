@@ -4,7 +4,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     // test/real runs the real Claude Code CLI (a 360 MB install): its own lane, `npm run test:real`;
-    // test/fault kills ccl at every failpoint of the failover: `npm run test:fault`. CI runs both once.
+    // test/fault, the fault-injection lane (SIGKILLs, a flaky platform, concurrency): `npm run test:faults`. CI runs both once.
     exclude: [...configDefaults.exclude, 'test/real/**', 'test/fault/**'],
     testTimeout: 30_000,
     hookTimeout: 30_000,

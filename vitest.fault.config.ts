@@ -1,7 +1,9 @@
 import {defineConfig} from 'vitest/config'
 
-// `npm run test:fault`: the fault-injection lane, run once by CI (not per Node version): ccl SIGKILLed at
-// each failpoint of a multi-step move (the failover's seven), with real tmux sessions of the stand-in.
+// `npm run test:faults` (`test:fault` is an alias): the fault-injection lane, run once by CI (not per Node
+// version), with real tmux sessions of the stand-in: ccl SIGKILLed at each failpoint of the failover,
+// random SIGKILLs of every command that changes the queue (CCL_FAULT_TRIALS, default 300), and dispatchers,
+// reaps and reconciles at once. docs/faults.md.
 export default defineConfig({
   test: {
     include: ['test/fault/**/*.test.ts'],

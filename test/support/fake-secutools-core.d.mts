@@ -36,7 +36,8 @@ export interface AutoCompleteRule {
   afterPolls?: number
   /** Finish a job on the first GET this long after it was created. */
   afterMs?: number
-  status?: 'completed' | 'failed' | 'cancelled'
+  /** The final status: one for all, or chosen per job. */
+  status?: 'completed' | 'failed' | 'cancelled' | ((job: FakeJob) => 'completed' | 'failed' | 'cancelled')
   result?: string | ((job: FakeJob) => string)
   error?: string
   cost_usd?: number | null
@@ -55,6 +56,23 @@ export interface FakeOptions {
 }
 
 type Method = 'GET' | 'POST'
+
+/**
+ * Rate-based faults: each request not taken by a counted fault (failNext, resetNext, …) draws once, and
+ * gets at most one of these, each with its probability (0–1; their sum at most 1).
+ */
+export interface Flakiness {
+  /** answered 500–503 */
+  serverError?: number
+  /** answered 429 with Retry-After: 0 */
+  tooMany?: number
+  /** the connection cut before any work */
+  reset?: number
+  /** the work done (a POST creates its job) but the connection cut before the answer: a lost answer */
+  lost?: number
+  /** the draws (default Math.random): a seeded generator makes a run repeatable */
+  random?: () => number
+}
 
 export interface FakeSecutools {
   /** Base URL including /api/v1, as `delegation.base_url` wants it. */
@@ -89,6 +107,9 @@ export interface FakeSecutools {
   hangNext(times: number, ms: number, options?: {method?: Method}): void
   /** The next jobs created get these ids instead of j-N. */
   hostileIds(...ids: string[]): void
+  /** From now on every request draws its fault from these rates; undefined turns it off. */
+  flaky(rates: Flakiness | undefined): void
+  /** Removes every counted fault, hostile id and flaky() rate. */
   clearFaults(): void
   jobCount(): number
   close(): Promise<void>

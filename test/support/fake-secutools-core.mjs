@@ -28,18 +28,31 @@ export async function startFakeSecutools(options = {}) {
   /** @type {string[]} */
   const hostile = []
   let autoRule = options.autoComplete
+  /** Rate-based faults (flaky()): each request draws once; undefined = off. */
+  let flakiness
   const sockets = new Set()
 
   function addFault(kind, times, details = {}) {
     if (times > 0) faults.push({kind, left: times, ...details})
   }
 
-  /** The first fault that applies to this request, consumed once. */
+  /** The first fault that applies to this request, consumed once; else one drawn from flaky()'s rates. */
   function takeFault(method) {
     const fault = faults.find((f) => f.left > 0 && (!f.method || f.method === method))
-    if (!fault) return undefined
+    if (!fault) return drawFault()
     fault.left -= 1
     return fault
+  }
+
+  function drawFault() {
+    if (!flakiness) return undefined
+    const {serverError = 0, tooMany = 0, reset = 0, lost = 0, random = Math.random} = flakiness
+    let roll = random()
+    if ((roll -= serverError) < 0) return {kind: 'status', status: 500 + Math.floor(random() * 4)}
+    if ((roll -= tooMany) < 0) return {kind: 'status', status: 429, retryAfter: 0}
+    if ((roll -= reset) < 0) return {kind: 'reset', after: false}
+    if ((roll -= lost) < 0) return {kind: 'reset', after: true}
+    return undefined
   }
 
   function maybeAutoComplete(job) {
@@ -52,7 +65,7 @@ export async function startFakeSecutools(options = {}) {
       return
     }
 
-    const status = rule.status ?? 'completed'
+    const status = (typeof rule.status === 'function' ? rule.status(job) : rule.status) ?? 'completed'
     job.status = status
     job.finished_at = now().toISOString()
     job.cost_usd = rule.cost_usd === undefined ? 0.0042 : rule.cost_usd
@@ -317,9 +330,13 @@ export async function startFakeSecutools(options = {}) {
     hostileIds(...ids) {
       hostile.push(...ids)
     },
+    flaky(rates) {
+      flakiness = rates
+    },
     clearFaults() {
       faults.length = 0
       hostile.length = 0
+      flakiness = undefined
     },
     /** Jobs created so far (not replays). */
     jobCount() {

@@ -10,4 +10,4 @@ export async function startFakeSecutools(options?: FakeOptions): Promise<FakeSec
   return fake
 }
 
-export type {AutoCompleteRule, FakeJob, FakeOptions, FakeRequest, FakeSecutools} from './fake-secutools-core.mjs'
+export type {AutoCompleteRule, FakeJob, FakeOptions, FakeRequest, FakeSecutools, Flakiness} from './fake-secutools-core.mjs'
