@@ -5,7 +5,7 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {idempotencyKey, type Marker, serializeMarker} from '../../src/lib/delegation/marker.js'
 import {currentHolder} from '../../src/lib/queue/holder.js'
-import {makeSandbox, runCcl, type Sandbox} from '../support/sandbox.js'
+import {linkAll, makeSandbox, runCcl, type Sandbox} from '../support/sandbox.js'
 
 let sandbox: Sandbox
 let state: string
@@ -257,4 +257,60 @@ describe('ccl fsck', () => {
     expect(result.stderr).toMatch(/another ccl reap is running \(pid \d+/)
     expect(await readdir(pending)).toEqual([path.basename(stale)])
   }, 30_000)
+})
+
+describe('an orphaned marker in status and doctor', () => {
+  const socket = () => `ccl-test-none-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+
+  it('status: exit 1, an attention line naming it and ccl fsck --repair, not listed as a delegated job; fine again after the repair', async () => {
+    await linkAll(sandbox)
+    await sandbox.writeConfig({...sandbox.config, tmux: {socket: socket()}})
+    await writeFile(path.join(pending, 'gone.md.delegated'), marker('gone.md', 'gone\n'))
+    await writeFile(path.join(pending, 'live.md'), 'live\n')
+    await writeFile(path.join(pending, 'live.md.delegated'), marker('live.md', 'live\n', {job_id: 'j-2'}))
+    const status = await runCcl(['status', '--config', sandbox.configFile, '--json'])
+    expect(status.code, status.stderr).toBe(1)
+    const report = JSON.parse(status.stdout) as {attention: {kind: string; message: string; command: string | null; task?: string}[]; delegated: {task: string}[]; queue: {delegated: number}}
+    expect(report.attention).toMatchObject([{kind: 'marker-orphaned', command: 'ccl fsck --repair', task: 'gone.md'}])
+    expect(report.attention[0]!.message).toContain(`orphaned marker ${path.join(pending, 'gone.md.delegated')}`)
+    expect(report.delegated.map((j) => j.task)).toEqual(['live.md'])
+    expect(report.queue.delegated).toBe(1)
+    const human = await runCcl(['status', '--config', sandbox.configFile])
+    expect(human.stdout).toMatch(/^NEEDS OPERATOR: 1 orphaned marker/m)
+    expect(human.stdout).toMatch(/orphaned marker \S+gone\.md\.delegated: .*run: ccl fsck --repair/)
+
+    expect((await fsck('--repair')).code).toBe(0)
+    const after = await runCcl(['status', '--config', sandbox.configFile, '--json'])
+    expect(after.code, after.stdout).toBe(0)
+  })
+
+  it('a marker whose finish was prepared (reap killed between its steps) is no orphan: the next reap completes it', async () => {
+    await sandbox.writeConfig({...sandbox.config, tmux: {socket: socket()}})
+    const text = marker('half.md', 'half\n')
+    await writeFile(path.join(pending, 'half.md.delegated'), text)
+    const {resultJournalName} = await import('../../src/lib/queue/transitions.js')
+    const key = (JSON.parse(text) as Marker).idempotency_key
+    await writeFile(path.join(pending, resultJournalName(key, 'done')), 'half\n\nfooter\n')
+    const status = await runCcl(['status', '--config', sandbox.configFile, '--json'])
+    expect((JSON.parse(status.stdout) as {attention: {kind: string}[]}).attention.map((a) => a.kind)).not.toContain('marker-orphaned')
+    const {report} = await fsckJson('--repair')
+    expect(report.repaired).toEqual([])
+    expect(await readdir(pending)).toContain('half.md.delegated')
+  })
+
+  it('doctor: one queue.fsck line, FAIL with the kinds and the fsck command; ok once repaired', async () => {
+    await sandbox.writeConfig({...sandbox.config, tmux: {socket: socket()}})
+    await writeFile(path.join(pending, 'gone.md.delegated'), marker('gone.md', 'gone\n'))
+    const check = async () => {
+      const result = await runCcl(['doctor', '--config', sandbox.configFile, '--json'])
+      const report = JSON.parse(result.stdout) as {checks: {id: string; severity: string; message: string; fix: string | null}[]}
+      return report.checks.filter((c) => c.id === 'queue.fsck')
+    }
+
+    expect(await check()).toEqual([
+      {id: 'queue.fsck', ok: false, severity: 'fail', message: 'fsck: 1 problem in the queue or the state (1 marker-orphaned)', fix: 'run ccl fsck for the list; ccl fsck --repair fixes 1 of them'},
+    ])
+    await fsck('--repair')
+    expect(await check()).toMatchObject([{id: 'queue.fsck', severity: 'ok', message: 'fsck: the queue and the state are sound'}])
+  })
 })
