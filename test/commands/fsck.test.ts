@@ -5,6 +5,7 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {idempotencyKey, type Marker, serializeMarker} from '../../src/lib/delegation/marker.js'
 import {currentHolder} from '../../src/lib/queue/holder.js'
+import {writeAccountRecord} from '../support/accounts.js'
 import {linkAll, makeSandbox, runCcl, type Sandbox} from '../support/sandbox.js'
 
 let sandbox: Sandbox
@@ -166,6 +167,24 @@ describe('ccl fsck', () => {
     expect(await readdir(pending)).toEqual(['cut.md'])
     expect(Math.round((await stat(path.join(pending, 'cut.md'))).mtimeMs)).toBe(placed)
     expect(await readdir(active)).toEqual([])
+  })
+
+  it('handoff-stale whose session recorded the prompt: --repair completes the hand-off, the task stays with the session', async () => {
+    const active = path.join(sandbox.queue, 'active', 'alpha')
+    await mkdir(active, {recursive: true})
+    const task = path.join(active, 'got.md')
+    await writeFile(task, 'got\n')
+    const started = new Date(Date.now() - 30_000)
+    const record = {nonce: 'n3', holder: {...currentHolder(), pid: await deadPid()}, version: 2, account: 'alpha', task: 'got.md', state: 'delivering', started_at: started.toISOString(), pending_mtime_ms: 0, delivered_at: null}
+    await mkdir(path.join(state, 'handoff'), {recursive: true, mode: 0o700})
+    await writeFile(path.join(state, 'handoff', 'alpha.json'), JSON.stringify(record) + '\n')
+    await writeAccountRecord(state, 'alpha', {prompts: [{sha256: 'x', head: `Read the task in ${task} and do it.`, at: new Date(started.getTime() + 1000).toISOString()}]})
+    await chmod(path.join(state, 'accounts'), 0o700)
+    const {code, report} = await fsckJson('--repair')
+    expect(code, JSON.stringify(report)).toBe(0)
+    expect(report.repaired[0]!.detail).toBe('completed the hand-off of got.md to alpha: its session had received the prompt')
+    expect(await readdir(active)).toEqual(['got.md'])
+    expect(await readdir(pending)).toEqual([])
   })
 
   it('failover-stale and a torn failover journal: reported, left to reconcile and a person', async () => {

@@ -4,6 +4,7 @@ import {closeSync, fstatSync, lstatSync, openSync, readdirSync, readSync, type S
 import {truncate} from 'node:fs/promises'
 import path from 'node:path'
 
+import {receivedBy} from '../assign/assign.js'
 import type {Config} from '../config/schema.js'
 import {readMarkerIfExists} from '../delegation/marker.js'
 import {errorMessage, UserError} from '../errors.js'
@@ -307,9 +308,11 @@ function checkJournals(layout: QueueLayout, now: Date, findings: Finding[]): voi
     const found = readRecord<HandOffRecord>(file)
     if (found.kind === 'none') continue
     const settle = async () => {
-      const {state, recovered} = await settleHandOff(layout, account, now)
+      // As assign settles it: a session whose hooks recorded the prompt is at work, so the hand-off is completed, not undone.
+      const {state, recovered} = await settleHandOff(layout, account, now, {received: receivedBy(layout)})
       if (state.kind === 'in-progress') return null
-      return recovered ? `undid the hand-off to ${account}: ${recovered.task} back in pending/ as ${recovered.as}` : `settled the hand-off journal ${file}`
+      if (recovered) return `undid the hand-off to ${account}: ${recovered.task} back in pending/ as ${recovered.as}`
+      return state.kind === 'delivered' ? `completed the hand-off of ${state.task} to ${account}: its session had received the prompt` : `settled the hand-off journal ${file}`
     }
 
     if (found.kind === 'torn' || typeof found.record.task !== 'string') {
