@@ -305,6 +305,11 @@ function checkJournals(layout: QueueLayout, now: Date, findings: Finding[]): voi
     if (!name.endsWith('.json') || name.startsWith('.')) continue
     const file = path.join(handOffDir(layout), name)
     const account = name.slice(0, -'.json'.length)
+    if (lstatOrNull(file)?.isFile() === false) {
+      findings.push(find('state-unparsable', file, 'not a regular file (never opened: a FIFO would block the reader)', `remove it (rm ${file})`))
+      continue
+    }
+
     const found = readRecord<HandOffRecord>(file)
     if (found.kind === 'none') continue
     const settle = async () => {
@@ -340,6 +345,11 @@ function checkJournals(layout: QueueLayout, now: Date, findings: Finding[]): voi
 async function checkStateFiles(layout: QueueLayout, findings: Finding[]): Promise<void> {
   for (const name of namesIn(layout.sessions)) {
     if (!name.endsWith('.json') || name.startsWith('.')) continue
+    if (lstatOrNull(path.join(layout.sessions, name))?.isFile() === false) {
+      findings.push(find('state-unparsable', path.join(layout.sessions, name), 'not a regular file (never opened: a FIFO would block the reader)', `remove it (rm ${path.join(layout.sessions, name)})`))
+      continue
+    }
+
     try {
       await readSessionRecord(layout, name.slice(0, -'.json'.length))
     } catch (error) {
