@@ -121,7 +121,7 @@ describe.concurrent('ccl doctor', () => {
 
       const ids = report.checks.map((check) => (check.account ? `${check.account as string}:${check.id as string}` : check.id))
       expect(ids).toEqual([
-        'config', 'queue.folders', 'queue.filesystem', 'state.writable', 'tmux', 'shared.root',
+        'config', 'queue.folders', 'queue.filesystem', 'state.writable', 'queue.fsck', 'tmux', 'shared.root',
         ...['alpha', 'beta'].flatMap((a) => ['account.home', 'account.links', 'account.hooks', 'account.command', 'account.cwd', 'account.first-run', 'account.permissions'].map((id) => `${a}:${id}`)),
         'failover.cwd', 'delegation', 'delegation.api', 'timers',
       ])

@@ -159,6 +159,7 @@ describe('finishJob', () => {
     const result = await finishCrashingAt(request, undefined)
     expect(result.kind).toBe('orphan')
     expect(result.kind === 'orphan' && result.message).toContain('vanished.md is gone (or not a regular file) but its marker vanished.md.delegated remains')
+    expect(result.kind === 'orphan' && result.message).toContain('an orphaned marker; run ccl fsck --repair (it moves the marker to ')
     expect(await readdir(layout.pending)).toEqual(['vanished.md.delegated'])
     expect(await readEvents(layout.events)).toEqual([])
   })

@@ -39,6 +39,7 @@ function facts(overrides: Partial<StatusFacts> = {}): StatusFacts {
     },
     symlinks: {valid: true, checked: 6, problems: []},
     badMarkers: [],
+    orphanedMarkers: [],
     badRecords: [],
     failed: [],
     waiting_for_account: [],
@@ -48,7 +49,7 @@ function facts(overrides: Partial<StatusFacts> = {}): StatusFacts {
 }
 
 function report(f: StatusFacts = facts()): StatusReport {
-  const {badMarkers: _bad, badRecords: _records, failed: _failed, ...rest} = f
+  const {badMarkers: _bad, orphanedMarkers: _orphans, badRecords: _records, failed: _failed, ...rest} = f
   const attention = attentionItems(f)
   return {...rest, attention, problems: attention.map((a) => a.message), needs_operator: attention.length > 0}
 }

@@ -82,8 +82,8 @@ async function sameFolder(a: string, b: string): Promise<boolean> {
   }
 }
 
-/** Whether the account's session recorded (UserPromptSubmit) the prompt of this hand-off. */
-function receivedBy(layout: QueueLayout) {
+/** Whether the account's session recorded (UserPromptSubmit) the prompt of this hand-off (assign, recoverHandOffs and fsck --repair settle by it). */
+export function receivedBy(layout: QueueLayout) {
   return (record: HandOffRecord, taskPath: string): boolean => {
     try {
       return promptReceived(readAccountState(layout, record.account), {sha256: '', taskPath}, new Date(record.started_at))

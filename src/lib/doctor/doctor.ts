@@ -3,6 +3,7 @@
 import {type ConfigSource, loadConfig} from '../config/load.js'
 import type {Config} from '../config/schema.js'
 import {ConfigError, errorMessage} from '../errors.js'
+import {findProblems} from '../fsck/fsck.js'
 import {queueLayout} from '../queue/layout.js'
 import {cwdWarnings} from '../sessions/reconcile.js'
 import {validateSymlinks} from '../symlinks/validate.js'
@@ -57,6 +58,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     checkTimers(timers),
   ])
 
+  const fsck = await fsckCheck(layout, config.accounts.map((a) => a.name))
   const shared = links.problems.filter((problem) => problem.account === null)
   const sharedCheck = shared.length === 0
     ? pass({id: 'shared.root'}, `shared: ${config.shared.dirs.map((dir) => `${dir}/`).join(', ')} in ${config.shared.root}`)
@@ -80,7 +82,22 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     ? pass({id: 'failover.cwd'}, config.accounts.length < 2 ? 'failover: one account, nothing to fail over to' : config.failover.resume ? `failover: every account runs in ${config.accounts[0]!.cwd}, so a failover resumes the conversation` : 'failover: failover.resume is off: a failover starts the task afresh')
     : warn({id: 'failover.cwd'}, `failover: ${cwds[0]}`, 'give every account the same cwd')
 
-  return summarise(config.file, true, [configCheck, ...queue, state, tmuxCheck, sharedCheck, ...accounts.flat(), cwdCheck, ...delegation, timerCheck])
+  return summarise(config.file, true, [configCheck, ...queue, state, fsck, tmuxCheck, sharedCheck, ...accounts.flat(), cwdCheck, ...delegation, timerCheck])
+}
+
+/** ccl fsck's checks, read-only, as one line: sound, only warnings, or the problems by kind. */
+async function fsckCheck(layout: ReturnType<typeof queueLayout>, accounts: string[]): Promise<DoctorCheck> {
+  const findings = await findProblems(layout, accounts, new Date())
+  const problems = findings.filter((f) => f.severity === 'problem')
+  const byKind = (list: typeof findings) => [...new Set(list.map((f) => f.kind))].map((k) => `${list.filter((f) => f.kind === k).length} ${k}`).join(', ')
+  if (problems.length > 0) {
+    const repairable = problems.filter((p) => p.repairable).length
+    return fail({id: 'queue.fsck'}, `fsck: ${problems.length} problem${problems.length === 1 ? '' : 's'} in the queue or the state (${byKind(problems)})`, `run ccl fsck for the list; ccl fsck --repair fixes ${repairable} of them`)
+  }
+
+  // Mode warnings only: not worth a doctor warning of its own (ccl fsck lists them).
+  if (findings.length > 0) return pass({id: 'queue.fsck'}, `fsck: the queue and the state are sound (${byKind(findings)}: see ccl fsck)`)
+  return pass({id: 'queue.fsck'}, 'fsck: the queue and the state are sound')
 }
 
 /** The PATH a session will have: the tmux server's global environment if one runs, else ours, which a server started now inherits. */

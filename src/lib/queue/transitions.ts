@@ -8,6 +8,8 @@
  *   retry (operator)                   failed/T         → pending/T            under pending/T's claim, journaled in pending/.ccl-retry-<hash>
  *   requeue (operator)                 active/<a>/T     → pending/T[.n]        under the claim of active/<a>/T, refused while a hand-off or failover stands
  *   cancel (operator)                  pending/T+marker → failed/T[.n]         the finish above, under the `reap` lock
+ *   set aside (fsck --repair)          pending/T.delegated → <queue>/lost+found/ under T's claim, only while T is gone and no result is prepared
+ *   drop a twin (fsck --repair)        pending/T removed                       under T's claim, only while an identical T is in active/, done/ or failed/
  *
  * The claim protocol, the same for every claimant: a claim on the task at <dir>/<name> is the file
  * <dir>/.ccl-claim-<sha256(name)>, created exclusively, naming its holder (host, pid, process start
@@ -1087,7 +1089,7 @@ export async function finishDelegated(layout: QueueLayout, request: FinishTaskRe
         if (code !== 'ENOENT' && code !== 'ELOOP' && code !== 'ENOTREG') throw error
         return {
           kind: 'orphan',
-          message: `${source} is gone (or not a regular file) but its marker ${path.basename(markerFile)} remains, and no result of this claim was prepared; remove the marker by hand once that job's result is no longer wanted`,
+          message: `${source} is gone (or not a regular file) but its marker ${path.basename(markerFile)} remains, and no result of this claim was prepared: an orphaned marker; run ccl fsck --repair (it moves the marker to ${lostAndFound(layout)}/)`,
         }
       }
 
@@ -1128,6 +1130,73 @@ async function linkFree(file: string, dir: string, name: string): Promise<string
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
     }
+  }
+}
+
+// ─── fsck repairs: under the task's claim, re-checked there ───────────────────────────────────
+
+/** Where fsck --repair puts what it takes out of the queue but must not destroy (orphaned markers): in the queue root, one filesystem with pending/. */
+export function lostAndFound(layout: QueueLayout): string {
+  return path.join(layout.root, 'lost+found')
+}
+
+export type SetAside = {kind: 'moved'; to: string} | {kind: 'task-present'} | {kind: 'prepared'} | {kind: 'gone'} | {kind: 'claimed'; by: string}
+
+/**
+ * Moves pending/<name>.delegated, whose task is gone, into lost+found/ (never over a file). Under
+ * the task's claim it checks again that no task of that name came back and that no finish of this
+ * claim was prepared (reap completes those): only a marker nothing will ever finish is moved.
+ */
+export async function setAsideMarker(layout: QueueLayout, name: string, key: string | null): Promise<SetAside> {
+  const claimed = await claimTask(layout, layout.pending, name, 'fsck: set aside an orphaned marker')
+  if (!claimed.ok) return {kind: 'claimed', by: claimed.holder}
+  try {
+    if (inspect(path.join(layout.pending, name)).kind !== 'gone') return {kind: 'task-present'}
+    if (key !== null && findPreparedResult(layout, key)) return {kind: 'prepared'}
+    const marker = path.join(layout.pending, name + MARKER_SUFFIX)
+    if (!safeLstat(marker)) return {kind: 'gone'}
+    const folder = lostAndFound(layout)
+    await mkdir(folder, {recursive: true, mode: 0o700})
+    let to = ''
+    for (let n = 1; !to; n++) {
+      const candidate = n === 1 ? name + MARKER_SUFFIX : `${name}${MARKER_SUFFIX}.${n}`
+      try {
+        await link(marker, path.join(folder, candidate))
+        to = candidate
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+      }
+    }
+
+    await unlink(marker)
+    debug('set aside pending/%s → %s', name + MARKER_SUFFIX, path.join(folder, to))
+    return {kind: 'moved', to: path.join(folder, to)}
+  } finally {
+    await claimed.claim.release()
+  }
+}
+
+export type DropTwin = {kind: 'removed'} | {kind: 'differs'} | {kind: 'delegated'} | {kind: 'gone'} | {kind: 'claimed'; by: string}
+
+/**
+ * Removes pending/<name> when `twin` (the same task in active/, done/ or failed/) holds the very same
+ * bytes: the task was done or handed out, and this copy would run it a second time. A pending copy
+ * with a marker, or that differs by a byte, is not touched. A twin sharing its inode is a move cut
+ * by a crash, completed the same way the next claimant of pending/<name> would.
+ */
+export async function dropPendingTwin(layout: QueueLayout, name: string, twin: string): Promise<DropTwin> {
+  const claimed = await claimTask(layout, layout.pending, name, 'fsck: drop a duplicate')
+  if (!claimed.ok) return {kind: 'claimed', by: claimed.holder}
+  try {
+    const source = path.join(layout.pending, name)
+    if (inspect(source).kind !== 'file' || inspect(twin).kind !== 'file') return {kind: 'gone'}
+    if (markerStands(layout.pending, name)) return {kind: 'delegated'}
+    if (!readRegularFile(source).equals(readRegularFile(twin))) return {kind: 'differs'}
+    await unlink(source)
+    debug('dropped pending/%s: the same task is in %s', name, path.relative(layout.root, twin))
+    return {kind: 'removed'}
+  } finally {
+    await claimed.claim.release()
   }
 }
 

@@ -3,6 +3,7 @@ import {type DelegationState, delegationState} from '../config/load.js'
 import type {Config} from '../config/schema.js'
 import {type MarkerEntry, scanMarkers} from '../delegation/marker.js'
 import {errorMessage, ProgramNotFoundError} from '../errors.js'
+import {describeOrphan, orphanedMarkers} from '../fsck/markers.js'
 import {queueLayout, requireQueueRoot} from '../queue/layout.js'
 import {activityOf, type AccountState, emptyAccountState, readAccountState, type Usage} from '../accounts/state.js'
 import {headroomOf, rankByHeadroom, usedNow} from '../accounts/usage.js'
@@ -177,6 +178,9 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
   const oldest = queue.waiting[0]
 
   const badMarkers = markers.problems.map((p) => p.message)
+  // A marker whose task is gone is no active job: nothing will ever finish it (ccl fsck --repair sets it aside).
+  const orphans = orphanedMarkers(layout, markers.markers)
+  const orphanPaths = new Set(orphans.map((o) => o.path))
   const stale = queue.active.filter((t) => t.stale)
   const facts = {
     generated_at: options.now.toISOString(),
@@ -186,6 +190,7 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
     delegation: delegationStatus(config, delegation),
     queue: {
       ...queue.counts,
+      delegated: Math.max(0, queue.counts.delegated - orphans.length),
       oldest_pending: oldest ? {task: oldest.name, since: new Date(oldest.mtimeMs).toISOString(), age_ms: Math.max(0, now - oldest.mtimeMs)} : null,
       next,
     },
@@ -195,10 +200,11 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
     stale_after_ms: config.watchdog.stale_after,
     waiting_after_ms: config.watchdog.waiting_after,
     // Longest waiting first: that is the job an operator asks about.
-    delegated: markers.markers.map((m) => delegatedJob(m, now, config.delegation?.job_timeout)).sort((a, b) => b.age_ms - a.age_ms),
+    delegated: markers.markers.filter((m) => !orphanPaths.has(m.path)).map((m) => delegatedJob(m, now, config.delegation?.job_timeout)).sort((a, b) => b.age_ms - a.age_ms),
     counters,
     symlinks: {valid: symlinks.valid, checked: symlinks.checked, problems: symlinks.problems.map((p) => formatProblem(p))},
     badMarkers,
+    orphanedMarkers: orphans.map((o) => ({task: o.task, message: describeOrphan(o)})),
     badRecords: records.flatMap(({error}) => (error ? [error] : [])),
     failed,
     waiting_for_account: waitingForAccount,
@@ -207,6 +213,6 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
   const attention = attentionItems(facts)
   const problems = attention.map((item) => item.message)
   warnings.unshift(...waitingNotes({...facts, problems}))
-  const {badMarkers: _markers, badRecords: _records, failed: _failed, ...rest} = facts
+  const {badMarkers: _markers, orphanedMarkers: _orphans, badRecords: _records, failed: _failed, ...rest} = facts
   return {...rest, attention, problems, needs_operator: attention.length > 0}
 }

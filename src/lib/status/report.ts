@@ -119,6 +119,7 @@ export const ATTENTION_KINDS = [
   'account-held',
   'symlinks',
   'marker',
+  'marker-orphaned',
   'session-record',
   'submit-stuck',
   'failed-task',
@@ -182,6 +183,8 @@ export interface StatusReport {
 
 export type StatusFacts = Omit<StatusReport, 'needs_operator' | 'problems' | 'attention'> & {
   badMarkers: string[]
+  /** Markers whose task left pending/ with no result prepared (describeOrphan's line each). */
+  orphanedMarkers: {task: string; message: string}[]
   /** Session records that could not be read. */
   badRecords: string[]
   /** Tasks in failed/, newest first. */
@@ -281,6 +284,7 @@ export function attentionItems(facts: StatusFacts): Attention[] {
 
   for (const line of facts.symlinks.problems) add('symlinks', `symlinks: ${line}`, {command: 'ccl validate-symlinks'})
   for (const line of facts.badMarkers) add('marker', `marker: ${line}`)
+  for (const orphan of facts.orphanedMarkers) add('marker-orphaned', orphan.message, {task: orphan.task, command: 'ccl fsck --repair'})
   for (const line of facts.badRecords) add('session-record', `session record: ${line}`)
 
   for (const job of facts.delegated) {
@@ -360,6 +364,7 @@ const VERDICT: readonly [AttentionKind, (n: number) => string][] = [
   ['account-held', (n) => `${plural(n, 'account')} held`],
   ['symlinks', (n) => `symlinks invalid (${plural(n, 'problem')})`],
   ['marker', (n) => plural(n, 'unreadable marker')],
+  ['marker-orphaned', (n) => plural(n, 'orphaned marker')],
   ['submit-stuck', (n) => `${plural(n, 'claim')} stuck submitting`],
   ['failed-task', (n) => plural(n, 'failed task')],
 ]
