@@ -68,6 +68,14 @@
 //   CLAUDE_CODE_SESSIONEND_HOOKS_TIMEOUT_MS  how long SessionEnd hooks may hold up the exit
 //                     (default 1500, like the real CLI's default)
 //
+// Input box, as Claude Code 2.1.328 (measured, docs/real-claude-code.md): a bracketed paste is text
+// (its line breaks too), Enter submits what the box holds, Backspace deletes one character (or one
+// folded paste), Ctrl-U deletes back to the start of the cursor's row on screen (a line wraps at the
+// pane's width less 4; at a row's start it deletes the line break before it), and a paste over 800
+// characters or 3 lines is held folded as one "[Pasted text #N +M lines]" that Ctrl-U deletes whole.
+// So text left in the box by a paste without its Enter is submitted with the next paste, unless
+// enough Ctrl-U came first. The cursor is always at the end (no arrow keys).
+//
 // Hooks. settings.json is read once, at start (as Claude Code snapshots its hooks):
 //   {"hooks": {"<Event>": [{"matcher": "…", "hooks": [{"type": "command", "command": "…", "timeout": N}]}]}}
 // Each matching command runs through `/bin/sh -c` in the session's cwd with the session's
@@ -134,6 +142,9 @@ const CONTINUE_PROMPT = 'Continue from where you left off.'
 const PERMISSION_MESSAGE = 'Claude needs your permission to use Bash'
 const IDLE_MESSAGE = 'Claude is waiting for your input'
 const HOUR_MS = 3_600_000
+/** A paste longer than this, or with more line breaks, shows folded as "[Pasted text #N +M lines]" (2.1.328). */
+const FOLD_CHARS = 800
+const FOLD_BREAKS = 2
 
 const env = process.env
 const configDir = env.CLAUDE_CONFIG_DIR || undefined
@@ -186,7 +197,8 @@ let pending = '' // bytes not yet parsed (a marker may be split across reads)
 let inPaste = false
 let pasteText = ''
 let escTimer
-let prompt = '' // the prompt being composed in the input box
+let box = [] // the input box, one unit per typed or pasted character, or per folded paste {text, label}
+let pastes = 0 // folded pastes so far: their labels are numbered
 let pasted = false // whether any of it arrived inside paste markers
 let menu // {kind: 'rate-limit' | 'picker' | 'trust', search} while a menu shows: it takes the input
 let afterTrust // what starts the session once the folder is trusted
@@ -703,7 +715,15 @@ function onPaste(text) {
   } else if (permission) {
     permission.answer += text
   } else {
-    prompt += text
+    // As Claude Code 2.1.328: a paste over 800 characters or 3 lines shows folded, one unit for Ctrl-U.
+    const breaks = text.match(/\r\n|\r|\n/g)?.length ?? 0
+    if (text.length > FOLD_CHARS || breaks > FOLD_BREAKS) {
+      pastes++
+      box.push({text, label: `[Pasted text #${pastes}${breaks > 0 ? ` +${breaks} lines` : ''}]`})
+    } else {
+      for (const ch of text) box.push({text: ch})
+    }
+
     pasted = true
   }
 }
@@ -715,14 +735,50 @@ function onChar(ch) {
   } else if (permission) {
     permission.answer += ch
   } else {
-    prompt += ch
+    box.push({text: ch})
   }
 }
 
 function onBackspace() {
   if (menu) menu.search = menu.search.slice(0, -1)
   else if (permission) permission.answer = permission.answer.slice(0, -1)
-  else prompt = prompt.slice(0, -1)
+  else box.pop()
+}
+
+/**
+ * Ctrl-U, as Claude Code 2.1.328 does it (measured, docs/real-claude-code.md): deletes from the cursor
+ * (always at the end here) back to the start of its row on screen: a line wraps at the pane's width
+ * less 4, a folded paste goes whole; at a row's start it deletes the line break before it. In a menu
+ * or a dialog it does nothing here.
+ */
+function onKillLine() {
+  if (menu || permission || box.length === 0) return
+  const width = Math.max(1, (process.stdout.columns || 80) - 4)
+  let rowStart = 0
+  let column = 0
+  for (const [i, unit] of box.entries()) {
+    if (unit.label === undefined && (unit.text === '\r' || unit.text === '\n')) {
+      rowStart = i + 1
+      column = 0
+      continue
+    }
+
+    const w = unit.label?.length ?? 1
+    if (column > 0 && column + w > width) {
+      rowStart = i
+      column = 0
+    }
+
+    column += w
+  }
+
+  box = box.slice(0, rowStart === box.length ? rowStart - 1 : rowStart)
+  if (box.length === 0) pasted = false
+}
+
+/** What the input box holds, folded pastes expanded: what Enter submits. */
+function boxText() {
+  return box.map((unit) => unit.text).join('')
 }
 
 function onEnter() {
@@ -744,8 +800,8 @@ function onEsc() {
 }
 
 function submit() {
-  if (prompt.trim() === '') {
-    prompt = ''
+  if (boxText().trim() === '') {
+    box = []
     pasted = false
     return
   }
@@ -753,13 +809,13 @@ function submit() {
   if (pasted && entersToLose > 0) {
     // The Enter never arrived: the prompt stays in the input box.
     entersToLose--
-    record({event: 'enter-lost', prompt})
+    record({event: 'enter-lost', prompt: boxText()})
     return
   }
 
-  const text = prompt
+  const text = boxText()
   const wasPasted = pasted
-  prompt = ''
+  box = []
   pasted = false
   const command = text.trim()
   if (command === '/exit') return void shutdown('prompt_input_exit', 0)
@@ -814,6 +870,7 @@ function onKey(ch) {
   if (ch === '\r' || ch === '\n') onEnter()
   else if (ch === '\u0003') void shutdown('prompt_input_exit', 130) // Ctrl-C, as in a terminal
   else if (ch === '\u007F' || ch === '\b') onBackspace()
+  else if (ch === '\u0015') onKillLine() // Ctrl-U
   else if (ch >= ' ') onChar(ch)
 }
 

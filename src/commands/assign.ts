@@ -10,7 +10,7 @@ import {printable} from '../lib/render/names.js'
 export default class Assign extends BaseCommand<typeof Assign> {
   static override summary = "Hand one pending task to a free account's Claude Code session."
   static override description = `The local hand-off. A free account is one whose session is alive, whose active/<account>/ is empty and which is not held; --account names the only one to try.
-The task is claimed by renaming it from pending/ into active/<account>/ (its mtime is set to now: age in active/ counts from the hand-off), then the prompt from assign.prompt ({task} = the task's absolute path in active/, {done} = the absolute done/ folder) is pasted into the session through a uniquely named tmux buffer (bracketed paste), and Enter follows after assign.enter_delay. The text never goes through send-keys.
+The task is claimed by renaming it from pending/ into active/<account>/ (its mtime is set to now: age in active/ counts from the hand-off), then the prompt from assign.prompt ({task} = the task's absolute path in active/, {done} = the absolute done/ folder) is pasted into the session through a uniquely named tmux buffer (bracketed paste), and Enter follows after assign.enter_delay. The text never goes through send-keys; before the paste the session's input box is cleared with Ctrl-U keys, so a prompt an interrupted assign left there unsent is not submitted with this one.
 If the prompt cannot be delivered the task goes back to pending/ with its old mtime (exit 1). A task with a delegation marker is refused, and so is a task another process took first (exit 4).`
 
   static override examples = [

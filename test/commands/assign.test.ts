@@ -245,4 +245,33 @@ describe('ccl assign', {timeout: 120_000}, () => {
       expect(requeued).toEqual(point === 'assign.after-claim' || point === 'move.after-link' ? [] : [expect.objectContaining({task: 'first.md', reason: 'hand-off interrupted'})])
     })
   }
+
+  // The prompts as ccl renders them: one line (default); three lines of about 780 characters, shown
+  // unfolded over many rows of the 80-column pane; over 800 characters, shown folded.
+  const prompts = {
+    'the default prompt': undefined,
+    'a three-line prompt of about 700 characters': `${'Read it all. '.repeat(20)}\nThe task: {task}.\n${'Then move it. '.repeat(22)}into {done}/.`,
+    'a prompt over 800 characters': `${'Work carefully. '.repeat(60)}The task is {task}; when done move it to {done}/.`,
+  }
+  for (const [label, prompt] of Object.entries(prompts)) {
+    it(`a hand-off killed between the paste and Enter leaves ${label} in the input box; the next one clears the box first, so only its prompt is submitted`, async () => {
+      const l = await started({workMs: 600_000, ...(prompt ? {config: {assign: {enter_delay: '100ms', ready_after: '0s', prompt}}} : {})})
+      await l.addTask('first.md', 'first\n', 600)
+      const killed = await l.ccl(['assign', 'first.md', '--account', 'alpha'], {env: {CCL_FAILPOINTS: 'assign.after-paste'}})
+      expect(killed.code).not.toBe(0)
+      expect(await l.received()).toEqual([])
+
+      await l.addTask('second.md')
+      const next = await l.ccl(['assign', 'second.md', '--account', 'alpha'])
+      expect(next.code, next.stderr).toBe(0)
+      expect(await waitFor(async () => (await l.received()).length > 0)).toBe(true)
+      const active = path.join(l.sandbox.queue, 'active', 'alpha', 'second.md')
+      const done = path.join(l.sandbox.queue, 'done')
+      const expected = (prompt ?? 'Read the task in {task} and do it. When it is finished, move that file into {done}/.').replace('{task}', active).replace('{done}', done)
+      // One submission, the second prompt alone: nothing of first.md's before it.
+      const received = await l.received()
+      expect(received.map((e) => e.prompt?.replaceAll('\r', '\n'))).toEqual([expected])
+      expect(received[0]!.pasted).toBe(true)
+    })
+  }
 })

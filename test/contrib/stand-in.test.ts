@@ -510,4 +510,29 @@ describe('the stand-in for Claude Code', {timeout: 90_000}, () => {
     expect(await r.log({event: 'enter-lost'})).toHaveLength(1)
     expect((await r.log({event: 'received'})).map((e) => e.prompt)).toEqual([prompt, expect.stringContaining('u.md')])
   })
+
+  it("Ctrl-U as Claude Code 2.1.328's: back to the start of a row on screen, a line break per press, a folded paste whole", async () => {
+    const r = await newRig()
+    await r.start('alpha') // a 250-column pane: rows of 246 characters
+    await r.waitScreen('alpha', 'ready')
+    const submitted = async (n: number) => (await r.waitLog({event: 'received'}, n)).map((e) => e.prompt)
+    const send = async (text: string, presses: number) => {
+      if (text !== '') await r.paste('alpha', text)
+      if (presses > 0) await r.key('alpha', ...Array<string>(presses).fill('C-u'))
+      await r.paste('alpha', 'NEW')
+      await r.key('alpha', 'Enter')
+    }
+
+    // Three short lines take 2 × 3 − 1 presses: 4 leave the first line.
+    await send('l1\nl2\nl3', 4)
+    // 600 characters on one line are three rows (246, 246, 108): one press takes the last row.
+    await send('w'.repeat(600), 1)
+    // A paste of 4 lines (or over 800 characters) is folded: one press takes it whole.
+    await send('a\nb\nc\nd', 1)
+    await send('x'.repeat(801), 1)
+    // On an empty box Ctrl-U does nothing; enough presses empty any box.
+    await send('', 3)
+    await send('l1\nl2\nl3', 5)
+    expect(await submitted(6)).toEqual(['l1NEW', 'w'.repeat(492) + 'NEW', 'NEW', 'NEW', 'NEW', 'NEW'])
+  })
 })

@@ -25,9 +25,22 @@ export interface Delivery {
 }
 
 /**
- * Types a prompt into a session the only way ccl does: through a uniquely named tmux buffer
- * (bracketed paste), then Enter after `assign.enter_delay`, never the text through send-keys. With
- * hooks working, waits for the session's UserPromptSubmit and presses Enter again when it was lost.
+ * Keys that empty Claude Code's input box without leaving the session or opening a menu, sent before
+ * every paste: what a killed hand-off pasted without its Enter would otherwise be submitted with the
+ * next prompt. Measured on Claude Code 2.1.328 (docs/real-claude-code.md): Ctrl-U deletes back to the
+ * start of the cursor's row on screen (a row holds the pane's width less 4 characters; at a row's start
+ * it deletes the line break), a folded paste ("[Pasted text #1 +N lines]", any paste over 800
+ * characters or 3 lines) goes with one press, and on an empty box it does nothing. The longest paste
+ * that is not folded (800 characters, 3 lines) needs ceil(800 / (width − 4)) + 4 presses: 11 at 120
+ * columns, 15 at 80; 40 cover a pane of 27 columns or more. Esc Esc (the rewind menu on an empty box),
+ * Ctrl-C (twice exits) and Ctrl-L (does not clear) are not used.
+ */
+export const CLEAR_INPUT_KEYS: readonly string[] = Array.from({length: 40}, () => 'C-u')
+
+/**
+ * Types a prompt into a session the only way ccl does: the input box cleared (CLEAR_INPUT_KEYS), then
+ * the prompt through a uniquely named tmux buffer (bracketed paste), then Enter after
+ * `assign.enter_delay`, never the text through send-keys. With hooks working, waits for the session's UserPromptSubmit and presses Enter again when it was lost.
  * Returns null when delivered (or, without hooks, sent), otherwise why it was not confirmed.
  * Throws what tmux throws.
  */
@@ -40,6 +53,8 @@ export async function deliverPrompt(d: Delivery): Promise<string | null> {
     await sleep(200)
   }
 
+  // Whatever an interrupted delivery left unsent in the input box goes first, so only this prompt is submitted.
+  await tmux.sendKeys(account.session, [...CLEAR_INPUT_KEYS])
   await tmux.loadBuffer(d.buffer, d.prompt)
   await tmux.pasteBuffer(d.buffer, account.session)
   d.afterPaste?.()
