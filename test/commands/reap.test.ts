@@ -452,3 +452,35 @@ describe('crash safety', () => {
     expect(fake.jobCount()).toBe(names.length)
   }, 240_000)
 })
+
+describe('a 1 GiB event log', () => {
+  it('a reap killed after linking done/big.md is finished by the next one, and status and events still answer', async () => {
+    const {truncate, stat} = await import('node:fs/promises')
+    const t = await delegatedTask(sandbox, fake, 'big.md')
+    const killed = await runCcl(['reap', '--config', sandbox.configFile], {env: {...env, CCL_FAILPOINTS: 'finish.linked'}, cwd: sandbox.dir})
+    expect(killed.code).not.toBe(0) // SIGKILL: done/big.md linked, the task still in pending/
+    const before = await queueState(sandbox)
+    expect(before.pending.filter((n) => !n.startsWith('.'))).toEqual(['big.md', 'big.md.delegated'])
+    expect(before.done).toEqual(['big.md'])
+    // A sparse GiB after the real lines (cheap to make): more than one string can hold, so a reader
+    // that reads the whole log fails ("Invalid string length") and the recovering reap never finishes.
+    const events = path.join(sandbox.queue, '.ccl', 'events.jsonl')
+    const {appendFile} = await import('node:fs/promises')
+    const line = (event: string) => JSON.stringify({ts: new Date().toISOString(), event, task: 'other.md'}) + '\n'
+    await appendFile(events, line('task.assigned'))
+    await truncate(events, 1024 ** 3)
+    await appendFile(events, '\n' + line('task.done'))
+    expect((await stat(events)).size).toBeGreaterThan(1024 ** 3)
+    const again = await reap('--json')
+    expect(again.stderr).toBe('')
+    expect(again.code).toBe(0)
+    expect(await queueState(sandbox)).toEqual({pending: [], done: ['big.md'], failed: []})
+    expect(parseFooter(await file('done', 'big.md'))?.job_id).toBe(t.jobId)
+    const status = await runCcl(['status', '--json', '--config', sandbox.configFile], {env, cwd: sandbox.dir})
+    expect(status.stderr).not.toMatch(/internal error|Invalid string length/)
+    expect(JSON.parse(status.stdout)).toMatchObject({counters: {all_time: {completed: 1}, local_done: {all_time: 1}}})
+    const listed = await runCcl(['events', '--json', '--config', sandbox.configFile], {env, cwd: sandbox.dir})
+    expect(listed.code).toBe(0)
+    expect((JSON.parse(listed.stdout) as {events: {event: string}[]}).events.map((e) => e.event)).toEqual(['task.assigned', 'task.done', 'delegation.completed'])
+  }, 60_000)
+})

@@ -1,4 +1,4 @@
-import {appendFile, mkdir, readFile} from 'node:fs/promises'
+import {appendFile, mkdir} from 'node:fs/promises'
 import path from 'node:path'
 
 export const EVENT_NAMES = [
@@ -59,22 +59,14 @@ export async function appendEvent(
   return record
 }
 
-/** Reads the log; a missing log is empty, and a torn or foreign line is skipped, not fatal. */
+/**
+ * Reads the log; a missing log is empty, and a torn or foreign line is skipped, not fatal. Streamed:
+ * the file is never held whole (only the events are), so prefer readEventStream for a big log.
+ */
 export async function readEvents(file: string): Promise<CclEvent[]> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
-    throw error
-  }
-
+  const {readEventStream} = await import('./stream.js')
   const events: CclEvent[] = []
-  for (const line of text.split('\n')) {
-    const event = parseEventLine(line)
-    if (event) events.push(event)
-  }
-
+  for await (const batch of readEventStream(file)) events.push(...batch)
   return events
 }
 
