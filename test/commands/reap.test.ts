@@ -484,3 +484,19 @@ describe('a 1 GiB event log', () => {
     expect((JSON.parse(listed.stdout) as {events: {event: string}[]}).events.map((e) => e.event)).toEqual(['task.assigned', 'task.done', 'delegation.completed'])
   }, 60_000)
 })
+
+describe('a clock stepped back', () => {
+  it("a reap lock refreshed an hour in the future (another host's, its holder not to be asked) does not make reap say another is running", async () => {
+    const {mkdir, utimes, writeFile} = await import('node:fs/promises')
+    await delegatedTask(sandbox, fake, 'later.md')
+    await mkdir(locksDir(), {recursive: true})
+    const lock = path.join(locksDir(), 'reap.lock')
+    await writeFile(lock, JSON.stringify({holder: {host: 'elsewhere.example', pid: 4242}, nonce: 'n', acquired_at: new Date().toISOString()}) + '\n')
+    const future = new Date(Date.now() + 3_600_000)
+    await utimes(lock, future, future)
+    const run = await reap('--json')
+    expect(run.stderr).toBe('')
+    expect(JSON.parse(run.stdout)).toMatchObject({skipped: null, polled: 1})
+    expect((await queueState(sandbox)).done).toEqual(['later.md'])
+  })
+})

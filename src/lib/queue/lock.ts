@@ -8,7 +8,7 @@ import path from 'node:path'
 
 import {LockLostError, StateFileError} from '../errors.js'
 import {currentBootId, currentHost, type Holder, liveness, processStart} from './holder.js'
-import {createRecord, isBreakable, readRecord, type ReadRecord, type RecordBase, removeIfUnchanged, stamp} from './record.js'
+import {createRecord, isBreakable, readRecord, type ReadRecord, type RecordBase, refreshedWithin, removeIfUnchanged, stamp} from './record.js'
 
 export interface LockRecord extends RecordBase {
   acquired_at: string
@@ -67,7 +67,7 @@ function lstatOrNull(file: string): Stats | null {
 /** Why a record that isBreakable judged breakable may be broken, for the debug line. */
 function whyBreakable(found: ReadRecord<LockRecord>, now: number): string {
   if (found.kind === 'none') return 'gone'
-  const age = `${Math.round(now - found.mtimeMs)} ms since its last refresh`
+  const age = found.mtimeMs > now ? `its mtime ${Math.round(found.mtimeMs - now)} ms in the future (the clock was stepped back)` : `${Math.round(now - found.mtimeMs)} ms since its last refresh`
   if (found.kind === 'torn') return `unreadable, ${age}`
   const {holder} = found.record
   if (liveness(holder) !== 'dead') return `holder pid ${holder.pid} on ${holder.host}: ${age}`
@@ -102,7 +102,7 @@ export async function tryLock(locksDir: string, name: string, options: LockOptio
     if (stat === null) continue
     if (stat.isDirectory()) {
       const age = now - stat.mtimeMs
-      if (age <= staleMs) {
+      if (refreshedWithin(stat.mtimeMs, staleMs, now)) {
         debug('refused %s: an older ccl holds it as a directory, refreshed %d ms ago', file, Math.round(age))
         return undefined
       }

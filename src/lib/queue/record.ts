@@ -64,14 +64,27 @@ export function readRecord<T extends RecordBase>(file: string): ReadRecord<T> {
   return {kind: 'torn', mtimeMs, text}
 }
 
-/** Whether a record may be broken: its holder is gone (same host), or it is older than `staleMs` (any host). */
+/** How far in the future an mtime may be and still count as fresh: clocks of hosts sharing a queue may differ this much. */
+export const FUTURE_SKEW_MS = 2000
+
+/**
+ * Whether a file refreshed at `mtimeMs` was refreshed within `staleMs` of `now`. An mtime more than
+ * FUTURE_SKEW_MS in the future is not fresh: the clock was stepped back since (or the file was
+ * touched by hand), and "refreshed in the future" would otherwise keep it fresh for as long as the
+ * step. A live holder refreshes its file every staleMs/4, so its mtime is back to now long before.
+ */
+export function refreshedWithin(mtimeMs: number, staleMs: number, now: number): boolean {
+  const age = now - mtimeMs
+  return age <= staleMs && age >= -FUTURE_SKEW_MS
+}
+
+/** Whether a record may be broken: its holder is gone (same host), or not refreshed within `staleMs` (any host; see refreshedWithin). */
 export function isBreakable(found: ReadRecord<RecordBase>, staleMs: number, now: number): boolean {
   if (found.kind === 'none') return false
-  const age = now - found.mtimeMs
-  if (found.kind === 'torn') return age > Math.min(staleMs, 5000)
+  if (found.kind === 'torn') return !refreshedWithin(found.mtimeMs, Math.min(staleMs, 5000), now)
   const state = liveness(found.record.holder)
   if (state === 'dead') return true
-  return state === 'unknown' && age > staleMs
+  return state === 'unknown' && !refreshedWithin(found.mtimeMs, staleMs, now)
 }
 
 /** A breaker that died holding the guard left it; a guard is held for microseconds. */

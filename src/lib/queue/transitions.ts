@@ -32,7 +32,7 @@ import {failpoint} from '../failpoints.js'
 import {describeHolder, liveness} from './holder.js'
 import {createExclusive, NAME_MAX, numberedName, removeIfExists, sweepTemps, writeFileAtomic} from './files.js'
 import {activeDir, MARKER_SUFFIX, MAX_DELEGATED_NAME_BYTES, type QueueLayout, unsafeNameReason} from './layout.js'
-import {createRecord, isBreakable, type ReadRecord, readRecord, type RecordBase, releaseOwn, removeIfUnchanged, removeStaleGuard, stamp} from './record.js'
+import {createRecord, isBreakable, type ReadRecord, readRecord, type RecordBase, refreshedWithin, releaseOwn, removeIfUnchanged, removeStaleGuard, stamp} from './record.js'
 
 const debug = createDebug('ccl:queue')
 
@@ -512,7 +512,7 @@ export async function settleHandOff(layout: QueueLayout, account: string, now: D
 
   if (found.kind === 'torn') {
     // Created, then torn by a crash before it was whole (durable records are linked whole, so only a foreign write).
-    if (now.getTime() - found.mtimeMs < 5000) return {state: {kind: 'in-progress', task: '?', by: 'another process'}, recovered: null}
+    if (refreshedWithin(found.mtimeMs, 5000, now.getTime())) return {state: {kind: 'in-progress', task: '?', by: 'another process'}, recovered: null}
     await removeIfUnchanged(file, found.text)
     debug('hand-off %s: removed an unreadable record', account)
     return {state: {kind: 'none'}, recovered: null}
