@@ -153,3 +153,19 @@ export class BugError extends CclError {
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
 }
+
+/**
+ * The state folder (`state:`, by default `<queue>/.ccl`) or a folder in it cannot be created or
+ * written: a file in the way, a read-only file system, no permission. A setup problem like a bad
+ * config, so exit 3; the message names the folder.
+ */
+export class StateDirError extends CclError {
+  readonly code = 'state_dir'
+  readonly exitCode = EXIT_CODES.config
+  readonly dir: string
+
+  constructor(dir: string, problem: string, options: {cause?: unknown; hint?: string} = {}) {
+    super(`state folder ${dir}: ${problem}`, {hint: 'fix "state" in the config, or make that folder creatable and writable by this user', ...options})
+    this.dir = dir
+  }
+}

@@ -4,14 +4,13 @@
  * it has goes on, and reconcile keeps its session alive as before. `ccl status` shows it `paused`.
  */
 import {readFileSync} from 'node:fs'
-import {mkdir} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {Config} from '../config/schema.js'
 import {UserError, EXIT_CODES} from '../errors.js'
 import {appendEvent} from '../events/log.js'
 import {removeIfExists, writeFileAtomic} from '../queue/files.js'
-import type {QueueLayout} from '../queue/layout.js'
+import {makeStateDir, type QueueLayout} from '../queue/layout.js'
 
 export interface Pause {
   account: string
@@ -54,7 +53,7 @@ export async function pauseAccount(config: Config, layout: QueueLayout, account:
   const existing = readPause(layout, account)
   if (existing) return {pause: existing, already: true}
   const pause: Pause = {account, since: options.now.toISOString(), reason: options.reason ?? null}
-  await mkdir(path.dirname(pausePath(layout, account)), {recursive: true})
+  await makeStateDir(path.dirname(pausePath(layout, account)))
   await writeFileAtomic(pausePath(layout, account), JSON.stringify(pause, null, 2) + '\n')
   await appendEvent(layout.events, 'account.paused', {account, reason: pause.reason}, options.now)
   return {pause, already: false}

@@ -1,5 +1,8 @@
-import {appendFile, mkdir} from 'node:fs/promises'
+import {appendFile} from 'node:fs/promises'
 import path from 'node:path'
+
+import {StateDirError} from '../errors.js'
+import {dirProblem, makeStateDir, STATE_FILE_MODE} from '../queue/layout.js'
 
 export const EVENT_NAMES = [
   'delegation.claimed',
@@ -49,11 +52,16 @@ export async function appendEvent(
   const record: CclEvent = {ts: now.toISOString(), event, ...fields}
   const line = JSON.stringify(record) + '\n'
   try {
-    await appendFile(file, line, {flag: 'a'})
+    await appendFile(file, line, {flag: 'a', mode: STATE_FILE_MODE})
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
-    await mkdir(path.dirname(file), {recursive: true})
-    await appendFile(file, line, {flag: 'a'})
+    const {code} = error as NodeJS.ErrnoException
+    if (code === 'ENOTDIR' || code === 'EROFS' || code === 'EACCES' || code === 'EPERM') {
+      throw new StateDirError(path.dirname(file), dirProblem(error as NodeJS.ErrnoException), {cause: error})
+    }
+
+    if (code !== 'ENOENT') throw error
+    await makeStateDir(path.dirname(file))
+    await appendFile(file, line, {flag: 'a', mode: STATE_FILE_MODE})
   }
 
   return record

@@ -3,7 +3,11 @@
 // stopped. Not readline: it cannot say where in the file a line ended, and a follower must not
 // consume a last line that is still without its newline.
 import {type FileHandle, open, stat} from 'node:fs/promises'
+import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
+
+import {StateDirError} from '../errors.js'
+import {dirProblem} from '../queue/layout.js'
 
 import {type CclEvent, parseEventLine} from './log.js'
 
@@ -96,14 +100,21 @@ class Cursor {
   }
 }
 
-async function openCursor(file: string): Promise<Cursor | null> {
-  let handle: FileHandle
+/** Opens the log for reading; null when there is none. A file where the state folder should be is a StateDirError (exit 3). */
+async function openLog(file: string): Promise<FileHandle | null> {
   try {
-    handle = await open(file, 'r')
+    return await open(file, 'r')
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
+    const {code} = error as NodeJS.ErrnoException
+    if (code === 'ENOENT') return null
+    if (code === 'ENOTDIR') throw new StateDirError(path.dirname(file), dirProblem(error as NodeJS.ErrnoException), {cause: error})
     throw error
   }
+}
+
+async function openCursor(file: string): Promise<Cursor | null> {
+  const handle = await openLog(file)
+  if (!handle) return null
 
   try {
     const info = await handle.stat()
@@ -225,14 +236,8 @@ const SCAN_BYTES = 4 * 1024 * 1024
  * (not one ccl wrote: a sparse hole, a foreign blob) is skipped without being held. A missing log has none.
  */
 export async function* readLogChunks(file: string): AsyncGenerator<Buffer> {
-  let handle: FileHandle
-  try {
-    handle = await open(file, 'r')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return
-    throw error
-  }
-
+  const handle = await openLog(file)
+  if (!handle) return
   try {
     const buffer = Buffer.allocUnsafe(SCAN_BYTES)
     let carry: Buffer[] = []

@@ -3,10 +3,11 @@
 // holder: on this host a holder that is gone is taken over at once; another host's holder is
 // taken over only once it stopped refreshing the file's mtime for `staleMs` (it cannot be asked).
 import {lstatSync, readFileSync, type Stats} from 'node:fs'
-import {mkdir, rmdir, utimes} from 'node:fs/promises'
+import {rmdir, utimes} from 'node:fs/promises'
 import path from 'node:path'
 
 import {LockLostError, StateFileError} from '../errors.js'
+import {makeStateDir} from './layout.js'
 import {currentBootId, currentHost, type Holder, liveness, processStart} from './holder.js'
 import {createRecord, isBreakable, readRecord, type ReadRecord, type RecordBase, refreshedWithin, removeIfUnchanged, stamp} from './record.js'
 
@@ -87,7 +88,7 @@ export async function tryLock(locksDir: string, name: string, options: LockOptio
   const debug = await loadDebug()
   const staleMs = options.staleMs ?? 10_000
   const file = lockFile(locksDir, name)
-  await mkdir(locksDir, {recursive: true})
+  await makeStateDir(locksDir)
   const record: LockRecord = {...stamp(), acquired_at: new Date().toISOString()}
   // Each round either takes the lock, refuses, or removes what stood in the way; a few rounds
   // cover losing a race against another breaker or a holder that let go meanwhile.

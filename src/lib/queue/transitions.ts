@@ -31,7 +31,7 @@ import {appendEvent} from '../events/log.js'
 import {failpoint} from '../failpoints.js'
 import {describeHolder, liveness} from './holder.js'
 import {createExclusive, NAME_MAX, numberedName, removeIfExists, sweepTemps, writeFileAtomic} from './files.js'
-import {activeDir, MARKER_SUFFIX, MAX_DELEGATED_NAME_BYTES, type QueueLayout, unsafeNameReason} from './layout.js'
+import {activeDir, makeStateDir, MARKER_SUFFIX, MAX_DELEGATED_NAME_BYTES, type QueueLayout, unsafeNameReason} from './layout.js'
 import {createRecord, isBreakable, type ReadRecord, readRecord, type RecordBase, refreshedWithin, releaseOwn, removeIfUnchanged, removeStaleGuard, stamp} from './record.js'
 
 const debug = createDebug('ccl:queue')
@@ -342,7 +342,7 @@ export async function takeForAccount(layout: QueueLayout, options: TakeOptions):
       delivered_at: null,
     }
     const file = handOffPath(layout, account)
-    await mkdir(handOffDir(layout), {recursive: true})
+    await makeStateDir(handOffDir(layout))
     if (!(await createRecord(file, record, {durable: true}))) return {kind: 'account-busy', why: 'a hand-off to it is in progress'}
     const text = JSON.stringify(record) + '\n'
     failpoint('assign.after-claim')
@@ -738,7 +738,7 @@ export async function beginFailover(
     pending_mtime_ms: pendingMtime,
   }
   const file = failoverPath(layout, from)
-  await mkdir(failoverDir(layout), {recursive: true})
+  await makeStateDir(failoverDir(layout))
   if (!(await createRecord(file, record, {durable: true}))) return {kind: 'busy', why: `a failover of ${from}'s task is under way`}
   const text = JSON.stringify(record) + '\n'
   if (to !== from) {
@@ -753,7 +753,7 @@ export async function beginFailover(
       delivered_at: null,
       failover_from: from,
     }
-    await mkdir(handOffDir(layout), {recursive: true})
+    await makeStateDir(handOffDir(layout))
     const busy = !(await createRecord(handOffPath(layout, to), target, {durable: true}))
       ? 'a hand-off to it is in progress'
       : taskNames(activeDir(layout, to)).length > 0
