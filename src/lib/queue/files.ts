@@ -19,9 +19,14 @@ async function writeNew(file: string, data: string | Buffer, fsync: boolean, mod
     if (mode !== undefined) await handle.chmod(mode)
     await handle.writeFile(data)
     if (fsync) await handle.sync()
-  } finally {
-    await handle.close()
+  } catch (error) {
+    // A write that failed (ENOSPC, EIO, EDQUOT) leaves no half-written temp behind: it is ours, just made.
+    await handle.close().catch(() => undefined)
+    await removeIfExists(file).catch(() => undefined)
+    throw error
   }
+
+  await handle.close()
 }
 
 /**
