@@ -545,3 +545,26 @@ describe('disk full', () => {
     }
   }, 60_000)
 })
+
+describe('privacy', () => {
+  it('a 0600 task is 0600 in done/ and failed/ with its footer; the lock file and events.jsonl (found 0644) are 0600, the state folder 0700', async () => {
+    const {chmod, mkdir, stat, writeFile} = await import('node:fs/promises')
+    await delegatedTask(sandbox, fake, 'ok.md')
+    await delegatedTask(sandbox, fake, 'bad.md', {status: 'failed', error: 'nope'})
+    for (const t of ['ok.md', 'bad.md']) await chmod(path.join(sandbox.queue, 'pending', t), 0o600)
+    const state = path.join(sandbox.queue, '.ccl')
+    await mkdir(state, {mode: 0o755})
+    await chmod(state, 0o755)
+    await writeFile(path.join(state, 'events.jsonl'), '', {mode: 0o644})
+    await chmod(path.join(state, 'events.jsonl'), 0o644)
+    const mode = async (...parts: string[]) => ((await stat(path.join(sandbox.queue, ...parts))).mode & 0o777).toString(8)
+    const killed = await runCcl(['reap', '--config', sandbox.configFile], {env: {...env, CCL_FAILPOINTS: 'reap.after-lock=kill'}, cwd: sandbox.dir})
+    expect(killed.code).not.toBe(0)
+    expect(await mode('.ccl', 'locks', 'reap.lock')).toBe('600')
+    expect((await reap()).code).toBe(0)
+    expect(await queueState(sandbox)).toEqual({pending: [], done: ['ok.md'], failed: ['bad.md']})
+    expect(parseFooter(await file('done', 'ok.md'))?.job_id).toBe('j-ok')
+    expect({done: await mode('done', 'ok.md'), failed: await mode('failed', 'bad.md')}).toEqual({done: '600', failed: '600'})
+    expect({state: await mode('.ccl'), events: await mode('.ccl', 'events.jsonl')}).toEqual({state: '700', events: '600'})
+  })
+})

@@ -10,7 +10,7 @@ import type {Config} from '../config/schema.js'
 import {UserError, EXIT_CODES} from '../errors.js'
 import {appendEvent} from '../events/log.js'
 import {removeIfExists, writeFileAtomic} from '../queue/files.js'
-import {makeStateDir, type QueueLayout} from '../queue/layout.js'
+import {makeStateDir, type QueueLayout, STATE_FILE_MODE} from '../queue/layout.js'
 
 export interface Pause {
   account: string
@@ -54,7 +54,7 @@ export async function pauseAccount(config: Config, layout: QueueLayout, account:
   if (existing) return {pause: existing, already: true}
   const pause: Pause = {account, since: options.now.toISOString(), reason: options.reason ?? null}
   await makeStateDir(path.dirname(pausePath(layout, account)))
-  await writeFileAtomic(pausePath(layout, account), JSON.stringify(pause, null, 2) + '\n')
+  await writeFileAtomic(pausePath(layout, account), JSON.stringify(pause, null, 2) + '\n', {mode: STATE_FILE_MODE})
   await appendEvent(layout.events, 'account.paused', {account, reason: pause.reason}, options.now)
   return {pause, already: false}
 }

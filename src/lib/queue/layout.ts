@@ -136,6 +136,9 @@ export async function ensureStateDir(layout: Pick<QueueLayout, 'state'>): Promis
     // Tightened only when it is ours: another user's folder is left as it is (access says whether we may write).
     if ((info.mode & 0o077) !== 0 && info.uid === process.getuid?.()) await chmod(dir, info.mode & 0o700)
     await access(dir, constants.W_OK | constants.X_OK)
+    // The log is created 0600; one an older ccl made 0644 is tightened here, once per command that writes state.
+    const log = await stat(path.join(dir, 'events.jsonl')).catch(() => null)
+    if (log && (log.mode & 0o077) !== 0 && log.uid === process.getuid?.()) await chmod(path.join(dir, 'events.jsonl'), log.mode & 0o700)
   } catch (error) {
     if (error instanceof StateDirError) throw error
     throw new StateDirError(dir, dirProblem(error as NodeJS.ErrnoException), {cause: error})

@@ -7,6 +7,7 @@ import {open} from 'node:fs/promises'
 
 import {StateFileError} from '../errors.js'
 import {createExclusive, removeIfExists} from './files.js'
+import {STATE_FILE_MODE} from './layout.js'
 import {currentHolder, type Holder, liveness} from './holder.js'
 
 /** What every record carries: who holds it, and a nonce that tells this record from a later one of the same name. */
@@ -30,7 +31,8 @@ export function stamp(): RecordBase {
  * after a power cut their holder is on another boot, so they are broken at once anyway.
  */
 export async function createRecord(file: string, record: RecordBase, options: {durable?: boolean} = {}): Promise<boolean> {
-  return createExclusive(file, JSON.stringify(record) + '\n', {fsync: Boolean(options.durable)})
+  // 0600: records (locks, claims, hand-offs) are ccl's own, like everything in the state folder.
+  return createExclusive(file, JSON.stringify(record) + '\n', {fsync: Boolean(options.durable), mode: STATE_FILE_MODE})
 }
 
 export type ReadRecord<T> =

@@ -31,7 +31,7 @@ import {appendEvent} from '../events/log.js'
 import {failpoint} from '../failpoints.js'
 import {describeHolder, liveness} from './holder.js'
 import {createExclusive, NAME_MAX, numberedName, removeIfExists, sweepTemps, writeFileAtomic} from './files.js'
-import {activeDir, makeStateDir, MARKER_SUFFIX, MAX_DELEGATED_NAME_BYTES, type QueueLayout, unsafeNameReason} from './layout.js'
+import {activeDir, makeStateDir, MARKER_SUFFIX, STATE_FILE_MODE, MAX_DELEGATED_NAME_BYTES, type QueueLayout, unsafeNameReason} from './layout.js'
 import {createRecord, isBreakable, type ReadRecord, readRecord, type RecordBase, refreshedWithin, releaseOwn, removeIfUnchanged, removeStaleGuard, stamp} from './record.js'
 
 const debug = createDebug('ccl:queue')
@@ -367,7 +367,7 @@ export async function takeForAccount(layout: QueueLayout, options: TakeOptions):
 
 async function rewriteHandOff(handOff: HandOff, next: HandOffRecord): Promise<HandOff> {
   const text = JSON.stringify(next) + '\n'
-  await writeFileAtomic(handOff.file, text)
+  await writeFileAtomic(handOff.file, text, {mode: STATE_FILE_MODE})
   return {...handOff, record: next, text}
 }
 
@@ -774,7 +774,7 @@ export async function beginFailover(
 export async function stepFailover(failover: Failover, patch: Partial<FailoverRecord>): Promise<Failover> {
   const next = {...failover.record, ...patch}
   const text = JSON.stringify(next) + '\n'
-  await writeFileAtomic(failover.file, text)
+  await writeFileAtomic(failover.file, text, {mode: STATE_FILE_MODE})
   return {...failover, record: next, text}
 }
 
@@ -1094,8 +1094,11 @@ export async function finishDelegated(layout: QueueLayout, request: FinishTaskRe
       text = await readFile(prepared.file, 'utf8')
     } else {
       let content: Buffer
+      let mode: number
       try {
         content = readRegularFile(source)
+        // The result keeps the task's own mode (a 0600 task stays 0600 in done/ and failed/).
+        mode = lstatSync(source).mode & 0o7777
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code
         if (code !== 'ENOENT' && code !== 'ELOOP' && code !== 'ENOTREG') throw error
@@ -1107,7 +1110,7 @@ export async function finishDelegated(layout: QueueLayout, request: FinishTaskRe
 
       text = request.render(content.toString('utf8'))
       const journal = path.join(layout.pending, resultJournalName(request.key, request.dir))
-      await writeFileAtomic(journal, text)
+      await writeFileAtomic(journal, text, {mode})
       prepared = {dir: request.dir, file: journal}
       step('prepared')
     }

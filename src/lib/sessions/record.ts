@@ -3,7 +3,7 @@ import {z} from 'zod'
 
 import {StateFileError} from '../errors.js'
 import {writeFileAtomic} from '../queue/files.js'
-import {makeStateDir, type QueueLayout, sessionStatePath} from '../queue/layout.js'
+import {makeStateDir, type QueueLayout, sessionStatePath, STATE_FILE_MODE} from '../queue/layout.js'
 import type {LastCrash} from './crash.js'
 
 /**
@@ -77,5 +77,5 @@ export async function readSessionRecord(layout: QueueLayout, account: string): P
 /** Written atomically (temp + fsync + rename); the sessions folder is made when missing. */
 export async function writeSessionRecord(layout: QueueLayout, account: string, record: SessionRecord): Promise<void> {
   await makeStateDir(layout.sessions)
-  await writeFileAtomic(sessionStatePath(layout, account), JSON.stringify(record, null, 2) + '\n')
+  await writeFileAtomic(sessionStatePath(layout, account), JSON.stringify(record, null, 2) + '\n', {mode: STATE_FILE_MODE})
 }
