@@ -18,7 +18,7 @@ export const EXIT_CODE_MEANINGS: Record<ExitCode, string> = {
   0: 'success; for `validate-symlinks` and `status`, nothing needs an operator',
   1: 'something could not be done or needs an operator (invalid links, a failed job, a delivery that failed, a settings.json that `hooks install` refused, an internal error)',
   2: 'usage error (unknown flag, missing or extra argument, flags that exclude each other, a flag without its value or with a bad one) or a task file missing or unreadable',
-  3: 'configuration error, or delegation is off',
+  3: 'configuration error, the state folder cannot be created or written, or delegation is off',
   4: 'refused: already delegated, kept local by the router, no free account, lost a race, a name already taken (`retry`), a hand-off or failover in the way (`requeue`), not delegated (`cancel`), or (`init`) the config file exists',
   5: 'the secutools API failed (after retries) or answered with something malformed',
   124: 'timed out waiting (`delegate result --wait --timeout`)',
