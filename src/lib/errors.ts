@@ -18,7 +18,7 @@ export const EXIT_CODE_MEANINGS: Record<ExitCode, string> = {
   0: 'success; for `validate-symlinks` and `status`, nothing needs an operator; for `fsck`, the queue and state are sound',
   1: 'something could not be done or needs an operator (invalid links, a failed job, a delivery that failed, a settings.json that `hooks install` refused, problems `fsck` found, an internal error)',
   2: 'usage error (unknown flag, missing or extra argument, flags that exclude each other, a flag without its value or with a bad one) or a task file missing or unreadable',
-  3: 'configuration error, or delegation is off',
+  3: 'configuration error, the state folder cannot be created or written, or delegation is off',
   4: 'refused: already delegated, kept local by the router, no free account, lost a race, a name already taken (`retry`), a hand-off or failover in the way (`requeue`), not delegated (`cancel`), or (`init`) the config file exists',
   5: 'the secutools API failed (after retries) or answered with something malformed',
   124: 'timed out waiting (`delegate result --wait --timeout`)',
@@ -152,4 +152,20 @@ export class BugError extends CclError {
 
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
+}
+
+/**
+ * The state folder (`state:`, by default `<queue>/.ccl`) or a folder in it cannot be created or
+ * written: a file in the way, a read-only file system, no permission. A setup problem like a bad
+ * config, so exit 3; the message names the folder.
+ */
+export class StateDirError extends CclError {
+  readonly code = 'state_dir'
+  readonly exitCode = EXIT_CODES.config
+  readonly dir: string
+
+  constructor(dir: string, problem: string, options: {cause?: unknown; hint?: string} = {}) {
+    super(`state folder ${dir}: ${problem}`, {hint: 'fix "state" in the config, or make that folder creatable and writable by this user', ...options})
+    this.dir = dir
+  }
 }

@@ -483,3 +483,119 @@ describe('crash safety', () => {
     expect(fake.jobCount()).toBe(names.length)
   }, 240_000)
 })
+
+describe('a 1 GiB event log', () => {
+  it('a reap killed after linking done/big.md is finished by the next one, and status and events still answer', async () => {
+    const {truncate, stat} = await import('node:fs/promises')
+    const t = await delegatedTask(sandbox, fake, 'big.md')
+    const killed = await runCcl(['reap', '--config', sandbox.configFile], {env: {...env, CCL_FAILPOINTS: 'finish.linked'}, cwd: sandbox.dir})
+    expect(killed.code).not.toBe(0) // SIGKILL: done/big.md linked, the task still in pending/
+    const before = await queueState(sandbox)
+    expect(before.pending.filter((n) => !n.startsWith('.'))).toEqual(['big.md', 'big.md.delegated'])
+    expect(before.done).toEqual(['big.md'])
+    // A sparse GiB after the real lines (cheap to make): more than one string can hold, so a reader
+    // that reads the whole log fails ("Invalid string length") and the recovering reap never finishes.
+    const events = path.join(sandbox.queue, '.ccl', 'events.jsonl')
+    const {appendFile} = await import('node:fs/promises')
+    const line = (event: string) => JSON.stringify({ts: new Date().toISOString(), event, task: 'other.md'}) + '\n'
+    await appendFile(events, line('task.assigned'))
+    await truncate(events, 1024 ** 3)
+    await appendFile(events, '\n' + line('task.done'))
+    expect((await stat(events)).size).toBeGreaterThan(1024 ** 3)
+    const again = await reap('--json')
+    expect(again.stderr).toBe('')
+    expect(again.code).toBe(0)
+    expect(await queueState(sandbox)).toEqual({pending: [], done: ['big.md'], failed: []})
+    expect(parseFooter(await file('done', 'big.md'))?.job_id).toBe(t.jobId)
+    const status = await runCcl(['status', '--json', '--config', sandbox.configFile], {env, cwd: sandbox.dir})
+    expect(status.stderr).not.toMatch(/internal error|Invalid string length/)
+    expect(JSON.parse(status.stdout)).toMatchObject({counters: {all_time: {completed: 1}, local_done: {all_time: 1}}})
+    const listed = await runCcl(['events', '--json', '--config', sandbox.configFile], {env, cwd: sandbox.dir})
+    expect(listed.code).toBe(0)
+    expect((JSON.parse(listed.stdout) as {events: {event: string}[]}).events.map((e) => e.event)).toEqual(['task.assigned', 'task.done', 'delegation.completed'])
+  }, 60_000)
+})
+
+describe('a clock stepped back', () => {
+  it("a reap lock refreshed an hour in the future (another host's, its holder not to be asked) does not make reap say another is running", async () => {
+    const {mkdir, utimes, writeFile} = await import('node:fs/promises')
+    await delegatedTask(sandbox, fake, 'later.md')
+    await mkdir(locksDir(), {recursive: true})
+    const lock = path.join(locksDir(), 'reap.lock')
+    await writeFile(lock, JSON.stringify({holder: {host: 'elsewhere.example', pid: 4242}, nonce: 'n', acquired_at: new Date().toISOString()}) + '\n')
+    const future = new Date(Date.now() + 3_600_000)
+    await utimes(lock, future, future)
+    const run = await reap('--json')
+    expect(run.stderr).toBe('')
+    expect(JSON.parse(run.stdout)).toMatchObject({skipped: null, polled: 1})
+    expect((await queueState(sandbox)).done).toEqual(['later.md'])
+  })
+})
+
+describe('disk full', () => {
+  it('on a 1 MiB tmpfs: reaps that hit ENOSPC leave no temp files, lose and duplicate nothing, and finish once space returns', async () => {
+    const {execFileSync} = await import('node:child_process')
+    const {mkdir, readdir} = await import('node:fs/promises')
+    // CI runs as root; a tmpfs is the real thing (a failing write, not a mock of one).
+    expect(process.getuid?.()).toBe(0)
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', sandbox.queue])
+    try {
+      for (const d of ['pending', 'done', 'failed']) await mkdir(path.join(sandbox.queue, d))
+      const names = Array.from({length: 8}, (_, i) => `big-${i}.md`)
+      for (const name of names) await delegatedTask(sandbox, fake, name, {result: `${name}: ${'r'.repeat(150_000)}\n`})
+      const temps = async () => (await readdir(sandbox.queue, {recursive: true})).filter((n) => path.basename(n).startsWith('.ccl-tmp-'))
+      // Whatever the results left free is taken by a filler: every write of a reap now meets ENOSPC,
+      // the claims' and markers' exclusive creates (temp + link) as well as the results.
+      const {open: openFile, rm} = await import('node:fs/promises')
+      const filler = path.join(sandbox.queue, 'filler')
+      const handle = await openFile(filler, 'w')
+      await handle.write(Buffer.alloc(2 * 1024 * 1024)).catch((error: NodeJS.ErrnoException) => expect(error.code).toBe('ENOSPC'))
+      await handle.close()
+      let full = 0
+      for (let run = 0; run < 3; run++) {
+        const result = await reap()
+        if (result.code !== 0) full++
+        expect(result.stderr).not.toMatch(/internal error: (?!ENOSPC)/)
+        expect(await temps()).toEqual([])
+      }
+
+      expect(full).toBeGreaterThan(0) // the disk did fill up
+      await rm(filler)
+      execFileSync('mount', ['-o', 'remount,size=64m', sandbox.queue])
+      const after = await reap()
+      expect(after.stderr).not.toMatch(/error/i)
+      expect(after.code).toBe(0)
+      expect(await temps()).toEqual([])
+      const state = await queueState(sandbox)
+      expect(state).toEqual({pending: [], done: names, failed: []})
+      for (const name of names) expect(parseFooter(await file('done', name))?.job_id).toBe(`j-${name.replace(/\.md$/, '')}`)
+      const outcomes = (await eventsOf(sandbox)).filter((e) => e.event === 'delegation.completed')
+      expect(outcomes.map((e) => e.task).sort()).toEqual(names)
+    } finally {
+      execFileSync('umount', ['-l', sandbox.queue])
+    }
+  }, 60_000)
+})
+
+describe('privacy', () => {
+  it('a 0600 task is 0600 in done/ and failed/ with its footer; the lock file and events.jsonl (found 0644) are 0600, the state folder 0700', async () => {
+    const {chmod, mkdir, stat, writeFile} = await import('node:fs/promises')
+    await delegatedTask(sandbox, fake, 'ok.md')
+    await delegatedTask(sandbox, fake, 'bad.md', {status: 'failed', error: 'nope'})
+    for (const t of ['ok.md', 'bad.md']) await chmod(path.join(sandbox.queue, 'pending', t), 0o600)
+    const state = path.join(sandbox.queue, '.ccl')
+    await mkdir(state, {mode: 0o755})
+    await chmod(state, 0o755)
+    await writeFile(path.join(state, 'events.jsonl'), '', {mode: 0o644})
+    await chmod(path.join(state, 'events.jsonl'), 0o644)
+    const mode = async (...parts: string[]) => ((await stat(path.join(sandbox.queue, ...parts))).mode & 0o777).toString(8)
+    const killed = await runCcl(['reap', '--config', sandbox.configFile], {env: {...env, CCL_FAILPOINTS: 'reap.after-lock=kill'}, cwd: sandbox.dir})
+    expect(killed.code).not.toBe(0)
+    expect(await mode('.ccl', 'locks', 'reap.lock')).toBe('600')
+    expect((await reap()).code).toBe(0)
+    expect(await queueState(sandbox)).toEqual({pending: [], done: ['ok.md'], failed: ['bad.md']})
+    expect(parseFooter(await file('done', 'ok.md'))?.job_id).toBe('j-ok')
+    expect({done: await mode('done', 'ok.md'), failed: await mode('failed', 'bad.md')}).toEqual({done: '600', failed: '600'})
+    expect({state: await mode('.ccl'), events: await mode('.ccl', 'events.jsonl')}).toEqual({state: '700', events: '600'})
+  })
+})

@@ -146,6 +146,38 @@ describe('lock: a holder that may be alive keeps it', () => {
   })
 })
 
+describe('lock: a clock stepped back (an mtime in the future) is not fresh', () => {
+  const ahead = async (target: string, ms: number) => age(target, -ms)
+
+  it("another host's lock refreshed \"an hour from now\" is taken; one a second ahead (clock skew) is still fresh", async () => {
+    const other: Holder = {host: 'elsewhere.example', pid: 4242, pid_start: 99, boot_id: 'another-machine'}
+    await writeLock(other)
+    await ahead(file(), 1000)
+    expect(await take(10_000)).toBeUndefined()
+    await ahead(file(), 3_600_000)
+    await ours(await take(10_000))
+  })
+
+  it('an unreadable file and an older ccl\'s lock directory an hour ahead are taken too', async () => {
+    await writeFile(file(), '{"holder": {"host"')
+    await ahead(file(), 3_600_000)
+    await ours(await take(10_000))
+    await locks.pop()!.release()
+    await mkdir(file())
+    await ahead(file(), 3_600_000)
+    await ours(await take(10_000))
+  })
+
+  it('a live holder on this host keeps its lock whatever its mtime says', async () => {
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], {stdio: 'ignore'})
+    children.push(child)
+    const pid = child.pid!
+    await writeLock({host: currentHost(), pid, pid_start: processStart(pid), boot_id: currentBootId()})
+    await ahead(file(), 3_600_000)
+    expect(await take(10_000)).toBeUndefined()
+  })
+})
+
 describe('lock: release and loss', () => {
   it('release removes our file, and never a file someone else holds now', async () => {
     const mine = await tryLock(dir, 'reap')

@@ -97,6 +97,19 @@ describe('countDelegations', () => {
     expect(counters.last_24h).toMatchObject({completed: 3})
   })
 
+  it('reads a log bigger than its read size in pieces: lines across a piece boundary count once, a line over 16 MiB is skipped', async () => {
+    const line = (task: string, cost: number) => JSON.stringify({ts: hoursAgo(1).toISOString(), event: 'delegation.completed', task, cost_usd: cost}) + '\n'
+    // Padding lines so that real lines straddle the 4 MiB read boundaries, then a 20 MiB foreign line, then one more event.
+    const pad = JSON.stringify({ts: hoursAgo(1).toISOString(), event: 'session.created', note: 'x'.repeat(999_937)}) + '\n'
+    const parts: string[] = []
+    for (let i = 0; i < 12; i++) parts.push(pad, line(`t${i}.md`, 1))
+    parts.push('{"blob":"' + 'y'.repeat(20 * 1024 * 1024) + '"}\n', line('after.md', 10))
+    await writeFile(file, parts.join(''))
+    const counters = await countDelegations(file, now)
+    expect(counters.all_time).toMatchObject({completed: 13, cost_usd: 22})
+    expect((await reference()).all).toEqual({...counters.all_time})
+  })
+
   it('is not fooled by task names that quote the event key', async () => {
     await appendEvent(file, 'task.assigned', {task: 'x "event":"delegation.completed" y.md', account: 'alpha'}, hoursAgo(1))
     await appendEvent(file, 'session.created', {account: 'alpha', note: '"event":"delegation.submitted"'}, hoursAgo(1))

@@ -3,15 +3,14 @@
  * written atomically. A paused account gets no new task (assign, dispatch, a failover's target); the task
  * it has goes on, and reconcile keeps its session alive as before. `ccl status` shows it `paused`.
  */
-import {mkdir} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {Config} from '../config/schema.js'
 import {UserError, EXIT_CODES} from '../errors.js'
 import {appendEvent} from '../events/log.js'
 import {removeIfExists, writeFileAtomic} from '../queue/files.js'
-import type {QueueLayout} from '../queue/layout.js'
 import {readRegularText} from '../regular-file.js'
+import {makeStateDir, type QueueLayout, STATE_FILE_MODE} from '../queue/layout.js'
 
 export interface Pause {
   account: string
@@ -54,8 +53,8 @@ export async function pauseAccount(config: Config, layout: QueueLayout, account:
   const existing = readPause(layout, account)
   if (existing) return {pause: existing, already: true}
   const pause: Pause = {account, since: options.now.toISOString(), reason: options.reason ?? null}
-  await mkdir(path.dirname(pausePath(layout, account)), {recursive: true})
-  await writeFileAtomic(pausePath(layout, account), JSON.stringify(pause, null, 2) + '\n')
+  await makeStateDir(path.dirname(pausePath(layout, account)))
+  await writeFileAtomic(pausePath(layout, account), JSON.stringify(pause, null, 2) + '\n', {mode: STATE_FILE_MODE})
   await appendEvent(layout.events, 'account.paused', {account, reason: pause.reason}, options.now)
   return {pause, already: false}
 }

@@ -18,7 +18,7 @@ import path from 'node:path'
 import {StateFileError} from '../errors.js'
 import {appendEvent} from '../events/log.js'
 import {writeFileAtomic} from '../queue/files.js'
-import type {QueueLayout} from '../queue/layout.js'
+import {type QueueLayout, STATE_FILE_MODE} from '../queue/layout.js'
 import {createRecord, isBreakable, readRecord, releaseOwn, removeIfUnchanged, stamp} from '../queue/record.js'
 import {readRegularText} from '../regular-file.js'
 
@@ -189,7 +189,7 @@ export async function updateAccountState(layout: QueueLayout, account: string, c
     const current = readAccountState(layout, account)
     const next = change(current)
     if (next === undefined) return current
-    await writeFileAtomic(accountStatePath(layout, account), JSON.stringify(next, null, 2) + '\n')
+    await writeFileAtomic(accountStatePath(layout, account), JSON.stringify(next, null, 2) + '\n', {mode: STATE_FILE_MODE})
     return next
   } finally {
     await releaseOwn(lock, text)

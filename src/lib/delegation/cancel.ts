@@ -11,7 +11,7 @@ import path from 'node:path'
 
 import {RefusedError, TaskFileError} from '../errors.js'
 import {failpoint} from '../failpoints.js'
-import {isTaskName, markerPath, type QueueLayout} from '../queue/layout.js'
+import {ensureStateDir, isTaskName, markerPath, type QueueLayout} from '../queue/layout.js'
 import {describeLockHolder, lockWithin} from '../queue/lock.js'
 import {whereIs} from '../queue/transitions.js'
 import {finishJob} from './finish.js'
@@ -83,6 +83,7 @@ export async function cancelTask(options: CancelOptions): Promise<CancelResult> 
     throw new TaskFileError(`${task}: task file not found, nor anywhere else in the queue`)
   }
 
+  await ensureStateDir(layout)
   const attempt = await lockWithin(layout.locks, 'reap', {staleMs: 10_000, waitMs: options.lockWaitMs ?? 10_000})
   if (!attempt.lock) throw new RefusedError(`${name}: not cancelled: a ccl reap is running (${describeLockHolder(attempt.holder)}); try again in a moment`)
   const {lock} = attempt

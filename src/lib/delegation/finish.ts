@@ -1,8 +1,8 @@
-import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {BugError} from '../errors.js'
 import {appendEvent, type EventName} from '../events/log.js'
+import {readLogChunks} from '../events/stream.js'
 import type {QueueLayout} from '../queue/layout.js'
 import {type FinishStep, finishDelegated} from '../queue/transitions.js'
 import {appendFooter, type FooterData, type FooterStatus, type FooterText, parseFooter} from './footer.js'
@@ -31,21 +31,17 @@ const OUTCOME_EVENTS: Record<FooterStatus, EventName> = {
  * A claim cancelled before it had a job id (`job_id` "") is told apart by where its task went.
  */
 export async function outcomeLogged(eventsFile: string, jobId: string, destination?: string): Promise<boolean> {
-  let text: string
-  try {
-    text = await readFile(eventsFile, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false
-    throw error
-  }
-
-  const needle = `"job_id":${JSON.stringify(jobId)}`
-  for (let at = text.indexOf(needle); at !== -1; at = text.indexOf(needle, at + needle.length)) {
-    const start = text.lastIndexOf('\n', at) + 1
-    const stop = text.indexOf('\n', at)
-    const line = text.slice(start, stop === -1 ? undefined : stop)
-    if (jobId === '' && (destination === undefined || !line.includes(`"destination":${JSON.stringify(destination)}`))) continue
-    if (Object.values(OUTCOME_EVENTS).some((event) => line.includes(`"event":"${event}"`))) return true
+  // Streamed by whole lines: the log grows without bound, and a log too big to hold in one string
+  // must not keep a killed reap from ever finishing (its task would stay in pending/ and done/).
+  const needle = Buffer.from(`"job_id":${JSON.stringify(jobId)}`)
+  for await (const chunk of readLogChunks(eventsFile)) {
+    for (let at = chunk.indexOf(needle); at !== -1; at = chunk.indexOf(needle, at + needle.length)) {
+      const start = chunk.lastIndexOf(0x0a, at) + 1
+      const stop = chunk.indexOf(0x0a, at)
+      const line = chunk.toString('utf8', start, stop === -1 ? undefined : stop)
+      if (jobId === '' && (destination === undefined || !line.includes(`"destination":${JSON.stringify(destination)}`))) continue
+      if (Object.values(OUTCOME_EVENTS).some((event) => line.includes(`"event":"${event}"`))) return true
+    }
   }
 
   return false

@@ -4,7 +4,7 @@ import {formatDuration} from '../config/duration.js'
 import type {DelegationState} from '../config/load.js'
 import type {Delegation} from '../config/schema.js'
 import {ApiError, DelegationOffError, errorMessage, LockLostError} from '../errors.js'
-import {ensureLayout, type QueueLayout} from '../queue/layout.js'
+import {ensureLayout, ensureStateDir, type QueueLayout} from '../queue/layout.js'
 import {failpoint} from '../failpoints.js'
 import {describeLockHolder, type Lock, tryLockOrHolder} from '../queue/lock.js'
 import {findPreparedResult, resultJournalName, sweepFolder, TEMP_SAFE_AGE_MS} from '../queue/transitions.js'
@@ -335,6 +335,7 @@ export async function runReap(options: RunReapOptions): Promise<ReapRun> {
 
   const settings = options.delegation.settings
   if (dryRun) return {...(await reap({...options, settings})), skipped: null}
+  await ensureStateDir(options.layout)
   const {lock, holder} = await tryLockOrHolder(options.layout.locks, 'reap', {staleMs: options.lockStaleMs ?? 10_000})
   if (!lock) return {...emptySummary(dryRun), skipped: `another ccl reap is running (${describeLockHolder(holder)}); this one has nothing to do`}
   failpoint('reap.after-lock')

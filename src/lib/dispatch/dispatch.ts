@@ -4,7 +4,7 @@ import {CclError, errorMessage, RefusedError, TaskFileError} from '../errors.js'
 import {assignTask, recoverHandOffs} from '../assign/assign.js'
 import {type ClientSource, submitTask} from '../delegation/submit.js'
 import {exists} from '../queue/files.js'
-import {MARKER_SUFFIX, queueLayout, requireQueueRoot, scanTasks, unsafeNameReason} from '../queue/layout.js'
+import {ensureStateDir, MARKER_SUFFIX, queueLayout, requireQueueRoot, scanTasks, unsafeNameReason} from '../queue/layout.js'
 import {type Requeued, sweepFolder, TEMP_SAFE_AGE_MS} from '../queue/transitions.js'
 import type {SecutoolsClient} from '../secutools/client.js'
 import {decide, LOCAL_TARGET} from '../tasks/decide.js'
@@ -79,6 +79,8 @@ export async function dispatch(options: DispatchOptions): Promise<DispatchResult
   const now = options.now ?? (() => new Date())
   const layout = queueLayout(config)
   requireQueueRoot(config)
+  // Hand-off records are written under the state folder: one that cannot be made is said once, up front (exit 3).
+  await ensureStateDir(layout)
   const recovered = await recoverHandOffs(config, now())
   const delegation = delegationState(config, env)
   // Once per pass, like the markers: an account limited a moment later is caught by the next pass.

@@ -1,5 +1,8 @@
-import {appendFile, mkdir, readFile} from 'node:fs/promises'
+import {appendFile} from 'node:fs/promises'
 import path from 'node:path'
+
+import {StateDirError} from '../errors.js'
+import {dirProblem, makeStateDir, STATE_FILE_MODE} from '../queue/layout.js'
 
 export const EVENT_NAMES = [
   'delegation.claimed',
@@ -49,32 +52,29 @@ export async function appendEvent(
   const record: CclEvent = {ts: now.toISOString(), event, ...fields}
   const line = JSON.stringify(record) + '\n'
   try {
-    await appendFile(file, line, {flag: 'a'})
+    await appendFile(file, line, {flag: 'a', mode: STATE_FILE_MODE})
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
-    await mkdir(path.dirname(file), {recursive: true})
-    await appendFile(file, line, {flag: 'a'})
+    const {code} = error as NodeJS.ErrnoException
+    if (code === 'ENOTDIR' || code === 'EROFS' || code === 'EACCES' || code === 'EPERM') {
+      throw new StateDirError(path.dirname(file), dirProblem(error as NodeJS.ErrnoException), {cause: error})
+    }
+
+    if (code !== 'ENOENT') throw error
+    await makeStateDir(path.dirname(file))
+    await appendFile(file, line, {flag: 'a', mode: STATE_FILE_MODE})
   }
 
   return record
 }
 
-/** Reads the log; a missing log is empty, and a torn or foreign line is skipped, not fatal. */
+/**
+ * Reads the log; a missing log is empty, and a torn or foreign line is skipped, not fatal. Streamed:
+ * the file is never held whole (only the events are), so prefer readEventStream for a big log.
+ */
 export async function readEvents(file: string): Promise<CclEvent[]> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
-    throw error
-  }
-
+  const {readEventStream} = await import('./stream.js')
   const events: CclEvent[] = []
-  for (const line of text.split('\n')) {
-    const event = parseEventLine(line)
-    if (event) events.push(event)
-  }
-
+  for await (const batch of readEventStream(file)) events.push(...batch)
   return events
 }
 

@@ -3,7 +3,11 @@
 // stopped. Not readline: it cannot say where in the file a line ended, and a follower must not
 // consume a last line that is still without its newline.
 import {type FileHandle, open, stat} from 'node:fs/promises'
+import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
+
+import {StateDirError} from '../errors.js'
+import {dirProblem} from '../queue/layout.js'
 
 import {type CclEvent, parseEventLine} from './log.js'
 
@@ -96,14 +100,21 @@ class Cursor {
   }
 }
 
-async function openCursor(file: string): Promise<Cursor | null> {
-  let handle: FileHandle
+/** Opens the log for reading; null when there is none. A file where the state folder should be is a StateDirError (exit 3). */
+async function openLog(file: string): Promise<FileHandle | null> {
   try {
-    handle = await open(file, 'r')
+    return await open(file, 'r')
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
+    const {code} = error as NodeJS.ErrnoException
+    if (code === 'ENOENT') return null
+    if (code === 'ENOTDIR') throw new StateDirError(path.dirname(file), dirProblem(error as NodeJS.ErrnoException), {cause: error})
     throw error
   }
+}
+
+async function openCursor(file: string): Promise<Cursor | null> {
+  const handle = await openLog(file)
+  if (!handle) return null
 
   try {
     const info = await handle.stat()
@@ -211,5 +222,62 @@ export async function* followEventStream(file: string, options: FollowOptions): 
     }
   } finally {
     await cursor?.close()
+  }
+}
+
+/** How much of the log readLogChunks reads at once. */
+const SCAN_BYTES = 4 * 1024 * 1024
+
+/**
+ * The log as it is now, in pieces of whole lines: each piece starts at a line's start and ends just
+ * after a newline (the last one may end the file without one). For readers that search the bytes
+ * (status's counters, reap's recovery) rather than parse every line: memory stays bounded by
+ * SCAN_BYTES plus the longest line, whatever the size of the log; a line longer than MAX_LINE_BYTES
+ * (not one ccl wrote: a sparse hole, a foreign blob) is skipped without being held. A missing log has none.
+ */
+export async function* readLogChunks(file: string): AsyncGenerator<Buffer> {
+  const handle = await openLog(file)
+  if (!handle) return
+  try {
+    const buffer = Buffer.allocUnsafe(SCAN_BYTES)
+    let carry: Buffer[] = []
+    let carryBytes = 0
+    let overlong = false
+    let position = 0
+    for (;;) {
+      const {bytesRead} = await handle.read(buffer, 0, SCAN_BYTES, position)
+      if (bytesRead === 0) break
+      position += bytesRead
+      const chunk = buffer.subarray(0, bytesRead)
+      const first = chunk.indexOf(NEWLINE)
+      if (first === -1) {
+        // No line ends here: the line goes on (kept while short enough, dropped once too long).
+        if (!overlong && carryBytes + chunk.length <= MAX_LINE_BYTES) {
+          carry.push(Buffer.from(chunk))
+          carryBytes += chunk.length
+        } else {
+          carry = []
+          carryBytes = 0
+          overlong = true
+        }
+
+        continue
+      }
+
+      const last = chunk.lastIndexOf(NEWLINE)
+      // The line that began before this chunk ends at `first`: whole if it stayed short, else skipped.
+      const head = overlong || carryBytes + first + 1 > MAX_LINE_BYTES ? null : Buffer.concat([...carry, chunk.subarray(0, first + 1)])
+      if (head !== null && head.length > 0) yield head
+      // Copied: the read buffer is reused for the next chunk, and a consumer may keep what it got.
+      if (last > first) yield Buffer.from(chunk.subarray(first + 1, last + 1))
+      const rest = chunk.subarray(last + 1)
+      carry = rest.length > 0 ? [Buffer.from(rest)] : []
+      carryBytes = rest.length
+      overlong = false
+    }
+
+    if (!overlong && carryBytes > 0) yield Buffer.concat(carry)
+  } finally {
+    await handle.close()
   }
 }

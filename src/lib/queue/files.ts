@@ -19,9 +19,14 @@ async function writeNew(file: string, data: string | Buffer, fsync: boolean, mod
     if (mode !== undefined) await handle.chmod(mode)
     await handle.writeFile(data)
     if (fsync) await handle.sync()
-  } finally {
-    await handle.close()
+  } catch (error) {
+    // A write that failed (ENOSPC, EIO, EDQUOT) leaves no half-written temp behind: it is ours, just made.
+    await handle.close().catch(() => undefined)
+    await removeIfExists(file).catch(() => undefined)
+    throw error
   }
+
+  await handle.close()
 }
 
 /**
@@ -44,9 +49,9 @@ export async function writeFileAtomic(file: string, data: string | Buffer, optio
  * written and fsynced under a temporary name and then hard-linked: link(2) fails with EEXIST like
  * O_EXCL, but no reader ever sees the file empty or half-written, even if the process dies mid-way.
  */
-export async function createExclusive(file: string, data: string | Buffer, options: {fsync?: boolean} = {}): Promise<boolean> {
+export async function createExclusive(file: string, data: string | Buffer, options: {fsync?: boolean; mode?: number} = {}): Promise<boolean> {
   const temp = tempName(path.dirname(file))
-  await writeNew(temp, data, options.fsync ?? true)
+  await writeNew(temp, data, options.fsync ?? true, options.mode)
   try {
     await link(temp, file)
     return true

@@ -1,11 +1,11 @@
-import {lstatSync, statSync} from 'node:fs'
-import {mkdir, readdir} from 'node:fs/promises'
+import {constants, lstatSync, statSync} from 'node:fs'
+import {access, chmod, mkdir, readdir, stat} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {Config} from '../config/schema.js'
 import {CONTROL} from '../control-chars.js'
 import {describeKind} from '../regular-file.js'
-import {ConfigError} from '../errors.js'
+import {ConfigError, StateDirError} from '../errors.js'
 
 /** Where everything lives on disk (SPEC §3). */
 export interface QueueLayout {
@@ -89,9 +89,68 @@ export function requireQueueRoot(config: Pick<Config, 'queue' | 'file'>): void {
   }
 }
 
-/** Creates every folder of the layout (and one active/ folder per account); safe to repeat. */
+/** Mode of the state folder and every folder ccl makes in it: only its user may look inside. */
+export const STATE_DIR_MODE = 0o700
+
+/** Mode of every file ccl writes in the state folder (events.jsonl, sessions/*.json, locks, journals). */
+export const STATE_FILE_MODE = 0o600
+
+/** Why a folder could not be made or written, in words (a file in the way, read-only, no permission). */
+export function dirProblem(error: NodeJS.ErrnoException): string {
+  const what =
+    error.code === 'ENOTDIR' || error.code === 'EEXIST'
+      ? 'a file is in the way'
+      : error.code === 'EROFS'
+        ? 'the file system is read-only'
+        : error.code === 'EACCES' || error.code === 'EPERM'
+          ? 'permission denied'
+          : error.code === 'ENOSPC'
+            ? 'no space left on the device'
+            : (error.code ?? 'error')
+  return `cannot be created or written (${what}: ${error.message})`
+}
+
+/**
+ * Makes a folder of the state (the state folder itself, sessions/, locks/, handoff/…) with mode
+ * 0700; safe to repeat. Any failure is a StateDirError (exit 3) naming the folder, never a bare
+ * ENOTDIR or EROFS from mkdir. Use it for every folder ccl makes under `state:`.
+ */
+export async function makeStateDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, {recursive: true, mode: STATE_DIR_MODE})
+  } catch (error) {
+    throw new StateDirError(dir, dirProblem(error as NodeJS.ErrnoException), {cause: error})
+  }
+}
+
+/**
+ * The state folder exists, is a folder this user can write, and is 0700: made when missing (0700),
+ * tightened to 0700 when it exists with a looser mode (an older ccl made it 0755). Throws
+ * StateDirError (exit 3) naming it. Every command that writes state calls it first.
+ */
+export async function ensureStateDir(layout: Pick<QueueLayout, 'state'>): Promise<void> {
+  const dir = layout.state
+  await makeStateDir(dir)
+  try {
+    const info = await stat(dir)
+    if (!info.isDirectory()) throw new StateDirError(dir, 'is not a folder')
+    // Tightened only when it is ours: another user's folder is left as it is (access says whether we may write).
+    if ((info.mode & 0o077) !== 0 && info.uid === process.getuid?.()) await chmod(dir, info.mode & 0o700)
+    await access(dir, constants.W_OK | constants.X_OK)
+    // The log is created 0600; one an older ccl made 0644 is tightened here, once per command that writes state.
+    const log = await stat(path.join(dir, 'events.jsonl')).catch(() => null)
+    if (log && (log.mode & 0o077) !== 0 && log.uid === process.getuid?.()) await chmod(path.join(dir, 'events.jsonl'), log.mode & 0o700)
+  } catch (error) {
+    if (error instanceof StateDirError) throw error
+    throw new StateDirError(dir, dirProblem(error as NodeJS.ErrnoException), {cause: error})
+  }
+}
+
+/** Creates every folder of the layout (and one active/ folder per account); safe to repeat. The state folder's are 0700. */
 export async function ensureLayout(layout: QueueLayout, accounts: readonly string[] = []): Promise<void> {
-  const dirs = [layout.pending, layout.done, layout.failed, layout.sessions, layout.locks, ...accounts.map((a) => activeDir(layout, a))]
+  await ensureStateDir(layout)
+  await Promise.all([layout.sessions, layout.locks].map(async (dir) => makeStateDir(dir)))
+  const dirs = [layout.pending, layout.done, layout.failed, ...accounts.map((a) => activeDir(layout, a))]
   await Promise.all(dirs.map((dir) => mkdir(dir, {recursive: true})))
 }
 

@@ -3,12 +3,13 @@
 // holder: on this host a holder that is gone is taken over at once; another host's holder is
 // taken over only once it stopped refreshing the file's mtime for `staleMs` (it cannot be asked).
 import {lstatSync, type Stats} from 'node:fs'
-import {mkdir, rmdir, utimes} from 'node:fs/promises'
+import {rmdir, utimes} from 'node:fs/promises'
 import path from 'node:path'
 
 import {LockLostError, StateFileError} from '../errors.js'
+import {makeStateDir} from './layout.js'
 import {currentBootId, currentHost, type Holder, liveness, processStart} from './holder.js'
-import {createRecord, isBreakable, readRecord, type ReadRecord, type RecordBase, removeIfUnchanged, stamp} from './record.js'
+import {createRecord, isBreakable, readRecord, type ReadRecord, type RecordBase, refreshedWithin, removeIfUnchanged, stamp} from './record.js'
 import {readRegularText} from '../regular-file.js'
 
 export interface LockRecord extends RecordBase {
@@ -68,7 +69,7 @@ function lstatOrNull(file: string): Stats | null {
 /** Why a record that isBreakable judged breakable may be broken, for the debug line. */
 function whyBreakable(found: ReadRecord<LockRecord>, now: number): string {
   if (found.kind === 'none') return 'gone'
-  const age = `${Math.round(now - found.mtimeMs)} ms since its last refresh`
+  const age = found.mtimeMs > now ? `its mtime ${Math.round(found.mtimeMs - now)} ms in the future (the clock was stepped back)` : `${Math.round(now - found.mtimeMs)} ms since its last refresh`
   if (found.kind === 'torn') return `unreadable, ${age}`
   const {holder} = found.record
   if (liveness(holder) !== 'dead') return `holder pid ${holder.pid} on ${holder.host}: ${age}`
@@ -88,7 +89,7 @@ export async function tryLock(locksDir: string, name: string, options: LockOptio
   const debug = await loadDebug()
   const staleMs = options.staleMs ?? 10_000
   const file = lockFile(locksDir, name)
-  await mkdir(locksDir, {recursive: true})
+  await makeStateDir(locksDir)
   const record: LockRecord = {...stamp(), acquired_at: new Date().toISOString()}
   // Each round either takes the lock, refuses, or removes what stood in the way; a few rounds
   // cover losing a race against another breaker or a holder that let go meanwhile.
@@ -103,7 +104,7 @@ export async function tryLock(locksDir: string, name: string, options: LockOptio
     if (stat === null) continue
     if (stat.isDirectory()) {
       const age = now - stat.mtimeMs
-      if (age <= staleMs) {
+      if (refreshedWithin(stat.mtimeMs, staleMs, now)) {
         debug('refused %s: an older ccl holds it as a directory, refreshed %d ms ago', file, Math.round(age))
         return undefined
       }

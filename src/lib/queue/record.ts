@@ -7,6 +7,7 @@ import {open} from 'node:fs/promises'
 
 import {StateFileError} from '../errors.js'
 import {createExclusive, removeIfExists} from './files.js'
+import {STATE_FILE_MODE} from './layout.js'
 import {currentHolder, type Holder, liveness} from './holder.js'
 import {readRegularText} from '../regular-file.js'
 
@@ -31,7 +32,8 @@ export function stamp(): RecordBase {
  * after a power cut their holder is on another boot, so they are broken at once anyway.
  */
 export async function createRecord(file: string, record: RecordBase, options: {durable?: boolean} = {}): Promise<boolean> {
-  return createExclusive(file, JSON.stringify(record) + '\n', {fsync: Boolean(options.durable)})
+  // 0600: records (locks, claims, hand-offs) are ccl's own, like everything in the state folder.
+  return createExclusive(file, JSON.stringify(record) + '\n', {fsync: Boolean(options.durable), mode: STATE_FILE_MODE})
 }
 
 export type ReadRecord<T> =
@@ -65,14 +67,27 @@ export function readRecord<T extends RecordBase>(file: string): ReadRecord<T> {
   return {kind: 'torn', mtimeMs, text}
 }
 
-/** Whether a record may be broken: its holder is gone (same host), or it is older than `staleMs` (any host). */
+/** How far in the future an mtime may be and still count as fresh: clocks of hosts sharing a queue may differ this much. */
+export const FUTURE_SKEW_MS = 2000
+
+/**
+ * Whether a file refreshed at `mtimeMs` was refreshed within `staleMs` of `now`. An mtime more than
+ * FUTURE_SKEW_MS in the future is not fresh: the clock was stepped back since (or the file was
+ * touched by hand), and "refreshed in the future" would otherwise keep it fresh for as long as the
+ * step. A live holder refreshes its file every staleMs/4, so its mtime is back to now long before.
+ */
+export function refreshedWithin(mtimeMs: number, staleMs: number, now: number): boolean {
+  const age = now - mtimeMs
+  return age <= staleMs && age >= -FUTURE_SKEW_MS
+}
+
+/** Whether a record may be broken: its holder is gone (same host), or not refreshed within `staleMs` (any host; see refreshedWithin). */
 export function isBreakable(found: ReadRecord<RecordBase>, staleMs: number, now: number): boolean {
   if (found.kind === 'none') return false
-  const age = now - found.mtimeMs
-  if (found.kind === 'torn') return age > Math.min(staleMs, 5000)
+  if (found.kind === 'torn') return !refreshedWithin(found.mtimeMs, Math.min(staleMs, 5000), now)
   const state = liveness(found.record.holder)
   if (state === 'dead') return true
-  return state === 'unknown' && age > staleMs
+  return state === 'unknown' && !refreshedWithin(found.mtimeMs, staleMs, now)
 }
 
 /** A breaker that died holding the guard left it; a guard is held for microseconds. */

@@ -34,8 +34,8 @@ import {failpoint} from '../failpoints.js'
 import {describeKind, readRegularFile as readRegular} from '../regular-file.js'
 import {describeHolder, liveness} from './holder.js'
 import {createExclusive, NAME_MAX, numberedName, removeIfExists, sweepTemps, writeFileAtomic} from './files.js'
-import {activeDir, MARKER_SUFFIX, MAX_DELEGATED_NAME_BYTES, type QueueLayout, unsafeNameReason} from './layout.js'
-import {createRecord, isBreakable, type ReadRecord, readRecord, type RecordBase, releaseOwn, removeIfUnchanged, removeStaleGuard, stamp} from './record.js'
+import {activeDir, makeStateDir, MARKER_SUFFIX, STATE_FILE_MODE, MAX_DELEGATED_NAME_BYTES, type QueueLayout, unsafeNameReason} from './layout.js'
+import {createRecord, isBreakable, type ReadRecord, readRecord, type RecordBase, refreshedWithin, releaseOwn, removeIfUnchanged, removeStaleGuard, stamp} from './record.js'
 
 const debug = createDebug('ccl:queue')
 
@@ -330,7 +330,7 @@ export async function takeForAccount(layout: QueueLayout, options: TakeOptions):
       delivered_at: null,
     }
     const file = handOffPath(layout, account)
-    await mkdir(handOffDir(layout), {recursive: true})
+    await makeStateDir(handOffDir(layout))
     if (!(await createRecord(file, record, {durable: true}))) return {kind: 'account-busy', why: 'a hand-off to it is in progress'}
     const text = JSON.stringify(record) + '\n'
     failpoint('assign.after-claim')
@@ -355,7 +355,7 @@ export async function takeForAccount(layout: QueueLayout, options: TakeOptions):
 
 async function rewriteHandOff(handOff: HandOff, next: HandOffRecord): Promise<HandOff> {
   const text = JSON.stringify(next) + '\n'
-  await writeFileAtomic(handOff.file, text)
+  await writeFileAtomic(handOff.file, text, {mode: STATE_FILE_MODE})
   return {...handOff, record: next, text}
 }
 
@@ -500,7 +500,7 @@ export async function settleHandOff(layout: QueueLayout, account: string, now: D
 
   if (found.kind === 'torn') {
     // Created, then torn by a crash before it was whole (durable records are linked whole, so only a foreign write).
-    if (now.getTime() - found.mtimeMs < 5000) return {state: {kind: 'in-progress', task: '?', by: 'another process'}, recovered: null}
+    if (refreshedWithin(found.mtimeMs, 5000, now.getTime())) return {state: {kind: 'in-progress', task: '?', by: 'another process'}, recovered: null}
     await removeIfUnchanged(file, found.text)
     debug('hand-off %s: removed an unreadable record', account)
     return {state: {kind: 'none'}, recovered: null}
@@ -726,7 +726,7 @@ export async function beginFailover(
     pending_mtime_ms: pendingMtime,
   }
   const file = failoverPath(layout, from)
-  await mkdir(failoverDir(layout), {recursive: true})
+  await makeStateDir(failoverDir(layout))
   if (!(await createRecord(file, record, {durable: true}))) return {kind: 'busy', why: `a failover of ${from}'s task is under way`}
   const text = JSON.stringify(record) + '\n'
   if (to !== from) {
@@ -741,7 +741,7 @@ export async function beginFailover(
       delivered_at: null,
       failover_from: from,
     }
-    await mkdir(handOffDir(layout), {recursive: true})
+    await makeStateDir(handOffDir(layout))
     const busy = !(await createRecord(handOffPath(layout, to), target, {durable: true}))
       ? 'a hand-off to it is in progress'
       : taskNames(activeDir(layout, to)).length > 0
@@ -762,7 +762,7 @@ export async function beginFailover(
 export async function stepFailover(failover: Failover, patch: Partial<FailoverRecord>): Promise<Failover> {
   const next = {...failover.record, ...patch}
   const text = JSON.stringify(next) + '\n'
-  await writeFileAtomic(failover.file, text)
+  await writeFileAtomic(failover.file, text, {mode: STATE_FILE_MODE})
   return {...failover, record: next, text}
 }
 
@@ -1082,8 +1082,11 @@ export async function finishDelegated(layout: QueueLayout, request: FinishTaskRe
       text = readRegular(prepared.file, {noFollow: true}).toString('utf8')
     } else {
       let content: Buffer
+      let mode: number
       try {
         content = readRegularFile(source)
+        // The result keeps the task's own mode (a 0600 task stays 0600 in done/ and failed/).
+        mode = lstatSync(source).mode & 0o7777
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code
         if (code !== 'ENOENT' && code !== 'ELOOP' && code !== 'ENOTREG') throw error
@@ -1095,7 +1098,7 @@ export async function finishDelegated(layout: QueueLayout, request: FinishTaskRe
 
       text = request.render(content.toString('utf8'))
       const journal = path.join(layout.pending, resultJournalName(request.key, request.dir))
-      await writeFileAtomic(journal, text)
+      await writeFileAtomic(journal, text, {mode})
       prepared = {dir: request.dir, file: journal}
       step('prepared')
     }

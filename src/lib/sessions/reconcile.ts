@@ -4,7 +4,7 @@ import type {Account, Config} from '../config/schema.js'
 import {ExternalError, UserError, EXIT_CODES, errorMessage} from '../errors.js'
 import {appendEvent} from '../events/log.js'
 import {failpoint} from '../failpoints.js'
-import {activeDir, ensureLayout, listTasks, type QueueLayout, queueLayout} from '../queue/layout.js'
+import {activeDir, ensureLayout, ensureStateDir, listTasks, type QueueLayout, queueLayout} from '../queue/layout.js'
 import {describeLockHolder, tryLockOrHolder} from '../queue/lock.js'
 import {handOffDir, requeueActive, settleHandOff, sweepFolder, TEMP_SAFE_AGE_MS} from '../queue/transitions.js'
 import {failoverDue, type FailoverOutcome, failoverNeeds, runFailovers} from '../failover/failover.js'
@@ -113,6 +113,7 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
   const report = await validateSymlinks(config)
   result.symlinks = {valid: report.valid, problems: report.problems.map((p) => formatProblem(p))}
   if (!report.valid) {
+    if (!dryRun) await ensureStateDir(layout)
     if (!dryRun) await appendEvent(layout.events, 'symlinks.invalid', {problems: result.symlinks.problems}, now)
     result.ok = false
     return result

@@ -1,9 +1,8 @@
-import {mkdir} from 'node:fs/promises'
 import {z} from 'zod'
 
 import {StateFileError} from '../errors.js'
 import {writeFileAtomic} from '../queue/files.js'
-import {type QueueLayout, sessionStatePath} from '../queue/layout.js'
+import {makeStateDir, type QueueLayout, sessionStatePath, STATE_FILE_MODE} from '../queue/layout.js'
 import type {LastCrash} from './crash.js'
 import {readRegularText} from '../regular-file.js'
 
@@ -77,6 +76,6 @@ export async function readSessionRecord(layout: QueueLayout, account: string): P
 
 /** Written atomically (temp + fsync + rename); the sessions folder is made when missing. */
 export async function writeSessionRecord(layout: QueueLayout, account: string, record: SessionRecord): Promise<void> {
-  await mkdir(layout.sessions, {recursive: true})
-  await writeFileAtomic(sessionStatePath(layout, account), JSON.stringify(record, null, 2) + '\n')
+  await makeStateDir(layout.sessions)
+  await writeFileAtomic(sessionStatePath(layout, account), JSON.stringify(record, null, 2) + '\n', {mode: STATE_FILE_MODE})
 }

@@ -1,4 +1,4 @@
-import {open} from 'node:fs/promises'
+import {readLogChunks} from '../events/stream.js'
 
 export interface DelegationCounts {
   submitted: number
@@ -57,32 +57,6 @@ function zero(): DelegationCounts {
   return {submitted: 0, completed: 0, failed: 0, timed_out: 0, cost_usd: 0}
 }
 
-async function readWhole(file: string): Promise<Buffer> {
-  let handle
-  try {
-    handle = await open(file, 'r')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return Buffer.alloc(0)
-    throw error
-  }
-
-  try {
-    // One read of the whole file: the log is append-only, so anything written after stat waits for the next run.
-    const {size} = await handle.stat()
-    const buffer = Buffer.allocUnsafe(size)
-    let filled = 0
-    while (filled < size) {
-      const {bytesRead} = await handle.read(buffer, filled, size - filled, filled)
-      if (bytesRead === 0) break
-      filled += bytesRead
-    }
-
-    return buffer.subarray(0, filled)
-  } finally {
-    await handle.close()
-  }
-}
-
 const TS_PREFIX = Buffer.from('{"ts":"')
 const COST_KEY = Buffer.from('"cost_usd":')
 const QUOTE = 0x22
@@ -125,19 +99,50 @@ function lineCost(buffer: Buffer, start: number, end: number): number | undefine
 
 /**
  * Counts delegation events in events.jsonl, all-time and over the last 24 h.
- * The log grows without bound, so it is not parsed line by line: the buffer is searched natively
+ * The log grows without bound, so it is neither held whole nor parsed line by line: it is read in
+ * pieces of whole lines (readLogChunks, memory bounded whatever its size), each searched natively
  * for `"event":"delegation.` and only the few fields needed are read from those lines, as bytes
  * (every line is one flat JSON object written by appendEvent; inside a JSON string a quote is
  * always escaped, so the key cannot match inside a value). Torn lines (a crash mid-write) are
  * skipped, as readEvents does. A fast-check property keeps this equal to a full JSON parse.
  */
 export async function countDelegations(eventsFile: string, now: Date): Promise<DelegationCounters> {
-  const buffer = await readWhole(eventsFile)
   const all = zero()
   const recent = zero()
   const cutoffMs = now.getTime() - DAY_MS
   const since = new Date(cutoffMs).toISOString()
   const sinceBytes = Buffer.from(since)
+  const localDone = {all_time: 0, last_24h: 0}
+  const failovers: FailoverCounts = {all_time: {resume: 0, fresh: 0}, last_24h: {resume: 0, fresh: 0}, by_account_24h: {}}
+  const moves = new Map<string, {in: number; out: number}>()
+  for await (const buffer of readLogChunks(eventsFile)) {
+    countChunk(buffer, all, recent, sinceBytes, cutoffMs)
+    const done = countLocalDone(buffer, sinceBytes, cutoffMs)
+    localDone.all_time += done.all_time
+    localDone.last_24h += done.last_24h
+    const over = countFailovers(buffer, cutoffMs)
+    for (const mode of ['resume', 'fresh'] as const) {
+      failovers.all_time[mode] += over.all_time[mode]
+      failovers.last_24h[mode] += over.last_24h[mode]
+    }
+
+    for (const [name, counts] of Object.entries(over.by_account_24h)) {
+      const entry = moves.get(name) ?? {in: 0, out: 0}
+      entry.in += counts.in
+      entry.out += counts.out
+      moves.set(name, entry)
+    }
+  }
+
+  failovers.by_account_24h = Object.fromEntries(moves)
+  // Sums of many small prices pick up float noise; a millionth of a dollar is plenty.
+  all.cost_usd = Math.round(all.cost_usd * 1e6) / 1e6
+  recent.cost_usd = Math.round(recent.cost_usd * 1e6) / 1e6
+  return {all_time: all, last_24h: recent, local_done: localDone, failovers, since}
+}
+
+/** The delegation.* lines of one piece of the log, added to `all` and (in the window) `recent`. */
+function countChunk(buffer: Buffer, all: DelegationCounts, recent: DelegationCounts, sinceBytes: Buffer, cutoffMs: number): void {
   for (let at = buffer.indexOf(KEY); at !== -1; ) {
     let end = buffer.indexOf(NEWLINE, at)
     if (end === -1) end = buffer.length
@@ -159,10 +164,6 @@ export async function countDelegations(eventsFile: string, now: Date): Promise<D
     }
   }
 
-  // Sums of many small prices pick up float noise; a millionth of a dollar is plenty.
-  all.cost_usd = Math.round(all.cost_usd * 1e6) / 1e6
-  recent.cost_usd = Math.round(recent.cost_usd * 1e6) / 1e6
-  return {all_time: all, last_24h: recent, local_done: countLocalDone(buffer, sinceBytes, cutoffMs), failovers: countFailovers(buffer, cutoffMs), since}
 }
 
 export interface FailoverCounts {
