@@ -40,6 +40,11 @@ describe('the secrets scan', () => {
     await expect(sandbox.cleanup()).rejects.toThrow(/queue\/failed\/x\.md holds the API key sk_liv…/)
     // The echo issue 15 found ("$sk_live_… is not set or empty") would fail any test that printed it.
     expect(() => assertNoSecrets('the stderr of ccl status', `delegation is off: $${pasted} is not set or empty`)).toThrow(/holds the API key/)
+    // A key that is also a valid identifier (the issue's sk_live_… case) is known by ccl's own looksLikeKey rule.
+    const identifier = 'sk_live_51HxYzAbCdEf0123456789'
+    const asName = await makeSandbox({config: {delegation: {base_url: 'http://127.0.0.1:9/api/v1', api_key_env: identifier}}})
+    await asName.cleanup()
+    expect(knownSecrets()).toContain(identifier)
     // A proper variable name is not a key.
     const named = await makeSandbox({config: {delegation: {base_url: 'http://127.0.0.1:9/api/v1', api_key_env: 'MY_SECUTOOLS_KEY_VARIABLE'}}})
     await named.cleanup()

@@ -6,6 +6,8 @@ import {createReadStream} from 'node:fs'
 import {lstat, readdir, readFile} from 'node:fs/promises'
 import path from 'node:path'
 
+import {looksLikeKey} from '../../src/lib/config/schema.js'
+
 /** A key for new tests: one shared value, registered from the start. */
 export const TEST_API_KEY = 'sk_live_ccl-test-key-0123456789abcdef'
 
@@ -31,11 +33,14 @@ export function registerSecretsOfEnv(env: NodeJS.ProcessEnv | undefined): void {
   for (const [name, value] of Object.entries(env ?? {})) if (SECRET_VARIABLE.test(name)) registerSecret(value)
 }
 
-/** An `api_key_env` that is not a variable name is most likely the key itself, pasted in the wrong place. */
+/**
+ * An `api_key_env` that is not a variable name, or that looks like a key by ccl's own rule (`sk_live_…` is a
+ * valid identifier), is most likely the key itself, pasted in the wrong place.
+ */
 export function registerMisplacedKey(config: Record<string, unknown>): void {
   const delegation = config.delegation as {api_key_env?: unknown} | undefined
   const name = delegation?.api_key_env
-  if (typeof name === 'string' && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) registerSecret(name)
+  if (typeof name === 'string' && (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || looksLikeKey(name))) registerSecret(name)
 }
 
 /** How a leak is named in a failure message: the key's first characters, not the whole key. */
