@@ -1,4 +1,4 @@
-import {readdir, readFile, rm, writeFile} from 'node:fs/promises'
+import {mkdir, readdir, readFile, rm, utimes, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
 
@@ -40,6 +40,30 @@ describe('ccl reconcile on a real tmux server', () => {
     expect(second).toEqual({code: 0, stdout: '', stderr: ''}) // cron mails nothing
     expect(await machine.events()).toHaveLength(2)
     expect(await machine.sessions()).toEqual(['ccl-alpha', 'ccl-beta'])
+  })
+
+  it("sweeps killed writers' temp files from every state folder fsck checks once 10 min old, keeps fresh ones; fsck is then sound", async () => {
+    machine = await makeMachine({accounts: ['alpha']})
+    await machine.ccl(['reconcile'])
+    const state = path.join(machine.sandbox.queue, '.ccl')
+    const folders = ['', 'sessions', 'locks', 'handoff', 'failover', 'accounts']
+    const old = new Date(Date.now() - 11 * 60_000)
+    for (const folder of folders) {
+      await mkdir(path.join(state, folder), {recursive: true})
+      // pid 1 is running: only the age can make these stale, the rule the timers keep
+      const stale = path.join(state, folder, '.ccl-tmp-1-aaaaaaaaaaaa')
+      await writeFile(stale, 'torn')
+      await utimes(stale, old, old)
+      await writeFile(path.join(state, folder, '.ccl-tmp-1-bbbbbbbbbbbb'), 'being written')
+    }
+    const before = await machine.ccl(['fsck'])
+    expect(before.code).toBe(1)
+    expect(before.stdout.match(/temp-stale/g)).toHaveLength(folders.length)
+    const run = await machine.ccl(['reconcile'])
+    expect(run.code, run.stderr).toBe(0)
+    for (const folder of folders) expect((await ls(path.join(state, folder))).filter((n) => n.startsWith('.ccl-tmp-'))).toEqual(['.ccl-tmp-1-bbbbbbbbbbbb'])
+    const after = await machine.ccl(['fsck'])
+    expect(after.code, after.stdout).toBe(0)
   })
 
   it('recreates an idle session that was killed and records the crash', async () => {

@@ -214,10 +214,11 @@ export async function settle(m: Machine, rounds = 60): Promise<{ok: boolean; log
   return {ok: false, log}
 }
 
-/** Sets the mtime of every `.ccl-` file in the queue's folders `ms` back. */
+/** Sets the mtime of every `.ccl-` file in the queue's folders and the state's (`<queue>/.ccl/…`) `ms` back. */
 async function ageLeftovers(m: Machine, ms: number): Promise<void> {
   const when = new Date(Date.now() - ms)
-  for (const folder of ['pending', 'done', 'failed', ...m.accounts.map((a) => `active/${a}`)]) {
+  const state = ['.ccl', '.ccl/sessions', '.ccl/locks', '.ccl/handoff', '.ccl/failover', '.ccl/accounts']
+  for (const folder of ['pending', 'done', 'failed', ...m.accounts.map((a) => `active/${a}`), ...state]) {
     const dir = path.join(m.l.sandbox.queue, folder)
     for (const name of await readdir(dir).catch(() => [] as string[])) {
       if (name.startsWith('.ccl-')) await utimes(path.join(dir, name), when, when).catch(() => {})

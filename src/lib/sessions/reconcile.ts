@@ -6,9 +6,10 @@ import {appendEvent} from '../events/log.js'
 import {failpoint} from '../failpoints.js'
 import {activeDir, ensureLayout, ensureStateDir, listTasks, type QueueLayout, queueLayout} from '../queue/layout.js'
 import {describeLockHolder, tryLockOrHolder} from '../queue/lock.js'
-import {handOffDir, requeueActive, settleHandOff, sweepFolder, TEMP_SAFE_AGE_MS} from '../queue/transitions.js'
+import {failoverDir, handOffDir, requeueActive, settleHandOff, sweepFolder, TEMP_SAFE_AGE_MS} from '../queue/transitions.js'
+import {sweepTemps} from '../queue/files.js'
 import {failoverDue, type FailoverOutcome, failoverNeeds, runFailovers} from '../failover/failover.js'
-import {clearExpiredLimit, hooksActive, limitedUntil, readAccountState, updateAccountState} from '../accounts/state.js'
+import {accountsDir, clearExpiredLimit, hooksActive, limitedUntil, readAccountState, updateAccountState} from '../accounts/state.js'
 import {scanPane, scanPaneForTrustDialog} from '../claude/banners.js'
 import {formatProblem, validateSymlinks} from '../symlinks/validate.js'
 import type {DeadPane, SessionState, Tmux} from '../tmux/tmux.js'
@@ -343,10 +344,13 @@ async function readDeadPane(tmux: Tmux, session: string): Promise<DeadPane | nul
 /**
  * What killed writers left in the folders reconcile owns: temp files of state records and hand-off
  * records (cheap: a few names each pass) and, under the lock, stale claims in active/<account>/.
+ * Temp files of the other state folders (the log's, locks', failover journals', account records')
+ * too: every folder `ccl fsck` checks for them is swept by some timer, so none outlives the sweep age.
  */
 async function sweepState(layout: QueueLayout, accounts: readonly string[], now: Date, active = false): Promise<void> {
   const dirs = [layout.sessions, handOffDir(layout), ...(active ? accounts.map((a) => activeDir(layout, a)) : [])]
   for (const dir of dirs) await sweepFolder(dir, {tempAgeMs: TEMP_SAFE_AGE_MS, now: now.getTime()})
+  for (const dir of [layout.state, layout.locks, failoverDir(layout), accountsDir(layout)]) await sweepTemps(dir, TEMP_SAFE_AGE_MS, now.getTime())
 }
 
 /**
