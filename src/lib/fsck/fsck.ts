@@ -1,6 +1,6 @@
 // `ccl fsck`: checks the invariants of the queue and the state (SPEC §3, docs/fsck.md), and with
 // `repair` fixes what is safe: every move of a task through the queue core, under the task's claim.
-import {closeSync, fstatSync, lstatSync, openSync, readdirSync, readSync, type Stats} from 'node:fs'
+import {closeSync, fstatSync, lstatSync, openSync, readSync, type Stats} from 'node:fs'
 import {truncate} from 'node:fs/promises'
 import path from 'node:path'
 
@@ -13,7 +13,7 @@ import {liveness, processStart} from '../queue/holder.js'
 import {activeDir, isTaskName, MARKER_SUFFIX, type QueueLayout, queueLayout, scanTasks} from '../queue/layout.js'
 import {describeLockHolder, type Lock, lockWithin} from '../queue/lock.js'
 import {readRecord} from '../queue/record.js'
-import {dropPendingTwin, failoverDir, handOffDir, type HandOffRecord, lostAndFound, readFailovers, setAsideMarker, settleHandOff, TEMP_SAFE_AGE_MS} from '../queue/transitions.js'
+import {dropPendingTwin, failoverDir, handOffDir, type HandOffRecord, lostAndFound, namesIn, readFailovers, setAsideMarker, settleHandOff, TEMP_SAFE_AGE_MS} from '../queue/transitions.js'
 import {readSessionRecord} from '../sessions/record.js'
 import {describeOrphan, orphanOf} from './markers.js'
 
@@ -86,14 +86,6 @@ function lstatOrNull(file: string): Stats | null {
     return lstatSync(file)
   } catch {
     return null
-  }
-}
-
-function namesIn(dir: string): string[] {
-  try {
-    return readdirSync(dir)
-  } catch {
-    return []
   }
 }
 

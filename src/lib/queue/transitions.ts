@@ -129,7 +129,7 @@ async function completeHalfMove(layout: QueueLayout, dir: string, name: string, 
 }
 
 /** The names in a folder; none when it cannot be read (missing, or gone meanwhile). */
-function namesIn(dir: string): string[] {
+export function namesIn(dir: string): string[] {
   try {
     return readdirSync(dir)
   } catch {
