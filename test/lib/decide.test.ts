@@ -5,22 +5,9 @@ import type {DelegationState} from '../../src/lib/config/load.js'
 import {checkRules, decide} from '../../src/lib/tasks/decide.js'
 import {SPILL_NOT_ASKED, type SpillContext} from '../../src/lib/tasks/spill.js'
 import type {RoutingFields} from '../../src/lib/tasks/task.js'
+import {DELEGATION_ON} from '../support/delegation-state.js'
 
-const ON: DelegationState = {
-  on: true,
-  apiKey: 'k',
-  settings: {
-    base_url: 'https://secutools.example/api/v1',
-    api_key_env: 'SECUTOOLS_API_KEY',
-    providers: ['gpu', 'gemini', 'claude-api'],
-    complexity_map: {low: 'gemini', medium: 'gpu', high: 'claude-api'},
-    default_provider: 'gemini',
-    timeout: 30_000,
-    retries: 5,
-    concurrency: 8,
-    job_timeout: 6 * 3_600_000,
-  },
-}
+const ON = DELEGATION_ON
 const OFF: DelegationState = {on: false, reason: 'delegation is off: $SECUTOOLS_API_KEY is not set or empty'}
 
 const route = (fields: RoutingFields, delegation: DelegationState = ON) => decide({name: 't.md', fields, warnings: []}, delegation, SPILL_NOT_ASKED)

@@ -19,6 +19,7 @@ import {renderRoute} from '../../src/lib/render/route.js'
 import {decide} from '../../src/lib/tasks/decide.js'
 import {SPILL_NOT_ASKED} from '../../src/lib/tasks/spill.js'
 import {parseTask} from '../../src/lib/tasks/task.js'
+import {DELEGATION_ON} from '../support/delegation-state.js'
 
 const minimal = {
   queue: '/srv/q',
@@ -249,21 +250,7 @@ function oracle(f: Front, delegation: DelegationState): Expected {
   return {target: 'claude-code', rule: 8}
 }
 
-const ON: DelegationState = {
-  on: true,
-  apiKey: 'k',
-  settings: {
-    base_url: 'https://secutools.example/api/v1',
-    api_key_env: 'SECUTOOLS_API_KEY',
-    providers: ['gpu', 'gemini', 'claude-api'],
-    complexity_map: {low: 'gemini', medium: 'gpu', high: 'claude-api'},
-    default_provider: 'gemini',
-    timeout: 30_000,
-    retries: 5,
-    concurrency: 8,
-    job_timeout: 6 * 3_600_000,
-  },
-}
+const ON = DELEGATION_ON
 const delegationArb = fc.constantFrom<DelegationState>(ON, {on: false, reason: 'delegation is off: $SECUTOOLS_API_KEY is not set or empty'}, {
   ...ON,
   settings: {...ON.settings, providers: ['gemini'], complexity_map: {low: 'gemini', medium: 'gemini', high: 'gemini'}},
