@@ -5,7 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {afterEach, describe, expect, it, onTestFinished} from 'vitest'
 
-import {accountState, doneBy, events, exactlyOnceInDone, limitedOnSecond, reconcileUntil, type Setup, started as startLoop} from '../support/failover.js'
+import {accountState, doneBy, doneLog, events, exactlyOnceInDone, limitedOnSecond, reconcileUntil, type Setup, started as startLoop} from '../support/failover.js'
 import {startFakeSecutools} from '../support/fake-secutools.js'
 import {type LoopSandbox, waitFor} from '../support/loop.js'
 
@@ -38,7 +38,7 @@ describe('failover with the stand-in', {timeout: 240_000}, () => {
     expect(pass.stdout).toContain(`failover: second.md: alpha → beta: beta resumed alpha's conversation ${id}`)
     await exactlyOnceInDone(l, ['first.md', 'second.md'])
 
-    const log = await l.standInEvents()
+    const log = await doneLog(l, ['first.md', 'second.md'])
     // beta came up resuming alpha's conversation: SessionStart source resume, the same id
     expect(log.filter((e) => e.event === 'session' && e.standIn === 'beta').at(-1)).toMatchObject({source: 'resume', session: id})
     const told = log.filter((e) => e.event === 'received' && e.standIn === 'beta')
@@ -70,7 +70,7 @@ describe('failover with the stand-in', {timeout: 240_000}, () => {
     const again = await l.ccl(['assign', 'third.md', '--account', 'alpha'])
     expect(again.code, again.stderr).toBe(0)
     expect(await waitFor(async () => (await l.where()).done?.includes('third.md') ?? false, 20_000)).toBe(true)
-    const after = await l.standInEvents()
+    const after = await doneLog(l, ['second.md', 'third.md'])
     expect(after.filter((e) => e.event === 'continued')).toEqual([])
     expect(doneBy(after, 'third.md')).toEqual(['alpha'])
     expect(doneBy(after, 'second.md')).toEqual(['beta'])
@@ -95,7 +95,7 @@ describe('failover with the stand-in', {timeout: 240_000}, () => {
     await rename(path.join(l.sandbox.queue, 'active', 'beta', 'long.md'), path.join(l.sandbox.queue, 'done', 'long.md'))
     const moved = await reconcileUntil(l, async () => (await l.where()).done?.includes('second.md') ?? false)
     expect(moved.stdout).toContain(`beta resumed alpha's conversation ${id}`)
-    expect(doneBy(await l.standInEvents(), 'second.md')).toEqual(['beta'])
+    expect(doneBy(await doneLog(l, ['second.md']), 'second.md')).toEqual(['beta'])
     await exactlyOnceInDone(l, ['first.md', 'long.md', 'second.md'])
   })
 
@@ -167,7 +167,7 @@ describe('failover with the stand-in', {timeout: 240_000}, () => {
     })
     expect(pass.stdout).toContain("failover: a2.md: alpha (in place): continued in alpha's own conversation")
     expect(pass.stdout).not.toContain('b2.md')
-    const log = await l.standInEvents()
+    const log = await doneLog(l, ['a2.md', 'b2.md'])
     for (const account of ['alpha', 'beta']) expect(log.filter((e) => e.event === 'session' && e.standIn === account)).toHaveLength(1) // none restarted
     const continued = log.filter((e) => e.event === 'received' && e.prompt?.includes('Continue the task you were working on'))
     expect(continued).toEqual([expect.objectContaining({standIn: 'alpha', session: ids.alpha})])

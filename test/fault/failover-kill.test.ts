@@ -3,7 +3,7 @@
 import path from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
 
-import {doneBy, events, exactlyOnceInDone, limitedOnSecond, reconcileUntil, started} from '../support/failover.js'
+import {doneBy, doneLog, events, exactlyOnceInDone, limitedOnSecond, reconcileUntil, started} from '../support/failover.js'
 import type {LoopSandbox} from '../support/loop.js'
 
 let current: LoopSandbox | undefined
@@ -38,7 +38,7 @@ describe('a reconcile killed during a failover', {timeout: 180_000}, () => {
 
       await reconcileUntil(l, async () => (await l.where()).done?.includes('second.md') ?? false)
       await exactlyOnceInDone(l, ['first.md', 'second.md'])
-      const log = await l.standInEvents()
+      const log = await doneLog(l, ['first.md', 'second.md'])
       expect(doneBy(log, 'second.md')).toEqual(['beta'])
       // alpha never carried on with it after its limit: the only prompt naming it that alpha got is the first
       const alphaGot = log.filter((e) => e.event === 'received' && e.standIn === 'alpha' && e.prompt?.includes('second.md'))

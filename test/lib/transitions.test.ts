@@ -20,7 +20,9 @@ import {
   claimTask,
   handOffPath,
   MAX_DELEGATED_NAME_BYTES,
+  ENTERED_GRACE_MS,
   markDelivered,
+  markEntered,
   recoverHandOffs,
   requeueActive,
   settleHandOff,
@@ -186,6 +188,57 @@ describe('hand-off: pending/ → active/<account>/', () => {
     const recovered = await recoverHandOffs(layout, ['alpha', 'beta'], now())
     expect(recovered).toEqual([expect.objectContaining({task: 't.md', as: 't.md', restored: true})])
     expect(Math.abs((await stat(file)).mtimeMs - before)).toBeLessThan(1)
+  })
+
+  it('killed after Enter: the hand-off waits for the session\'s hook (completed once it says so), and is undone only after the grace', async () => {
+    await task('t.md', 'x\n', 600)
+    await task('u.md', 'y\n', 600)
+    for (const [name, account] of [['t.md', 'alpha'], ['u.md', 'beta']] as const) {
+      const taken = await takeForAccount(layout, {name, account, now: now()})
+      if (taken.kind !== 'taken') throw new Error(taken.kind)
+      const entered = await markEntered(taken.handOff, now())
+      expect(entered.record.entered_at).toEqual(expect.any(String))
+      await writeFile(handOffPath(layout, account), JSON.stringify({...entered.record, holder: {...entered.record.holder, pid: await deadPid()}}) + '\n')
+    }
+
+    // No hook yet: both stay with their sessions.
+    let received = false
+    const options = {received: (record: {account: string}) => received && record.account === 'alpha'}
+    expect(await recoverHandOffs(layout, ['alpha', 'beta'], now(), options)).toEqual([])
+    const waiting = await settleHandOff(layout, 'beta', now(), options)
+    expect(waiting.state).toMatchObject({kind: 'in-progress', task: 'u.md'})
+    expect(await visible(layout.pending)).toEqual([])
+    // alpha's hook arrives: its hand-off is completed.
+    received = true
+    expect((await settleHandOff(layout, 'alpha', now(), options)).state).toEqual({kind: 'delivered', task: 't.md'})
+    // beta's never does: undone once the grace is over.
+    const later = new Date(Date.now() + ENTERED_GRACE_MS + 1000)
+    expect(await recoverHandOffs(layout, ['alpha', 'beta'], later, options)).toEqual([expect.objectContaining({task: 'u.md', restored: true})])
+    expect(await visible(layout.pending)).toEqual(['u.md'])
+    expect(await visible(activeDir(layout, 'alpha'))).toEqual(['t.md'])
+  })
+
+  it('a pending task that is a second name of a file in done/ (a requeue cut by a crash, then finished) is dropped, never handed out again', async () => {
+    const done = path.join(layout.done, 't.md')
+    await writeFile(done, 'the task\n')
+    await link(done, path.join(layout.pending, 't.md'))
+    expect((await takeForAccount(layout, {name: 't.md', account: 'alpha', now: now()})).kind).toBe('gone')
+    expect(await visible(layout.pending)).toEqual([])
+    expect(await visible(activeDir(layout, 'alpha'))).toEqual([])
+    expect((await lstat(done)).nlink).toBe(1)
+  })
+
+  it('a pending task that is a second name of a file in active/ is left for reconcile, not handed to another account or delegated', async () => {
+    const working = path.join(activeDir(layout, 'alpha'), 't.md')
+    await writeFile(working, 'the task\n')
+    await link(working, path.join(layout.pending, 't.md'))
+    const taken = await takeForAccount(layout, {name: 't.md', account: 'beta', now: now()})
+    expect(taken).toMatchObject({kind: 'claimed', by: expect.stringContaining('active/alpha/t.md')})
+    const delegated = await claimForDelegation(layout, {name: 't.md', build: () => ({}), serialize: () => '{}\n'})
+    expect(delegated.kind).toBe('claimed-by-other')
+    expect(await visible(layout.pending)).toEqual(['t.md'])
+    expect(await visible(activeDir(layout, 'beta'))).toEqual([])
+    expect((await readdir(layout.pending)).filter((n) => n.startsWith('.ccl-claim-'))).toEqual([])
   })
 
   it('refuses a symlink in pending/ and never touches what it points at', async () => {

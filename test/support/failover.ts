@@ -82,6 +82,18 @@ export async function reconcileUntil(l: LoopSandbox, done: () => Promise<boolean
   throw new Error(`not done after ${passes} passes:\n${stdout}\n${stderr}`)
 }
 
+/**
+ * The stand-ins' log once each of `tasks` has its `done` entry: a stand-in renames the task into done/
+ * and then writes that entry, so a test that saw the task in done/ may read the log a moment early.
+ */
+export async function doneLog(l: LoopSandbox, tasks: string[]): Promise<StandInEntry[]> {
+  await waitFor(async () => {
+    const log = await l.standInEvents()
+    return tasks.every((task) => doneBy(log, task).length > 0)
+  }, 5000)
+  return l.standInEvents()
+}
+
 export function doneBy(log: StandInEntry[], task: string): string[] {
   return log.filter((e) => e.event === 'done' && path.basename(e.task ?? '') === task).map((e) => e.standIn)
 }

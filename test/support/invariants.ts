@@ -112,7 +112,7 @@ export async function checkQueue(
       problems.push(`lost: ${task.name} is in no folder`)
     } else if (at.length > 1) {
       figures.inTwoPlaces += 1
-      problems.push(`in ${at.length} places: ${task.name}: ${at.join(', ')}`)
+      problems.push(`in ${at.length} places: ${task.name}: ${at.join(', ')}${historyOf(l, stem)}`)
     } else if (!at[0]!.startsWith('done/') && !at[0]!.startsWith('failed/')) {
       figures.unfinished += 1
       problems.push(`unfinished: ${task.name} is still in ${at[0]}`)
@@ -121,7 +121,7 @@ export async function checkQueue(
     const done = doneCount.get(stem) ?? 0
     if (done > 1) {
       figures.runTwice += 1
-      problems.push(`run twice: ${task.name} done ${done} times by the stand-ins (${whoDid(log, stem)})`)
+      problems.push(`run twice: ${task.name} done ${done} times by the stand-ins (${whoDid(log, stem)})${historyOf(l, stem)}`)
     }
 
     const n = jobsOf.get(stem) ?? 0
@@ -155,6 +155,19 @@ function whoDid(log: StandInEntry[], stem: string): string {
     .filter((e) => e.event === 'done' && e.task && stemOf(e.task) === stem)
     .map((e) => `${e.standIn} at ${e.ts}`)
     .join('; ')
+}
+
+/** What ccl's event log says happened to a task, for a problem's report: where to start looking. */
+function historyOf(l: LoopSandbox, stem: string): string {
+  let text = ''
+  try {
+    text = readFileSync(path.join(l.sandbox.queue, '.ccl', 'events.jsonl'), 'utf8')
+  } catch {
+    return ''
+  }
+
+  const lines = text.split('\n').filter((line) => line.includes(`"${stem}`))
+  return lines.length > 0 ? `\n    ccl's events of it:\n      ${lines.join('\n      ')}` : ''
 }
 
 /** Whether this build has a `ccl fsck` (issue 15 part 1, written on another branch). */

@@ -9,7 +9,7 @@ import {appendEvent} from '../events/log.js'
 import {failpoint} from '../failpoints.js'
 import {exists} from '../queue/files.js'
 import {activeDir, ensureLayout, isTaskName, listTasks, type QueueLayout, queueLayout} from '../queue/layout.js'
-import {type HandOff, type HandOffRecord, markDelivered, whereIs, recoverHandOffs as recoverAll, type Requeued, settleHandOff, takeForAccount, undoHandOff} from '../queue/transitions.js'
+import {type HandOff, type HandOffRecord, markDelivered, markEntered, whereIs, recoverHandOffs as recoverAll, type Requeued, settleHandOff, takeForAccount, undoHandOff} from '../queue/transitions.js'
 import {clearExpiredLimit, hooksActive, promptReceived, readAccountState, type Usage} from '../accounts/state.js'
 import {describeHeadroom, type Ranked, rankByHeadroom} from '../accounts/usage.js'
 import {scanPaneForTrustDialog} from '../claude/banners.js'
@@ -245,10 +245,11 @@ async function deliver(
   options: AssignOptions,
   layout: QueueLayout,
   account: Account,
-  handOff: HandOff,
+  taken: HandOff,
   now: () => Date,
   sleep: (ms: number) => Promise<void>,
 ): Promise<AssignResult> {
+  let handOff = taken
   const {config, tmux} = options
   const name = handOff.record.task
   const target = handOff.path
@@ -273,6 +274,14 @@ async function deliver(
       now,
       sleep,
       afterPaste: () => failpoint('assign.after-paste'),
+      // With hooks, a kill after Enter is settled by the session's UserPromptSubmit, not undone at once.
+      ...(confirm
+        ? {
+            beforeEnter: async () => {
+              handOff = await markEntered(handOff, now())
+            },
+          }
+        : {}),
       afterEnter: () => failpoint('assign.after-enter'),
     })
   } catch (error) {

@@ -21,6 +21,8 @@ export interface Delivery {
   sleep: (ms: number) => Promise<void>
   /** Failpoints between the paste and Enter, and after Enter (assign's, or the failover's). */
   afterPaste?: () => void
+  /** Just before the first Enter (assign journals it: markEntered). */
+  beforeEnter?: () => Promise<void>
   afterEnter?: () => void
 }
 
@@ -59,6 +61,7 @@ export async function deliverPrompt(d: Delivery): Promise<string | null> {
   await tmux.pasteBuffer(d.buffer, account.session)
   d.afterPaste?.()
   await sleep(config.assign.enter_delay)
+  await d.beforeEnter?.()
   await tmux.sendKeys(account.session, ['Enter'])
   d.afterEnter?.()
   if (!d.confirm) return null

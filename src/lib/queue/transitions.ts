@@ -44,6 +44,11 @@ export const TEMP_SAFE_AGE_MS = 10 * 60_000
 
 /** A claim from another host is broken after this long; claims are held for milliseconds. */
 export const CLAIM_STALE_MS = 60_000
+/**
+ * A hand-off killed after Enter is not undone for this long unless the session's hooks said it got the
+ * prompt (then it is completed): a hook arrives in well under a second, on a loaded machine in a few.
+ */
+export const ENTERED_GRACE_MS = 15_000
 /** A hand-off not delivered after this long is undone even if its holder seems alive (a reused pid on another host). */
 export const HANDOFF_STALE_MS = 10 * 60_000
 
@@ -203,7 +208,7 @@ async function moveClaimed(layout: QueueLayout, claim: Claim, toDir: string, opt
 }
 
 /** lstat of a task: its mtime, or why it is not a task that may be moved or read. */
-function inspect(file: string): {kind: 'file'; mtimeMs: number; size: number} | {kind: 'gone'} | {kind: 'not-regular'; what: string} {
+function inspect(file: string): {kind: 'file'; mtimeMs: number; size: number; nlink: number; ino: number; dev: number} | {kind: 'gone'} | {kind: 'not-regular'; what: string} {
   let info
   try {
     info = lstatSync(file)
@@ -212,7 +217,7 @@ function inspect(file: string): {kind: 'file'; mtimeMs: number; size: number} | 
     throw error
   }
 
-  if (info.isFile()) return {kind: 'file', mtimeMs: info.mtimeMs, size: info.size}
+  if (info.isFile()) return {kind: 'file', mtimeMs: info.mtimeMs, size: info.size, nlink: info.nlink, ino: info.ino, dev: info.dev}
   return {kind: 'not-regular', what: describeKind(info)}
 }
 
@@ -238,6 +243,11 @@ export interface HandOffRecord extends RecordBase {
   /** The task's mtime in pending/ before the hand-off: restored on the way back. */
   pending_mtime_ms: number
   delivered_at: string | null
+  /**
+   * When Enter was about to be pressed (written only when the session's hooks confirm deliveries): a
+   * hand-off killed after it may have reached the session, whose UserPromptSubmit is then on its way.
+   */
+  entered_at?: string | null
   /** Set when the task came by a failover from that account: while its journal stands, the failover owns the record. */
   failover_from?: string
 }
@@ -304,7 +314,31 @@ async function claimPending(layout: QueueLayout, name: string, purpose: string, 
     return refusal ?? {kind: 'gone'}
   }
 
+  // A second name: a move that a crash cut between link and unlink whose other half has moved on
+  // since (a requeue cut while the session still worked, then finished: the same inode in done/).
+  const twin = found.nlink > 1 ? twinInQueue(layout, found.ino, found.dev) : undefined
+  if (twin !== undefined) {
+    try {
+      if (twin.startsWith('active/')) return {kind: 'claimed', by: `a move cut by a crash: the same file is ${twin}; the next ccl reconcile settles it`}
+      await unlink(source)
+      debug('pending/%s: dropped, the same file is %s (a move cut by a crash)', name, twin)
+      return {kind: 'gone'}
+    } finally {
+      await claimed.claim.release()
+    }
+  }
+
   return {kind: 'ok', claim: claimed.claim, mtimeMs: found.mtimeMs}
+}
+
+/** Where else in the queue (done/, failed/, active/<a>/) the file with this inode has a name, if anywhere. */
+function twinInQueue(layout: QueueLayout, ino: number, dev: number): string | undefined {
+  for (const dir of [layout.done, layout.failed, ...namesIn(layout.active).map((a) => activeDir(layout, a))]) {
+    const name = findByInode(dir, ino, dev)
+    if (name !== undefined) return path.join(path.relative(layout.root, dir), name)
+  }
+
+  return undefined
 }
 
 /**
@@ -357,6 +391,11 @@ async function rewriteHandOff(handOff: HandOff, next: HandOffRecord): Promise<Ha
   const text = JSON.stringify(next) + '\n'
   await writeFileAtomic(handOff.file, text, {mode: STATE_FILE_MODE})
   return {...handOff, record: next, text}
+}
+
+/** Enter is about to be pressed: from here a killed hand-off waits ENTERED_GRACE_MS for the session's hook before it is undone. */
+export async function markEntered(handOff: HandOff, now: Date): Promise<HandOff> {
+  return rewriteHandOff(handOff, {...handOff.record, entered_at: now.toISOString()})
 }
 
 /** The prompt was delivered: the record stays, as the journal of where the task came from. */
@@ -541,6 +580,14 @@ export async function settleHandOff(layout: QueueLayout, account: string, now: D
     await rewriteHandOff({record, text: found.text, file, path: activeCopy}, {...record, state: 'delivered', delivered_at: now.toISOString()})
     debug('hand-off %s: interrupted, but the session received %s: completed', account, record.task)
     return {state: {kind: 'delivered', task: record.task}, recovered: null}
+  }
+
+  // Killed after Enter: the session may be at work already, its UserPromptSubmit not yet recorded (a
+  // hook takes a moment, longer on a loaded machine). Taking the task back now would have two sessions
+  // on it, so the undo waits until no hook can still be on its way.
+  const enteredAt = record.entered_at ? Date.parse(record.entered_at) : Number.NaN
+  if (record.state === 'delivering' && inActive(record.task) && now.getTime() - enteredAt < ENTERED_GRACE_MS) {
+    return {state: {kind: 'in-progress', task: record.task, by: 'its session, which got Enter (waiting for its UserPromptSubmit)'}, recovered: null}
   }
 
   // Interrupted: undo. A move cut between link and unlink has the task in both places: the pending one stays.
