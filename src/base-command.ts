@@ -2,14 +2,14 @@ import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 
 import {loadConfig} from './lib/config/load.js'
 import type {Config} from './lib/config/schema.js'
-import {BugError, CclError, EXIT_CODES, type ExitCode, UsageError} from './lib/errors.js'
+import {CclError, type ExitCode, UsageError} from './lib/errors.js'
+import {describeError, logLine, logPlainJson, note, reportError, successJson} from './report.js'
 import {usageMessage} from './usage.js'
-import {printable} from './lib/render/names.js'
 
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 
-export const SCHEMA_VERSION = 1
+export {SCHEMA_VERSION} from './report.js'
 
 /**
  * What every ccl command shares: `--config`, `--json`, loading the config, and the mapping of
@@ -55,19 +55,22 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** A progress or warning line: stderr, so stdout stays results only. */
   protected note(message: string): void {
-    process.stderr.write(message.endsWith('\n') ? message : message + '\n')
+    note(message)
+  }
+
+  /** A result line, as written: oclif's own log() runs it through util.format, which turns `%%` into `%`. */
+  override log(message = ''): void {
+    if (!this.jsonEnabled()) logLine(message)
   }
 
   /** Plain JSON when piped: oclif's colouring tokenizer is quadratic in the document's size. */
   override logJson(json: unknown): void {
     if (process.stdout.isTTY) super.logJson(json)
-    else process.stdout.write(JSON.stringify(json, null, 2) + '\n')
+    else logPlainJson(json)
   }
 
   protected override toSuccessJson(result: unknown): unknown {
-    return result && typeof result === 'object' && !('schemaVersion' in result)
-      ? {schemaVersion: SCHEMA_VERSION, ...result}
-      : result
+    return successJson(result)
   }
 
   override async catch(error: Error & {oclif?: {exit?: number}; code?: string}): Promise<void> {
@@ -83,19 +86,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       error instanceof Errors.CLIError && !(error instanceof CclError)
         ? new UsageError(usageMessage(error), {cause: error, hint: `see: ccl ${this.id?.replaceAll(':', ' ') ?? ''} --help`})
         : error
-
-    let described: {code: string; exitCode: number; message: string; hint?: string}
-    if (known instanceof CclError) {
-      described = {code: known.code, exitCode: known.exitCode, message: known.message, ...(known.hint ? {hint: known.hint} : {})}
-    } else {
-      const bug = new BugError(`internal error: ${error.message}`, {cause: error})
-      described = {code: bug.code, exitCode: EXIT_CODES.failure, message: bug.message}
-      if (process.env.DEBUG) this.note(error.stack ?? '')
-    }
-
     // A message quotes names and values (a task name may hold a newline): escaped, it stays one line.
-    this.note(`ccl: ${printable(described.message)}${described.hint ? `\n  hint: ${printable(described.hint)}` : ''}`)
-    if (this.jsonEnabled()) this.logJson({schemaVersion: SCHEMA_VERSION, error: described})
-    process.exitCode = described.exitCode
+    reportError(describeError(known), {json: this.jsonEnabled(), logJson: (json) => this.logJson(json), ...(known instanceof CclError ? {} : {stack: error.stack ?? ''})})
   }
 }

@@ -1,7 +1,6 @@
 import {BaseCommand} from '../base-command.js'
-import {handleHook} from '../lib/accounts/hook.js'
-import {errorMessage} from '../lib/errors.js'
-import {readStdin} from '../stdin.js'
+import {loadHotConfig} from '../lib/config/hot.js'
+import {hookFailed, runHook} from '../runs/hook.js'
 
 export default class Hook extends BaseCommand<typeof Hook> {
   static override summary = "The entry point Claude Code's hooks run: records what the account's session does."
@@ -11,18 +10,11 @@ Reads one hook payload (JSON) on stdin and records the session's state under <st
   static override enableJsonFlag = false
 
   async run(): Promise<void> {
-    const payload = await readStdin()
-    try {
-      await handleHook({config: this.cclConfig(), payload, env: process.env, now: new Date()})
-    } catch (error) {
-      // Whatever happened, the session carries on; one line on stderr (shown only in Claude Code's verbose mode).
-      process.stderr.write(`ccl hook: ${errorMessage(error)}\n`)
-    }
+    await runHook(() => loadHotConfig({flag: this.flags.config, env: process.env, cwd: process.cwd()}))
   }
 
   override async catch(error: Error): Promise<void> {
     // A config or usage error: still exit 0 with nothing on stdout.
-    process.stderr.write(`ccl hook: ${errorMessage(error)}\n`)
-    process.exitCode = 0
+    hookFailed(error)
   }
 }

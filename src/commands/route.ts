@@ -1,21 +1,11 @@
-import path from 'node:path'
-
 import {Args, Flags} from '@oclif/core'
 
 import {splitOperands, valueFlagNames} from '../argv.js'
 import {BaseCommand} from '../base-command.js'
-import {delegationState} from '../lib/config/load.js'
-import {EXIT_CODES} from '../lib/errors.js'
-import {printable} from '../lib/render/names.js'
-import {renderRoute} from '../lib/render/route.js'
-import type {Decision, RuleCheck} from '../lib/tasks/decide.js'
-import {routeFiles} from '../lib/tasks/route.js'
+import {loadHotConfig} from '../lib/config/hot.js'
+import {type RouteResult, runRoute} from '../runs/route.js'
 
-export interface RouteResult {
-  decisions: (Decision & {rules?: RuleCheck[]})[]
-  /** Present only when a file could not be read. */
-  errors?: {task: string; file: string; message: string}[]
-}
+export type {RouteResult} from '../runs/route.js'
 
 export default class Route extends BaseCommand<typeof Route> {
   static override summary = 'Decide where each task runs: claude-code or a remote provider.'
@@ -60,24 +50,8 @@ One task prints the target alone; several print NAME<TAB>target<TAB>reason lines
   }
 
   async run(): Promise<RouteResult> {
-    const {files} = this
-    const config = this.cclConfig()
-    const {routed} = await routeFiles(files, {config, delegation: delegationState(config, process.env), now: new Date(), explain: this.flags.explain})
-    const result: RouteResult = {decisions: []}
-    for (const item of routed) {
-      if (item.error) {
-        this.note(`ccl: ${printable(item.error.message)}`)
-        ;(result.errors ??= []).push({task: path.basename(item.file), file: item.file, message: item.error.message})
-        continue
-      }
-
-      for (const warning of item.decision!.warnings) this.note(`ccl: warning: ${printable(warning)}`)
-      result.decisions.push(item.checks ? {...item.decision!, rules: item.checks} : item.decision!)
-    }
-
-    const text = renderRoute(routed, {explain: this.flags.explain})
-    if (text) this.log(text)
-    if (result.errors) this.setExitCode(EXIT_CODES.taskFile)
-    return result
+    // Only the keys route uses, as the fast entry reads them (src/lib/config/hot.ts).
+    const config = loadHotConfig({flag: this.flags.config, env: process.env, cwd: process.cwd()})
+    return runRoute(this.files, {config, explain: this.flags.explain, json: this.jsonEnabled()})
   }
 }

@@ -13,7 +13,7 @@
  *   Notification  notification_type: permission_prompt | idle_prompt | elicitation_dialog | …, message
  */
 import {classifyStopFailure} from '../claude/banners.js'
-import type {Config} from '../config/schema.js'
+import type {HotConfig} from '../config/hot.js'
 import {errorMessage} from '../errors.js'
 import {appendEvent} from '../events/log.js'
 import {queueLayout, type QueueLayout} from '../queue/layout.js'
@@ -22,7 +22,7 @@ import {accountOf} from './identify.js'
 import {type AccountState, updateAccountState, withPrompt} from './state.js'
 
 export interface HookOptions {
-  config: Config
+  config: HotConfig
   /** The raw stdin. */
   payload: string
   env: NodeJS.ProcessEnv
@@ -87,7 +87,7 @@ export async function handleHook(options: HookOptions): Promise<HookOutcome> {
 }
 
 interface Context {
-  config: Config
+  config: HotConfig
   account: string
   now: Date
   events: {name: Parameters<typeof appendEvent>[1]; fields: Record<string, unknown>}[]

@@ -3,10 +3,10 @@
 import {realpathSync} from 'node:fs'
 import path from 'node:path'
 
-import type {Config} from '../config/schema.js'
+import type {HotConfig} from '../config/hot.js'
 
 /** The account whose session runs this hook: its CLAUDE_CONFIG_DIR, which reconcile sets, matched against the homes. */
-export function accountOf(config: Config, env: NodeJS.ProcessEnv): string | null {
+export function accountOf(config: Pick<HotConfig, 'accounts'>, env: NodeJS.ProcessEnv): string | null {
   const dir = env.CLAUDE_CONFIG_DIR
   if (!dir) return null
   const resolve = (p: string) => {

@@ -3,9 +3,26 @@ import path from 'node:path'
 import {z} from 'zod'
 
 import {CONTROL_BUT_TAB_NEWLINE, hasControl} from '../control-chars.js'
-import {MAX_DURATION_TEXT, MAX_TIMER_MS, parseDuration} from './duration.js'
+import {
+  API_KEY_ENV_MESSAGE,
+  API_KEY_LOOKS_LIKE_KEY_MESSAGE,
+  DEFAULT_API_KEY_ENV,
+  DEFAULT_COMPLEXITY_MAP,
+  DEFAULT_FAILOVER_TIMES,
+  DEFAULT_PROVIDER,
+  DEFAULT_PROVIDERS,
+  DURATION_MESSAGE,
+  ENV_NAME,
+  LOCAL_PROVIDER_MESSAGE,
+  looksLikeKey,
+  NAME,
+  NAME_MESSAGE,
+  PROVIDER_MESSAGE,
+  providerProblems,
+  readDuration,
+} from './rules.js'
 
-const NAME = /^[a-z0-9][a-z0-9-]*$/
+export {looksLikeKey} from './rules.js'
 
 const absolutePath = z
   .string({error: 'expected an absolute path'})
@@ -17,46 +34,26 @@ const absolutePath = z
 
 /** A duration such as `45m`, held as milliseconds. */
 const duration = z
-  .string({error: 'expected a duration such as 300ms, 30s, 45m, 6h or 1d'})
+  .string({error: DURATION_MESSAGE})
   .transform((value, ctx) => {
-    const ms = parseDuration(value)
-    if (ms === undefined) {
-      ctx.addIssue({code: 'custom', message: `expected a duration such as 300ms, 30s, 45m, 6h or 1d, got "${value}"`})
+    const read = readDuration(value)
+    if ('problem' in read) {
+      ctx.addIssue({code: 'custom', message: read.problem})
       return z.NEVER
     }
 
-    // Node fires a longer timer after 1 ms (with a TimeoutOverflowWarning): 25d would time out at once.
-    if (ms > MAX_TIMER_MS) {
-      ctx.addIssue({code: 'custom', message: `expected a duration of at most ${MAX_DURATION_TEXT} (${MAX_TIMER_MS} ms, the longest a timer holds), got "${value}"`})
-      return z.NEVER
-    }
-
-    return ms
+    return read.ms
   })
-
-// Prefixes of well-known secret keys (Stripe, GitHub, Slack, AWS, OpenAI/Anthropic-style sk_).
-const KEY_PREFIX = /^(?:sk_|pk_|rk_|ghp_|gho_|ghu_|ghs_|ghr_|github_pat_|xox[abprs]_|glpat_|A[KS]IA[0-9A-Z]{12})/
-
-/**
- * A value of api_key_env that is more likely a key than a variable's name: a known key prefix, or
- * 24+ characters mixing lower case, upper case and digits (names are SHOUTING_SNAKE_CASE by habit).
- */
-export function looksLikeKey(value: string): boolean {
-  if (KEY_PREFIX.test(value) && /\d/.test(value) && value.length >= 16) return true
-  return value.length >= 24 && /[a-z]/.test(value) && /[A-Z]/.test(value) && /\d/.test(value)
-}
 
 const positiveInt = z.number({error: 'expected a whole number'}).int({error: 'expected a whole number'})
 
 const providerName = z
   .string({error: 'expected a provider name'})
-  .regex(NAME, {error: 'expected a provider name of a-z, 0-9 and -'})
-  .refine((value) => value !== 'claude-code', {error: '"claude-code" is local, not a remote provider'})
+  .regex(NAME, {error: PROVIDER_MESSAGE})
+  .refine((value) => value !== 'claude-code', {error: LOCAL_PROVIDER_MESSAGE})
 
 const accountSchema = z.strictObject({
-  name: z.string({error: 'expected an account name'}).regex(NAME, {
-    error: (issue) => `expected a name of a-z, 0-9 and - that starts with a letter or digit, got "${String(issue.input)}"`,
-  }),
+  name: z.string({error: 'expected an account name'}).regex(NAME, {error: (issue) => NAME_MESSAGE(issue.input)}),
   home: absolutePath,
   session: z
     .string()
@@ -71,38 +68,20 @@ const delegationSchema = z
     base_url: z.url({protocol: /^https?$/, error: 'expected an http(s) URL'}).transform((value) => value.replace(/\/+$/, '')),
     // Neither message quotes the value: it may be the key itself, pasted in the wrong place.
     api_key_env: z
-      .string({error: 'expected the NAME of an environment variable, not the key itself'})
-      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {error: 'expected the NAME of an environment variable, not the key itself'})
-      .refine((value) => !looksLikeKey(value), {error: 'expected the NAME of an environment variable (such as SECUTOOLS_API_KEY), but this looks like a key itself (not shown); put the key in the environment, its name here'})
-      .default('SECUTOOLS_API_KEY'),
-    providers: z.array(providerName).min(1).default(['gpu', 'gemini', 'claude-api']),
-    complexity_map: z
-      .strictObject({low: providerName, medium: providerName, high: providerName})
-      .default({low: 'gemini', medium: 'gemini', high: 'claude-api'}),
-    default_provider: providerName.default('gemini'),
+      .string({error: API_KEY_ENV_MESSAGE})
+      .regex(ENV_NAME, {error: API_KEY_ENV_MESSAGE})
+      .refine((value) => !looksLikeKey(value), {error: API_KEY_LOOKS_LIKE_KEY_MESSAGE})
+      .default(DEFAULT_API_KEY_ENV),
+    providers: z.array(providerName).min(1).default(DEFAULT_PROVIDERS),
+    complexity_map: z.strictObject({low: providerName, medium: providerName, high: providerName}).default(DEFAULT_COMPLEXITY_MAP),
+    default_provider: providerName.default(DEFAULT_PROVIDER),
     timeout: duration.default(30_000),
     retries: positiveInt.min(0).max(20).default(5),
     concurrency: positiveInt.min(1).max(256).default(8),
     job_timeout: duration.default(6 * 3_600_000),
   })
   .superRefine((value, ctx) => {
-    for (const level of ['low', 'medium', 'high'] as const) {
-      if (!value.providers.includes(value.complexity_map[level])) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['complexity_map', level],
-          message: `"${value.complexity_map[level]}" is not in providers [${value.providers.join(', ')}]`,
-        })
-      }
-    }
-
-    if (!value.providers.includes(value.default_provider)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['default_provider'],
-        message: `"${value.default_provider}" is not in providers [${value.providers.join(', ')}]`,
-      })
-    }
+    for (const [path, message] of providerProblems(value)) ctx.addIssue({code: 'custom', path, message})
   })
 
 /** A prompt template: pasted into a session, so no control character but newline and tab (ESC could end the paste). */
@@ -175,11 +154,11 @@ export const configSchema = z
         resume: z.boolean().default(true),
         prompt: promptTemplate.default(DEFAULT_FAILOVER_PROMPT),
         // A limited account gets nothing until its reset time plus this.
-        margin: duration.default(60_000),
+        margin: duration.default(DEFAULT_FAILOVER_TIMES.margin),
         // When no reset time can be read from the banner.
-        default_cooldown: duration.default(5 * 3_600_000),
+        default_cooldown: duration.default(DEFAULT_FAILOVER_TIMES.default_cooldown),
         // A rate_limit without a usage-limit banner (a transient 429).
-        transient_cooldown: duration.default(2 * 60_000),
+        transient_cooldown: duration.default(DEFAULT_FAILOVER_TIMES.transient_cooldown),
         spill_to_remote: z.boolean().default(false),
         headroom: z.boolean().default(false),
         watermark: percent.default(95),
@@ -187,9 +166,7 @@ export const configSchema = z
       .default({
         resume: true,
         prompt: DEFAULT_FAILOVER_PROMPT,
-        margin: 60_000,
-        default_cooldown: 5 * 3_600_000,
-        transient_cooldown: 2 * 60_000,
+        ...DEFAULT_FAILOVER_TIMES,
         spill_to_remote: false,
         headroom: false,
         watermark: 95,

@@ -2,7 +2,7 @@
 // job id that cannot exist, through the one secutools client. The key is never printed.
 import {randomBytes} from 'node:crypto'
 
-import {delegationState} from '../config/load.js'
+import {type DelegationState, delegationState} from '../config/load.js'
 import type {Config} from '../config/schema.js'
 import {ApiError, errorMessage} from '../errors.js'
 import {clientOptionsFor} from '../secutools/options.js'
@@ -30,7 +30,7 @@ export async function checkDelegation(config: Config, env: NodeJS.ProcessEnv): P
   return [on, await probe(config, state, env)]
 }
 
-async function probe(config: Config, state: Extract<ReturnType<typeof delegationState>, {on: true}>, env: NodeJS.ProcessEnv): Promise<DoctorCheck> {
+async function probe(config: Config, state: Extract<DelegationState, {on: true}>, env: NodeJS.ProcessEnv): Promise<DoctorCheck> {
   const at = {id: 'delegation.api'}
   const base = state.settings.base_url
   const {createClient} = await import('../secutools/client.js')

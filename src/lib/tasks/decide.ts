@@ -1,7 +1,11 @@
-import type {DelegationState} from '../config/load.js'
+import type {HotDelegation} from '../config/hot.js'
+import type {DelegationState as AnyDelegationState} from '../config/read.js'
 import {MARKER_SUFFIX, MAX_DELEGATED_NAME_BYTES} from '../queue/layout.js'
 import type {SpillContext} from './spill.js'
 import type {Task} from './task.js'
+
+/** What routing needs of delegation: a full config's block or the hot reader's part of it. */
+type DelegationState = AnyDelegationState<Pick<HotDelegation, 'providers' | 'complexity_map' | 'default_provider'>>
 
 export const LOCAL_TARGET = 'claude-code'
 

@@ -1,5 +1,5 @@
-import type {DelegationState} from '../config/load.js'
-import type {Config} from '../config/schema.js'
+import type {HotConfig, HotDelegation} from '../config/hot.js'
+import type {DelegationState} from '../config/read.js'
 import {TaskFileError} from '../errors.js'
 import {type Decision, type RuleCheck, checkRules, decide} from './decide.js'
 import {type SpillContext, spillContext} from './spill.js'
@@ -16,8 +16,8 @@ export interface RoutedTask {
 }
 
 export interface RouteOptions {
-  config: Config
-  delegation: DelegationState
+  config: HotConfig
+  delegation: DelegationState<HotDelegation>
   now: Date
   /** Also check every rule, for `--explain`. */
   explain?: boolean

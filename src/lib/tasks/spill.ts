@@ -4,8 +4,8 @@
  * record. Only then are the account records read, and the modules that read them loaded: `ccl route`
  * runs once per task from bash dispatchers and must not pay for this when spill is off.
  */
-import type {DelegationState} from '../config/load.js'
-import type {Config} from '../config/schema.js'
+import type {HotConfig, HotDelegation} from '../config/hot.js'
+import type {DelegationState} from '../config/read.js'
 import {errorMessage, StateFileError} from '../errors.js'
 import {queueLayout} from '../queue/layout.js'
 
@@ -21,7 +21,7 @@ export interface SpillContext {
 /** Spill never applies: for callers that route without it (tests, `--force` paths). */
 export const SPILL_NOT_ASKED: SpillContext = {enabled: false, applies: false, why: 'not asked (the caller routes without the spill rule)'}
 
-export async function spillContext(config: Config, delegation: DelegationState, now: Date): Promise<SpillContext> {
+export async function spillContext(config: HotConfig, delegation: DelegationState<Pick<HotDelegation, 'providers'>>, now: Date): Promise<SpillContext> {
   if (!config.failover.spill_to_remote) return {enabled: false, applies: false, why: 'failover.spill_to_remote is off'}
   if (!delegation.on) return {enabled: false, applies: false, why: 'delegation is off'}
   const [{readAccountState, emptyAccountState}, {accountAvailability, describeUnavailable}] = await Promise.all([import('../accounts/state.js'), import('../accounts/availability.js')])

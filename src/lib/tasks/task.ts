@@ -1,6 +1,5 @@
 import {isUtf8} from 'node:buffer'
 import path from 'node:path'
-import {z} from 'zod'
 
 import {TaskFileError} from '../errors.js'
 import {NotRegularFileError, readRegularFile} from '../regular-file.js'
@@ -29,15 +28,16 @@ export interface Task {
 }
 
 /**
- * Each field alone, so one bad field is reported by name and the others still count.
+ * Each field alone, so one bad field is reported by name and the others still count. Checked by hand:
+ * four fields do not need a schema library, and route runs once per task (docs/route.md).
  * `null` (a key written with no value, as in a template) counts as absent.
  */
-const FIELD_SCHEMAS = {
-  needs_claude_code: z.boolean().nullish(),
-  preferred_ai: z.string().min(1).nullish(),
-  allow_delegation: z.boolean().nullish(),
-  complexity_hint: z.enum(['low', 'medium', 'high']).nullish(),
-} as const
+const FIELD_CHECKS: Record<keyof RoutingFields, (value: unknown) => boolean> = {
+  needs_claude_code: (value) => typeof value === 'boolean',
+  preferred_ai: (value) => typeof value === 'string' && value.length > 0,
+  allow_delegation: (value) => typeof value === 'boolean',
+  complexity_hint: (value) => value === 'low' || value === 'medium' || value === 'high',
+}
 
 const EXPECTED: Record<keyof RoutingFields, string> = {
   needs_claude_code: 'true or false',
@@ -56,16 +56,16 @@ const FAIL_SAFE = 'kept local (fail-safe)'
 export function routingFields(data: Record<string, unknown>, name: string): {fields: RoutingFields; warnings: string[]} {
   const fields: RoutingFields = {}
   const warnings: string[] = []
-  for (const key of Object.keys(FIELD_SCHEMAS) as (keyof RoutingFields)[]) {
+  for (const key of Object.keys(FIELD_CHECKS) as (keyof RoutingFields)[]) {
     if (!Object.hasOwn(data, key)) continue
     const value = data[key]
-    const result = FIELD_SCHEMAS[key].safeParse(value)
-    if (!result.success) {
+    if (value === null || value === undefined) continue
+    if (!FIELD_CHECKS[key](value)) {
       warnings.push(`${name}: ${key}: expected ${EXPECTED[key]}, got ${describeValue(value)}; ${FAIL_SAFE}`)
       continue
     }
 
-    if (result.data !== null && result.data !== undefined) (fields as Record<string, unknown>)[key] = result.data
+    ;(fields as Record<string, unknown>)[key] = value
   }
 
   if (warnings.length > 0) fields.allow_delegation = false

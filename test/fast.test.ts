@@ -1,0 +1,149 @@
+// The fast entry of the hot commands (src/fast/index.ts) against oclif: the same command lines through
+// both paths (CCL_FAST=0 forces oclif) give the same stdout, stderr and exit code, and the fast path
+// really runs without oclif (nor zod) for the lines it takes: the import recorder tells which path ran.
+import {readFile, rm, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {loadedPackages} from './support/loaded-packages.js'
+import {makeSandbox, runCcl, type Sandbox} from './support/sandbox.js'
+
+const RECORDER = path.join(import.meta.dirname, 'support', 'record-imports.mjs')
+
+/** Which path a run took, from what it loaded: oclif, or a fast entry without oclif and zod. */
+async function pathTaken(log: string): Promise<string> {
+  const loaded = loadedPackages((await readFile(log, 'utf8').catch(() => '')).split('\n'))
+  if (loaded.has('@oclif/core')) return 'oclif'
+  if (loaded.has('zod')) return 'zod without oclif'
+  return [...loaded].some((p) => p.startsWith('ccl:dist/fast/')) ? 'fast' : 'nothing'
+}
+let sandbox: Sandbox
+
+beforeAll(async () => {
+  sandbox = await makeSandbox({accounts: ['alpha']})
+  await sandbox.writeConfig({
+    ...sandbox.config,
+    delegation: {base_url: 'https://secutools.example/api/v1', providers: ['gpu', 'gemini', 'claude-api']},
+  })
+  const pending = path.join(sandbox.queue, 'pending')
+  await writeFile(path.join(pending, 'local.md'), '---\nneeds_claude_code: true\n---\nFix it.\n')
+  await writeFile(path.join(pending, 'remote.md'), '---\nallow_delegation: true\ncomplexity_hint: high\n---\nSummarise.\n')
+  await writeFile(path.join(pending, 'bad.md'), '---\ncomplexity_hint: huge\nallow_delegation: [1\n---\nx\n')
+  await writeFile(path.join(pending, '50%%.md'), 'plain %s %% task\n')
+  await writeFile(path.join(pending, 'tab\there.md'), 'x\n')
+  await writeFile(path.join(pending, '-dash.md'), 'x\n')
+  await writeFile(path.join(sandbox.dir, 'invalid.yaml'), 'queue: relative/path\nshared: {root: /x}\naccounts: []\n')
+})
+afterAll(async () => sandbox?.cleanup())
+
+async function both(args: string[], extra: {input?: string; env?: Record<string, string>} = {}) {
+  const run = async (fast: boolean) => {
+    const log = path.join(sandbox.dir, `imports-${fast ? 'fast' : 'oclif'}.log`)
+    await rm(log, {force: true})
+    const result = await runCcl(args, {
+      cwd: path.join(sandbox.queue, 'pending'),
+      ...(extra.input === undefined ? {} : {input: extra.input}),
+      env: {SECUTOOLS_API_KEY: 'k-test-fast-path', NODE_OPTIONS: `--import=${RECORDER}`, CCL_IMPORT_LOG: log, ...(fast ? {} : {CCL_FAST: '0'}), ...extra.env},
+    })
+    return {result, ran: await pathTaken(log)}
+  }
+
+  const fast = await run(true)
+  const oclif = await run(false)
+  expect(oclif.ran).toBe('oclif')
+  return {fast, oclif}
+}
+
+const config = () => ['--config', sandbox.configFile]
+
+describe('ccl route: the fast path and oclif print the same', () => {
+  // [argv, which path the fast entry must take]
+  const table: [string, () => string[], 'fast' | 'oclif'][] = [
+    ['one file', () => [...config(), 'local.md'], 'fast'],
+    ['several files', () => [...config(), 'local.md', 'remote.md', 'bad.md'], 'fast'],
+    ['a missing file among others (exit 2)', () => [...config(), 'local.md', 'nope.md', 'remote.md'], 'fast'],
+    ['--json', () => [...config(), '--json', 'local.md', 'remote.md'], 'fast'],
+    ['--json with a missing file', () => [...config(), '--json', 'nope.md'], 'fast'],
+    ['--explain', () => [...config(), '--explain', 'remote.md'], 'fast'],
+    ['--explain --json, flags after the files', () => ['remote.md', 'bad.md', '--explain', ...config(), '--json'], 'fast'],
+    ['--config=PATH', () => [`--config=${sandbox.configFile}`, 'local.md'], 'fast'],
+    ['-- then a name that starts with a dash', () => [...config(), '--', '-dash.md'], 'fast'],
+    ['a name with %% and %s (no printf formatting)', () => [...config(), '50%%.md', 'local.md'], 'fast'],
+    ['a name with a tab (escaped)', () => [...config(), 'tab\there.md', 'local.md'], 'fast'],
+    ['an invalid config (exit 3)', () => ['--config', path.join(sandbox.dir, 'invalid.yaml'), 'local.md'], 'fast'],
+    ['an invalid config with --json', () => ['--json', '--config', path.join(sandbox.dir, 'invalid.yaml'), 'local.md'], 'fast'],
+    ['a config that does not exist', () => ['--config', path.join(sandbox.dir, 'none.yaml'), 'local.md'], 'fast'],
+    ['no file (missing argument)', () => [...config()], 'oclif'],
+    ['no file, --json', () => [...config(), '--json'], 'oclif'],
+    ['--help', () => ['--help'], 'oclif'],
+    ['-h with a file', () => ['-h', 'local.md'], 'oclif'],
+    ['an unknown flag', () => [...config(), '--bogus', 'local.md'], 'oclif'],
+    ['an unknown short flag', () => [...config(), '-x', 'local.md'], 'oclif'],
+    ['--config without its value', () => ['local.md', '--config'], 'oclif'],
+    ['--config followed by a flag', () => ['--config', '--json', 'local.md'], 'oclif'],
+    ['--json twice', () => [...config(), '--json', '--json', 'local.md'], 'oclif'],
+    ['--config twice', () => [...config(), ...config(), 'local.md'], 'oclif'],
+    ['--explain=yes', () => [...config(), '--explain=yes', 'local.md'], 'oclif'],
+  ]
+  for (const [what, argv, path_] of table) {
+    it(what, async () => {
+      const {fast, oclif} = await both(['route', ...argv()])
+      expect(fast.ran).toBe(path_)
+      expect({stdout: fast.result.stdout, stderr: fast.result.stderr, code: fast.result.code}).toEqual({
+        stdout: oclif.result.stdout,
+        stderr: oclif.result.stderr,
+        code: oclif.result.code,
+      })
+      if (what === 'one file') expect(fast.result.stdout).toBe('claude-code\n')
+      if (what.startsWith('a name with %%')) expect(fast.result.stdout).toContain('50%%.md\t')
+    })
+  }
+
+  it('DEBUG or CCL_CONTENT_TYPE send even a plain line through oclif', async () => {
+    for (const env of [{DEBUG: 'ccl:nothing'}, {CCL_CONTENT_TYPE: 'json'}] as Record<string, string>[]) {
+      const {fast, oclif} = await both(['route', ...config(), 'local.md'], {env})
+      expect(fast.ran).toBe('oclif')
+      expect(fast.result.stdout).toBe(oclif.result.stdout)
+    }
+  })
+})
+
+describe('ccl hook: the fast path and oclif behave the same', () => {
+  const stop = () =>
+    JSON.stringify({session_id: '9b1c7a3e-2f4d-4e8a-9c1b-7a3e2f4d4e8a', transcript_path: '/x.jsonl', cwd: sandbox.dir, hook_event_name: 'Stop', stop_hook_active: false})
+  const table: [string, () => string[], () => string, Record<string, string>, 'fast' | 'oclif'][] = [
+    ['a Stop payload', () => config(), stop, {CLAUDE_CONFIG_DIR: ''}, 'fast'],
+    ['not JSON', () => config(), () => '{torn', {CLAUDE_CONFIG_DIR: ''}, 'fast'],
+    ['a config that does not exist', () => ['--config', '/nonexistent/ccl.yaml'], stop, {}, 'fast'],
+    ['--json (not a flag of hook)', () => [...config(), '--json'], stop, {}, 'oclif'],
+    ['an extra argument', () => [...config(), 'extra'], stop, {}, 'oclif'],
+    ['--help', () => ['--help'], () => '', {}, 'oclif'],
+  ]
+  for (const [what, argv, input, env, path_] of table) {
+    it(what, async () => {
+      const withHome = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === '' ? sandbox.homes.alpha! : v]))
+      const {fast, oclif} = await both(['hook', ...argv()], {input: input(), env: withHome})
+      expect(fast.ran).toBe(path_)
+      expect({stdout: fast.result.stdout, stderr: fast.result.stderr, code: fast.result.code}).toEqual({
+        stdout: oclif.result.stdout,
+        stderr: oclif.result.stderr,
+        code: oclif.result.code,
+      })
+      if (path_ === 'fast') expect(fast.result.code).toBe(0)
+    })
+  }
+
+  it('a Stop payload through the fast path is recorded in the account state', async () => {
+    const state = path.join(sandbox.queue, '.ccl', 'accounts', 'alpha.json')
+    await rm(state, {force: true})
+    const log = path.join(sandbox.dir, 'imports-record.log')
+    const run = await runCcl(['hook', ...config()], {
+      input: stop(),
+      env: {CLAUDE_CONFIG_DIR: sandbox.homes.alpha!, NODE_OPTIONS: `--import=${RECORDER}`, CCL_IMPORT_LOG: log},
+    })
+    expect(run).toMatchObject({code: 0, stdout: '', stderr: ''})
+    expect(await pathTaken(log)).toBe('fast')
+    const record = JSON.parse(await readFile(state, 'utf8')) as {last_event?: string; session_id?: string; turn?: string}
+    expect(record).toMatchObject({last_event: 'Stop', session_id: '9b1c7a3e-2f4d-4e8a-9c1b-7a3e2f4d4e8a', turn: 'idle'})
+  })
+})
