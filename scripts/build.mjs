@@ -7,6 +7,7 @@
 // stay in chunks of their own, so a command still loads only what it uses.
 // Types are checked by tsc (`npm run typecheck`, and in `npm run build`); esbuild only strips them.
 import {build} from 'esbuild'
+import {createHash} from 'node:crypto'
 import {readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -23,13 +24,17 @@ const libraries = ['src/lib/delegation/footer.ts', 'src/lib/events/log.ts', 'src
 // oclif loads hooks (package.json oclif.hooks) and the help class (oclif.helpClass) from dist/ like the commands.
 const hooks = ['src/hooks/command-not-found.ts', 'src/help.ts']
 
+// What the config cache (src/lib/config/cached.ts) keys on besides the file: the config sources themselves.
+const configSources = [...readdirSync(path.join(root, 'src/lib/config')).sort().map((f) => path.join('src/lib/config', f)), 'src/lib/control-chars.ts'].map((f) => readFileSync(path.join(root, f)))
+const configBuild = createHash('sha256').update(Buffer.concat(configSources)).digest('hex').slice(0, 16)
+
 const common = {
   absWorkingDir: root,
   bundle: true,
   format: 'esm',
   platform: 'node',
   target: 'node20.19',
-  define: {__CCL_VERSION__: JSON.stringify(pkg.version)},
+  define: {__CCL_VERSION__: JSON.stringify(pkg.version), __CCL_CONFIG_BUILD__: JSON.stringify(configBuild)},
   // CommonJS dependencies (debug) call require() and read
   // __filename; in an ES module those have to be provided.
   banner: {
@@ -59,7 +64,7 @@ const result = await build({
 // The fast entries of the hot commands (bin/run.js imports them before oclif, src/fast/argv.ts): each
 // built apart, so a start loads its entry and a chunk or two rather than ~15 shared chunks (~10 ms).
 // What they load with import() (the account records, only when spill is on) stays in a chunk of its own.
-for (const name of ['route', 'hook']) {
+for (const name of ['route', 'hook', 'reconcile']) {
   const fast = await build({
     ...common,
     entryPoints: [`src/fast/${name}.ts`],

@@ -1,6 +1,6 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 
-import {loadConfig} from './lib/config/load.js'
+import {loadConfigCached} from './lib/config/cached.js'
 import type {Config} from './lib/config/schema.js'
 import {CclError, type ExitCode, UsageError} from './lib/errors.js'
 import {describeError, logLine, logPlainJson, note, reportError, successJson} from './report.js'
@@ -27,7 +27,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   protected flags!: CommandFlags<T>
   protected args!: CommandArgs<T>
-  private loadedConfig?: Config
+  private loadedConfig?: {ok: true; config: Config} | {ok: false; error: unknown}
 
   override async init(): Promise<void> {
     await super.init()
@@ -40,12 +40,24 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     })
     this.flags = flags as CommandFlags<T>
     this.args = args as CommandArgs<T>
+    // Loaded here, where it may wait (the validated config comes from its cache: lib/config/cached.ts);
+    // a config error is thrown only by the command that asks for the config.
+    if ((this.constructor as typeof BaseCommand).usesConfig) {
+      this.loadedConfig = await loadConfigCached({flag: this.flags.config, env: process.env, cwd: process.cwd()}).then(
+        (config) => ({ok: true as const, config}),
+        (error: unknown) => ({ok: false as const, error}),
+      )
+    }
   }
+
+  /** Whether the command reads the config (cclConfig); `init` and `doctor` read it their own way. */
+  static usesConfig = true
 
   /** The ccl config, loaded once per run (SPEC §2 search order). */
   protected cclConfig(): Config {
-    this.loadedConfig ??= loadConfig({flag: this.flags.config, env: process.env, cwd: process.cwd()})
-    return this.loadedConfig
+    if (!this.loadedConfig) throw new Error(`${this.id ?? 'this command'} reads the config but declares usesConfig = false`)
+    if (!this.loadedConfig.ok) throw this.loadedConfig.error
+    return this.loadedConfig.config
   }
 
   /** Sets the exit code of a run that still returns a result (e.g. "invalid", "needs an operator"). */

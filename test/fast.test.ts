@@ -1,4 +1,4 @@
-// The fast entry of the hot commands (src/fast/index.ts) against oclif: the same command lines through
+// The fast entries of the hot commands (src/fast/) against oclif: the same command lines through
 // both paths (CCL_FAST=0 forces oclif) give the same stdout, stderr and exit code, and the fast path
 // really runs without oclif (nor zod) for the lines it takes: the import recorder tells which path ran.
 import {readFile, rm, writeFile} from 'node:fs/promises'
@@ -10,11 +10,14 @@ import {makeSandbox, runCcl, type Sandbox} from './support/sandbox.js'
 
 const RECORDER = path.join(import.meta.dirname, 'support', 'record-imports.mjs')
 
-/** Which path a run took, from what it loaded: oclif, or a fast entry without oclif and zod. */
+async function loadedBy(log: string): Promise<Set<string>> {
+  return loadedPackages((await readFile(log, 'utf8').catch(() => '')).split('\n'))
+}
+
+/** Which path a run took, from what it loaded: oclif, or a fast entry without it. */
 async function pathTaken(log: string): Promise<string> {
-  const loaded = loadedPackages((await readFile(log, 'utf8').catch(() => '')).split('\n'))
+  const loaded = await loadedBy(log)
   if (loaded.has('@oclif/core')) return 'oclif'
-  if (loaded.has('zod')) return 'zod without oclif'
   return [...loaded].some((p) => p.startsWith('ccl:dist/fast/')) ? 'fast' : 'nothing'
 }
 let sandbox: Sandbox
@@ -95,6 +98,7 @@ describe('ccl route: the fast path and oclif print the same', () => {
         code: oclif.result.code,
       })
       if (what === 'one file') expect(fast.result.stdout).toBe('claude-code\n')
+      if (path_ === 'fast') expect(fast.ran).toBe('fast')
       if (what.startsWith('a name with %%')) expect(fast.result.stdout).toContain('50%%.md\t')
     })
   }
@@ -143,7 +147,50 @@ describe('ccl hook: the fast path and oclif behave the same', () => {
     })
     expect(run).toMatchObject({code: 0, stdout: '', stderr: ''})
     expect(await pathTaken(log)).toBe('fast')
+    expect(await loadedBy(log)).not.toContain('zod')
     const record = JSON.parse(await readFile(state, 'utf8')) as {last_event?: string; session_id?: string; turn?: string}
     expect(record).toMatchObject({last_event: 'Stop', session_id: '9b1c7a3e-2f4d-4e8a-9c1b-7a3e2f4d4e8a', turn: 'idle'})
   })
+})
+
+describe('ccl reconcile: the fast path and oclif print the same', () => {
+  // Every account is held (a crash loop), so a pass changes nothing and both paths see the same queue.
+  beforeAll(async () => {
+    await sandbox.writeConfig({...sandbox.config, tmux: {socket: `ccl-test-fast-${process.pid}`}})
+  })
+  const table: [string, () => string[], 'fast' | 'oclif'][] = [
+    ['--dry-run', () => [...config(), '--dry-run'], 'fast'],
+    ['--dry-run --json', () => [...config(), '--dry-run', '--json'], 'fast'],
+    ['--release of an unknown account', () => [...config(), '--dry-run', '--release', 'nobody'], 'fast'],
+    ['--release=NAME', () => [...config(), '--dry-run', '--release=nobody'], 'fast'],
+    ['an invalid config', () => ['--config', path.join(sandbox.dir, 'invalid.yaml'), '--dry-run'], 'fast'],
+    ['an operand', () => [...config(), 'extra'], 'oclif'],
+    ['--release without its name', () => [...config(), '--release'], 'oclif'],
+    ['--help', () => ['--help'], 'oclif'],
+    ['an unknown flag', () => [...config(), '--bogus'], 'oclif'],
+  ]
+  for (const [what, argv, path_] of table) {
+    it(what, async () => {
+      const {fast, oclif} = await both(['reconcile', ...argv()])
+      expect(fast.ran).toBe(path_)
+      expect({stdout: fast.result.stdout, stderr: fast.result.stderr, code: fast.result.code}).toEqual({
+        stdout: oclif.result.stdout,
+        stderr: oclif.result.stderr,
+        code: oclif.result.code,
+      })
+    })
+  }
+})
+
+it('a reconcile whose config was validated before (its cache) loads neither oclif nor zod', async () => {
+  const env = {CCL_CONFIG: sandbox.configFile}
+  // (The sandbox's links are not made, so the pass exits 1 on them: the same run each time.)
+  const first = await runCcl(['reconcile', '--dry-run'], {cwd: sandbox.dir, env})
+  const log = path.join(sandbox.dir, 'imports-cached.log')
+  const again = await runCcl(['reconcile', '--dry-run'], {cwd: sandbox.dir, env: {...env, NODE_OPTIONS: `--import=${RECORDER}`, CCL_IMPORT_LOG: log}})
+  expect({code: again.code, stdout: again.stdout, stderr: again.stderr}).toEqual({code: first.code, stdout: first.stdout, stderr: first.stderr})
+  expect(again.stderr).not.toContain('internal error')
+  const loaded = await loadedBy(log)
+  expect(loaded).toContain('ccl:dist/fast/reconcile.js')
+  for (const heavy of ['@oclif/core', 'zod', 'execa']) expect(loaded).not.toContain(heavy)
 })

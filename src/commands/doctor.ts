@@ -7,6 +7,8 @@ import {EXIT_CODES} from '../lib/errors.js'
 import {renderDoctor} from '../lib/render/doctor.js'
 
 export default class Doctor extends BaseCommand<typeof Doctor> {
+  // Reads the config its own way (not through cclConfig).
+  static override usesConfig = false
   static override summary = 'Check everything the timers rely on, one line each, with how to fix what is wrong.'
   static override description = `Checks: the config; the queue folders (pending/, active/, done/, failed/: present, on one filesystem) and the state folder (writable); tmux; the shared root; per account: home, shared links, ccl's hooks in settings.json, the program of its command on the session's PATH, cwd, Claude Code's first-run screens answered in .claude.json (onboarding, folder trust for the cwd, the auto-mode question), a permission mode that runs unattended; the accounts' cwds for failover; delegation on or off and, when on, secutools reachable with the key accepted (a GET of a job id that cannot exist; the key is never printed); the systemd timers or cron lines.
 Each line starts with ok, warn (works, but worth a look) or FAIL (followed by how to fix it). Changes nothing.

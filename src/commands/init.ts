@@ -4,6 +4,8 @@ import {BaseCommand} from '../base-command.js'
 import {type InitResult, initSite} from '../lib/doctor/init.js'
 
 export default class Init extends BaseCommand<typeof Init> {
+  // Reads the config its own way (not through cclConfig).
+  static override usesConfig = false
   static override summary = 'Write a commented starter config and make the queue folders.'
   static override description = `Writes the config where ccl looks for it: --config PATH or $CCL_CONFIG when given, else $XDG_CONFIG_HOME/ccl/config.yaml (~/.config/ccl/config.yaml, the file the systemd units name). Every key is commented; the optional blocks are there, commented out, at their defaults; delegation stays off until you fill in its block. Then makes pending/, active/, done/, failed/ and the state folder, and prints the next steps.
 An existing file is never replaced (exit 4) unless --force, which keeps the old one as FILE.bak.

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
-import {delegationState} from '../lib/config/load.js'
+import {delegationState} from '../lib/config/read.js'
 import {type ReapedJob, type ReapRun, runReap, type RunReapOptions, summarize} from '../lib/delegation/reap.js'
 import {BugError, EXIT_CODES} from '../lib/errors.js'
 import {queueLayout} from '../lib/queue/layout.js'

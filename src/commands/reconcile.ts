@@ -1,13 +1,8 @@
-import os from 'node:os'
-
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
-import {EXIT_CODES} from '../lib/errors.js'
-import {describeOutcome, renderReconcile} from '../lib/render/reconcile.js'
-import {type AccountOutcome, type ReconcileResult, reconcile} from '../lib/sessions/reconcile.js'
-import {createTmux} from '../lib/tmux/tmux.js'
-import {runWithProgress} from '../progress.js'
+import type {ReconcileResult} from '../lib/sessions/reconcile.js'
+import {runReconcile} from '../runs/reconcile.js'
 
 export default class Reconcile extends BaseCommand<typeof Reconcile> {
   static override summary = 'One pass of the lifecycle manager: keep one live tmux session per account.'
@@ -34,37 +29,6 @@ Prints only what it did or what is wrong: cron mails only when something happene
   }
 
   async run(): Promise<ReconcileResult> {
-    const config = this.cclConfig()
-    const tmux = await createTmux({socket: config.tmux.socket})
-    const dryRun = this.flags['dry-run']
-    const render = {crashLimit: config.watchdog.crash_limit, crashWindowMs: config.watchdog.crash_window}
-    const tty = Boolean(process.stderr.isTTY) && !this.jsonEnabled()
-    const result = await reconcile({
-      config,
-      tmux,
-      now: new Date(),
-      bootTime: new Date(Date.now() - os.uptime() * 1000),
-      dryRun,
-      release: this.flags.release,
-      progress: (line) => this.note(`reconcile: ${line}`),
-      runAccounts: (jobs) =>
-        runWithProgress(
-          jobs.map((job) => ({
-            title: `${job.account} (${job.session})`,
-            run: job.run,
-            done: (outcome: AccountOutcome) => {
-              const line = describeOutcome(outcome, dryRun, {...render, sayNothing: false})
-              return line?.slice(`${job.account} (${job.session}): `.length) ?? 'alive'
-            },
-          })),
-          {tty, prefix: 'reconcile: '},
-        ),
-    })
-
-    for (const warning of result.warnings) this.note(`reconcile: warning: ${warning}`)
-    const text = renderReconcile(result, {...render, sayNothing: Boolean(process.stdout.isTTY)})
-    if (text) this.log(text)
-    if (!result.ok) this.setExitCode(EXIT_CODES.failure)
-    return result
+    return runReconcile(this.cclConfig(), {dryRun: this.flags['dry-run'], release: this.flags.release, json: this.jsonEnabled()})
   }
 }

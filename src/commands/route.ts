@@ -8,6 +8,8 @@ import {type RouteResult, runRoute} from '../runs/route.js'
 export type {RouteResult} from '../runs/route.js'
 
 export default class Route extends BaseCommand<typeof Route> {
+  // Reads the config its own way (not through cclConfig).
+  static override usesConfig = false
   static override summary = 'Decide where each task runs: claude-code or a remote provider.'
   static override description = `Applies the routing rules to each task's frontmatter (needs_claude_code, preferred_ai, allow_delegation, complexity_hint); the first rule that matches wins:
   1 needs_claude_code: true -> claude-code

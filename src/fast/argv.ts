@@ -17,9 +17,18 @@ import {type HotConfig, loadHotConfig} from '../lib/config/hot.js'
 
 export interface Parsed {
   config?: string
-  explain: boolean
-  json: boolean
+  /** Boolean flags given (`--json`, `--explain`, `--dry-run`). */
+  booleans: Set<string>
+  /** Flags with a value other than --config (`--release NAME`). */
+  values: Map<string, string>
   operands: string[]
+  json: boolean
+}
+
+export interface Spec {
+  booleans: readonly string[]
+  values?: readonly string[]
+  operands: 'none' | 'one or more'
 }
 
 /** Whether the fast entry may run at all: DEBUG and CCL_CONTENT_TYPE change what oclif prints. */
@@ -27,9 +36,10 @@ export function fastAllowed(): boolean {
   return !process.env.DEBUG && !process.env.CCL_CONTENT_TYPE
 }
 
-/** The flags a command takes (boolean or with a value); undefined when the line needs oclif. */
-export function parse(argv: readonly string[], booleans: readonly string[], takesOperands: boolean): Parsed | undefined {
-  const parsed: Parsed = {explain: false, json: false, operands: []}
+/** The command line by `spec`; undefined when it needs oclif (anything not understood whole). */
+export function parse(argv: readonly string[], spec: Spec): Parsed | undefined {
+  const parsed: Parsed = {booleans: new Set(), values: new Map(), operands: [], json: false}
+  const valued = ['--config', ...(spec.values ?? [])]
   const seen = new Set<string>()
   for (let i = 0; i < argv.length; i++) {
     const token = argv[i]!
@@ -43,33 +53,34 @@ export function parse(argv: readonly string[], booleans: readonly string[], take
       continue
     }
 
-    let name = token
-    let value: string | undefined
-    if (token.startsWith('--config=')) {
-      name = '--config'
-      value = token.slice('--config='.length)
-    } else if (token === '--config') {
-      value = argv[++i]
-      // Missing, or a flag where its value should be: oclif's message.
-      if (value === undefined || value.startsWith('-')) return undefined
-    } else if (!booleans.includes(token)) {
-      return undefined
-    }
-
+    const eq = token.indexOf('=')
+    const name = eq === -1 ? token : token.slice(0, eq)
     if (seen.has(name)) return undefined
     seen.add(name)
-    if (name === '--config') {
-      if (value === '') return undefined
-      parsed.config = value
-    } else if (name === '--explain') parsed.explain = true
-    else if (name === '--json') parsed.json = true
+    if (valued.includes(name)) {
+      const value = eq === -1 ? argv[++i] : token.slice(eq + 1)
+      // Missing, empty, or a flag where its value should be: oclif's message.
+      if (value === undefined || value === '' || value.startsWith('-')) return undefined
+      if (name === '--config') parsed.config = value
+      else parsed.values.set(name, value)
+    } else if (eq === -1 && spec.booleans.includes(name)) {
+      parsed.booleans.add(name)
+    } else {
+      return undefined
+    }
   }
 
-  if (takesOperands ? parsed.operands.length === 0 : parsed.operands.length > 0) return undefined
+  if (spec.operands === 'none' ? parsed.operands.length > 0 : parsed.operands.length === 0) return undefined
+  parsed.json = parsed.booleans.has('--json')
+  // oclif colours JSON for a terminal: that look is oclif's.
+  if (parsed.json && process.stdout.isTTY) return undefined
   return parsed
 }
 
-export function configOf(parsed: Parsed): HotConfig {
-  return loadHotConfig({flag: parsed.config, env: process.env, cwd: process.cwd()})
+export function configSource(parsed: Parsed): {flag: string | undefined; env: NodeJS.ProcessEnv; cwd: string} {
+  return {flag: parsed.config, env: process.env, cwd: process.cwd()}
 }
 
+export function hotConfigOf(parsed: Parsed): HotConfig {
+  return loadHotConfig(configSource(parsed))
+}

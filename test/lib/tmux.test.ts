@@ -1,4 +1,4 @@
-import {mkdtemp, readFile, rm} from 'node:fs/promises'
+import {chmod, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
@@ -128,5 +128,18 @@ describe('tmux wrapper without a server or without tmux', () => {
     expect((error as Error).message).toBe(
       '`tmux -L ccl-never-started list-sessions -F #{session_name}` failed: tmux is not installed or not on PATH (tmux not found)',
     )
+  })
+
+  it('a tmux that dies by a signal is reported with the signal, not as an exit code', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ccl-tmux-bin-'))
+    try {
+      const bin = path.join(dir, 'tmux')
+      await writeFile(bin, '#!/bin/sh\nkill -9 $$\n')
+      await chmod(bin, 0o755)
+      const tmux = await createTmux({socket: 'ccl-never-started', bin, env: {PATH: process.env.PATH}})
+      await expect(tmux.listSessions()).rejects.toThrow(`\`${bin} -L ccl-never-started list-sessions -F #{session_name}\` failed: killed by SIGKILL`)
+    } finally {
+      await rm(dir, {recursive: true, force: true})
+    }
   })
 })

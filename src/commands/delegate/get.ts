@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
-import {requireDelegation} from '../../lib/config/load.js'
+import {requireDelegation} from '../../lib/config/read.js'
 import {renderJob} from '../../lib/render/delegate.js'
 import type {Job} from '../../lib/secutools/client.js'
 import {requireJobId} from '../../lib/secutools/job-id.js'

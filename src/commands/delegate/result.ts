@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
 import {parseDuration} from '../../lib/config/duration.js'
-import {requireDelegation} from '../../lib/config/load.js'
+import {requireDelegation} from '../../lib/config/read.js'
 import {isFinished, waitForJob} from '../../lib/delegation/wait.js'
 import {EXIT_CODES, TimeoutError, UserError} from '../../lib/errors.js'
 import {oneLine} from '../../lib/render/delegate.js'

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
-import {requireDelegation} from '../../lib/config/load.js'
+import {requireDelegation} from '../../lib/config/read.js'
 import {AlreadyDelegatedError, submitTask} from '../../lib/delegation/submit.js'
 import {EXIT_CODES} from '../../lib/errors.js'
 import {queueLayout} from '../../lib/queue/layout.js'

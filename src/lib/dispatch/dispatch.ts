@@ -1,4 +1,4 @@
-import {type DelegationState, delegationState} from '../config/load.js'
+import {type DelegationState, delegationState} from '../config/read.js'
 import type {Config} from '../config/schema.js'
 import {CclError, errorMessage, RefusedError, TaskFileError} from '../errors.js'
 import {assignTask, recoverHandOffs} from '../assign/assign.js'

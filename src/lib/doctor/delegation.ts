@@ -2,7 +2,7 @@
 // job id that cannot exist, through the one secutools client. The key is never printed.
 import {randomBytes} from 'node:crypto'
 
-import {type DelegationState, delegationState} from '../config/load.js'
+import {type DelegationState, delegationState} from '../config/read.js'
 import type {Config} from '../config/schema.js'
 import {ApiError, errorMessage} from '../errors.js'
 import {clientOptionsFor} from '../secutools/options.js'

@@ -1,5 +1,3 @@
-import {z} from 'zod'
-
 import {StateFileError} from '../errors.js'
 import {writeFileAtomic} from '../queue/files.js'
 import {makeStateDir, type QueueLayout, sessionStatePath, STATE_FILE_MODE} from '../queue/layout.js'
@@ -24,23 +22,54 @@ export interface SessionRecord {
   last_crash?: LastCrash
 }
 
-const iso = z.iso.datetime({offset: true})
+// ISO 8601 date-time with seconds and Z or an offset, calendar-checked: the pattern of zod's
+// z.iso.datetime({offset: true}) (zod/v4/core/regexes.js), which read these records before.
+const DATE = '(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))'
+const TIME = '(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|[+-](?:[01]\\d|2[0-3]):[0-5]\\d)'
+const ISO = new RegExp(`^${DATE}T${TIME}$`)
 
-const recordSchema = z.object({
-  crashes: z.array(iso).default([]),
-  failed_at: iso.nullable().default(null),
-  created_at: iso.nullable().default(null),
-  held: z.boolean().default(false),
-  last_crash: z
-    .object({
-      at: iso,
-      state: z.enum(['dead', 'absent']),
-      exit_status: z.number().int().nullable(),
-      signal: z.number().int().nullable(),
-      last_lines: z.array(z.string()),
-    })
-    .optional(),
-})
+/** A record's fields checked by hand (reconcile reads one per account at every pass: no schema library on that path); the first problem, as `field: what`. */
+function parseRecord(data: unknown): {ok: true; record: SessionRecord} | {ok: false; problem: string} {
+  const type = (value: unknown) => (value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value)
+  const expected = (at: string, what: string, value: unknown) => ({ok: false as const, problem: `${at}: Invalid input: expected ${what}, received ${type(value)}`})
+  const iso = (at: string, value: unknown) => (typeof value !== 'string' ? expected(at, 'string', value) : ISO.test(value) ? undefined : {ok: false as const, problem: `${at}: Invalid ISO datetime`})
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) return expected('(top level)', 'object', data)
+  const raw = data as Record<string, unknown>
+  const crashes = raw.crashes === undefined ? [] : raw.crashes
+  if (!Array.isArray(crashes)) return expected('crashes', 'array', crashes)
+  for (const [index, at] of crashes.entries()) {
+    const bad = iso(`crashes.${index}`, at)
+    if (bad) return bad
+  }
+
+  const record: SessionRecord = {crashes: crashes as string[], failed_at: null, created_at: null, held: false}
+  for (const key of ['failed_at', 'created_at'] as const) {
+    const value = raw[key] === undefined ? null : raw[key]
+    if (value === null) continue
+    const bad = iso(key, value)
+    if (bad) return bad
+    record[key] = value as string
+  }
+
+  const held = raw.held === undefined ? false : raw.held
+  if (typeof held !== 'boolean') return expected('held', 'boolean', held)
+  record.held = held
+  if (raw.last_crash !== undefined) {
+    const crash = raw.last_crash as Record<string, unknown>
+    if (crash === null || typeof crash !== 'object' || Array.isArray(crash)) return expected('last_crash', 'object', crash)
+    const bad = iso('last_crash.at', crash.at)
+    if (bad) return bad
+    if (crash.state !== 'dead' && crash.state !== 'absent') return {ok: false, problem: 'last_crash.state: Invalid option: expected one of "dead"|"absent"'}
+    for (const key of ['exit_status', 'signal'] as const) {
+      if (crash[key] !== null && !Number.isInteger(crash[key])) return expected(`last_crash.${key}`, 'int', crash[key])
+    }
+
+    if (!Array.isArray(crash.last_lines) || !crash.last_lines.every((line) => typeof line === 'string')) return expected('last_crash.last_lines', 'array of strings', crash.last_lines)
+    record.last_crash = {at: crash.at as string, state: crash.state, exit_status: crash.exit_status as number | null, signal: crash.signal as number | null, last_lines: crash.last_lines as string[]}
+  }
+
+  return {ok: true, record}
+}
 
 export function emptyRecord(): SessionRecord {
   return {crashes: [], failed_at: null, created_at: null, held: false}
@@ -65,13 +94,9 @@ export async function readSessionRecord(layout: QueueLayout, account: string): P
     throw new StateFileError(file, `not a session record: ${(error as Error).message}`, {hint})
   }
 
-  const parsed = recordSchema.safeParse(data)
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!
-    throw new StateFileError(file, `not a session record: ${issue.path.join('.') || '(top level)'}: ${issue.message}`, {hint})
-  }
-
-  return parsed.data
+  const parsed = parseRecord(data)
+  if (!parsed.ok) throw new StateFileError(file, `not a session record: ${parsed.problem}`, {hint})
+  return parsed.record
 }
 
 /** Written atomically (temp + fsync + rename); the sessions folder is made when missing. */

@@ -1,5 +1,5 @@
 import {accountAvailability, busyReason} from '../accounts/availability.js'
-import {type DelegationState, delegationState} from '../config/load.js'
+import {type DelegationState, delegationState} from '../config/read.js'
 import type {Config} from '../config/schema.js'
 import {type MarkerEntry, scanMarkers} from '../delegation/marker.js'
 import {errorMessage, ProgramNotFoundError} from '../errors.js'
