@@ -251,6 +251,18 @@ describe('ccl events --follow', () => {
     expect(await f.stop('SIGTERM')).toBe(0)
   })
 
+  it('follows across ccl events --rotate: the new live log is read from its start', async () => {
+    await writeLog(...HISTORY)
+    const f = follow(['-n', '1'])
+    await f.until(() => f.lines().length === 1, 'the last event')
+    expect((await ccl(['--rotate'])).code).toBe(0)
+    await f.until(() => f.out.stderr.includes('was replaced (rotated)'), 'the rotation noticed')
+    await appendFile(log, line({ts: at('2026-12-01T12:00'), event: 'session.released', account: 'alpha'}))
+    await f.until(() => f.lines().length === 2, 'an event in the new log')
+    expect(f.lines()[1]).toBe('2026-12-01T12:00:00Z  session.released      -  alpha')
+    expect(await f.stop('SIGTERM')).toBe(0)
+  })
+
   it('follows a truncated log from its start', async () => {
     await writeLog(...HISTORY)
     const f = follow(['-n', '1'])

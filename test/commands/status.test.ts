@@ -1,4 +1,5 @@
-import {mkdir, readFile, rm, stat, utimes, writeFile} from 'node:fs/promises'
+import {execFileSync} from 'node:child_process'
+import {chmod, mkdir, readFile, rm, stat, utimes, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
@@ -390,6 +391,33 @@ describe('ccl status: account health (failovers, tasks waiting for an account)',
     const {since: _since, ...rebuilt} = JSON.parse((await status(['--json'])).stdout).counters
     const {since: _before, ...same} = after
     expect(rebuilt).toEqual(same)
+  })
+
+  it('a read-only state folder (a tmpfs remounted read-only as root): right counters, no error, nothing written', async () => {
+    const readOnly = path.join(sandbox.dir, 'ro-state')
+    await mkdir(readOnly)
+    const asRoot = process.getuid?.() === 0
+    if (asRoot) execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', readOnly])
+    try {
+      await configure(noServer(), {state: readOnly})
+      const events = path.join(readOnly, 'events.jsonl')
+      await appendEvent(events, 'delegation.completed', {task: 'a.md', cost_usd: 0.5}, new Date(Date.now() - 3_600_000))
+      await appendEvent(events, 'delegation.submitted', {task: 'b.md'}, new Date(Date.now() - 50 * 3_600_000))
+      if (asRoot) execFileSync('mount', ['-o', 'remount,ro', readOnly])
+      else await chmod(readOnly, 0o555)
+      for (let i = 0; i < 2; i++) {
+        const run = await status(['--json'])
+        expect(run.stderr).not.toMatch(/internal error|EROFS|EACCES/)
+        const {counters} = JSON.parse(run.stdout)
+        expect(counters.all_time).toMatchObject({submitted: 1, completed: 1, cost_usd: 0.5})
+        expect(counters.last_24h).toMatchObject({submitted: 0, completed: 1, cost_usd: 0.5})
+      }
+
+      await expect(stat(path.join(readOnly, 'counters.json'))).rejects.toMatchObject({code: 'ENOENT'})
+    } finally {
+      if (asRoot) execFileSync('umount', [readOnly])
+      else await chmod(readOnly, 0o700)
+    }
   })
 
   it('counts failovers per account over 24 h (in-place resumes in neither) and in ccl_failovers_total by mode', async () => {

@@ -3,11 +3,11 @@
 // in, a hash of the bytes just before it, and the counted events of the last 24 h (and a little):
 // a run reads only what was appended since, and the 24 h window stays exactly what a full read gives.
 import {createHash} from 'node:crypto'
-import {type FileHandle, open, readFile} from 'node:fs/promises'
+import {type FileHandle, readFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {logSegments} from '../events/archive.js'
-import {readLogPieces} from '../events/stream.js'
+import {openLog, readLogPieces} from '../events/stream.js'
 import {writeFileAtomic} from '../queue/files.js'
 import {STATE_FILE_MODE} from '../queue/layout.js'
 import {countersAt, DAY_MS, type DelegationCounters, Tally, type Totals, type WindowEvent, zeroTotals} from './counters.js'
@@ -98,14 +98,9 @@ async function openSegments(files: CounterFiles): Promise<Segment[]> {
   const seen = new Set<number>()
   try {
     for (const file of await logSegments(files)) {
-      let handle: FileHandle
-      try {
-        handle = await open(file, 'r')
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue // rotated or removed meanwhile
-        throw error
-      }
-
+      // null when missing (rotated or removed meanwhile); a file where the state folder should be is a StateDirError.
+      const handle = await openLog(file)
+      if (!handle) continue
       const info = await handle.stat().catch(async (error: unknown) => {
         await handle.close()
         throw error
