@@ -2,11 +2,13 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
 import {UsageError} from '../lib/errors.js'
+import {existingSegments, rotateLog} from '../lib/events/archive.js'
 import type {CclEvent} from '../lib/events/log.js'
 import {type EventQuery, followEvents, parseSince, queryEvents, taskName} from '../lib/events/query.js'
 import type {FollowItem} from '../lib/events/stream.js'
 import {queueLayout} from '../lib/queue/layout.js'
 import {renderEvent} from '../lib/render/events.js'
+import {updateCounters} from '../lib/status/checkpoint.js'
 import {printable} from '../lib/render/names.js'
 
 export default class Events extends BaseCommand<typeof Events> {
@@ -15,13 +17,16 @@ export default class Events extends BaseCommand<typeof Events> {
 Filters combine: --task NAME (its events, also a requeue that renamed it), --account NAME (its events, and failovers from or to it), --since a duration back from now (30m, 2h, 1d) or an ISO date (2026-12-01, 2026-12-01T08:00Z). -n N keeps the last N matching events.
 --follow prints the matching events, then each new one as it is appended, like tail -F: it waits for a log that does not exist yet, and after a rotation (the log renamed away and a new one created) or a truncation it reads the new content from its start. Ctrl-C or SIGTERM stops it, exit 0.
 --json prints one document {schemaVersion, events: [...]}; with --follow, one JSON object per event and line (JSON lines), as in the log.
-Exit codes: 0 ok (also: no event yet), 2 bad flag (e.g. a --since that is neither a duration nor a date), 3 config error.`
+Without --follow the archives of the log (events-YYYYMMDDTHHMMSSZ.jsonl in the state folder, made by --rotate) are read too, oldest first, then the live log.
+--rotate renames the live log to a new archive (UTC time of the rotation in its name; a suffix -1, -2… if taken; never overwrites), prints the archive's path and brings status's counters (counters.json) up to date; writers start a new log with their next event. A missing or empty log is not rotated: a note on stderr, nothing on stdout, exit 0. --rotate takes no other flag but --json and --config.
+Exit codes: 0 ok (also: no event yet, nothing to rotate), 2 bad flag (also --rotate with a filter or --follow) (e.g. a --since that is neither a duration nor a date), 3 config error.`
 
   static override examples = [
     {description: 'What happened in the last hour', command: '<%= config.bin %> <%= command.id %> --since 1h'},
     {description: 'Everything about one task', command: '<%= config.bin %> <%= command.id %> --task fix-login.md'},
     {description: 'Watch an account, starting from its last 20 events', command: '<%= config.bin %> <%= command.id %> --account beta --follow -n 20'},
     {description: 'Failovers since a date, for a script', command: '<%= config.bin %> <%= command.id %> --since 2026-12-01 --json | jq \'.events[] | select(.event == "task.failed_over")\''},
+    {description: 'Archive the log (e.g. weekly, from a timer)', command: '<%= config.bin %> <%= command.id %> --rotate'},
     {description: 'Feed another tool one JSON object a line', command: '<%= config.bin %> <%= command.id %> --follow --json -n 0'},
   ]
 
@@ -31,11 +36,14 @@ Exit codes: 0 ok (also: no event yet), 2 bad flag (e.g. a --since that is neithe
     account: Flags.string({description: 'only the events of this account, and failovers from or to it', helpValue: 'NAME'}),
     since: Flags.string({description: 'only events since then: a duration back from now (30m, 2h, 1d) or an ISO date (2026-12-01, 2026-12-01T08:00Z)', helpValue: 'D|DATE'}),
     lines: Flags.integer({char: 'n', description: 'of the events already logged, only the last N that match (0 with --follow: only new ones)', min: 0, helpValue: 'N'}),
+    rotate: Flags.boolean({description: 'rename the log to an archive events-YYYYMMDDTHHMMSSZ.jsonl in the state folder and print its path'}),
   }
 
-  async run(): Promise<{events: CclEvent[]} | undefined> {
+  async run(): Promise<{events: CclEvent[]} | {archive: string | null; rotated: boolean} | undefined> {
+    if (this.flags.rotate) return this.rotate()
     const config = this.cclConfig()
-    const file = queueLayout(config).events
+    const layout = queueLayout(config)
+    const file = layout.events
     const query = this.query(new Date())
 
     if (this.flags.follow) {
@@ -43,14 +51,35 @@ Exit codes: 0 ok (also: no event yet), 2 bad flag (e.g. a --since that is neithe
       return undefined
     }
 
+    const segments = await existingSegments(layout)
     if (this.jsonEnabled()) {
       const events: CclEvent[] = []
-      for await (const batch of queryEvents(file, query)) events.push(...batch)
+      for await (const batch of queryEvents(segments, query)) events.push(...batch)
       return {events}
     }
 
-    for await (const batch of queryEvents(file, query)) process.stdout.write(batch.map((event) => renderEvent(event)).join('\n') + '\n')
+    for await (const batch of queryEvents(segments, query)) process.stdout.write(batch.map((event) => renderEvent(event)).join('\n') + '\n')
     return undefined
+  }
+
+  private async rotate(): Promise<{archive: string | null; rotated: boolean}> {
+    const others = (['follow', 'task', 'account', 'since', 'lines'] as const).filter((name) => this.flags[name] !== undefined && this.flags[name] !== false)
+    if (others.length > 0) {
+      throw new UsageError(`--rotate takes no other flag: ${others.map((name) => `--${name}`).join(', ')} (rotate, then query in a second run)`)
+    }
+
+    const layout = queueLayout(this.cclConfig())
+    const now = new Date()
+    const outcome = await rotateLog(layout, now)
+    if (!outcome.rotated) {
+      this.note(`ccl events: nothing to rotate: ${printable(layout.events)} is ${outcome.reason === 'missing' ? 'missing' : 'empty'}`)
+      return {archive: null, rotated: false}
+    }
+
+    // The checkpoint now names the archive's file: finish it and start on the new log.
+    await updateCounters(layout, now)
+    if (!this.jsonEnabled()) process.stdout.write(printable(outcome.archive) + '\n')
+    return {archive: outcome.archive, rotated: true}
   }
 
   private query(now: Date): EventQuery {

@@ -1,6 +1,7 @@
 // ccl events against a real events.jsonl in a temp folder, through the built binary: the human
 // lines, the filters, --json, and --follow across appends, rotation, truncation and a missing log.
 import {type ChildProcess, spawn} from 'node:child_process'
+import {readFileSync, statSync} from 'node:fs'
 import {appendFile, mkdir, rename, truncate, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
@@ -152,6 +153,46 @@ describe('ccl events', () => {
     expect(JSON.parse(json.stdout)).toMatchObject({schemaVersion: 1, error: {code: 'usage', exitCode: 2, message: expect.stringContaining('--since 2026-13-45')}})
   })
 
+  it('--rotate: the log to an archive, its path printed; queries read the archives first; a second rotate has nothing to do', async () => {
+    await writeLog(...HISTORY.slice(0, 2))
+    const rotated = await ccl(['--rotate'])
+    expect(rotated.stderr).toBe('')
+    expect(rotated.code).toBe(0)
+    const archive = rotated.stdout.trim()
+    expect(path.dirname(archive)).toBe(path.dirname(log))
+    expect(path.basename(archive)).toMatch(/^events-\d{8}T\d{6}Z\.jsonl$/)
+    expect(readFileSync(archive, 'utf8')).toBe(HISTORY.slice(0, 2).join(''))
+    // The live log is there again, empty and 0600, and status's checkpoint has moved onto it.
+    expect(statSync(log).size).toBe(0)
+    expect(statSync(log).mode & 0o777).toBe(0o600)
+    expect(JSON.parse(readFileSync(path.join(path.dirname(log), 'counters.json'), 'utf8'))).toMatchObject({segment: {ino: statSync(log).ino, offset: 0}, totals: {completed: 1}})
+    await appendFile(log, HISTORY[7]!)
+    const names = (await ccl(['--since', '2026-11-01'])).stdout.split('\n').filter(Boolean).map((l) => l.split(/ +/)[1])
+    expect(names).toEqual(['task.assigned', 'delegation.completed', 'task.done'])
+    expect(JSON.parse((await ccl(['--json', '-n', '2'])).stdout).events.map((e: {event: string}) => e.event)).toEqual(['delegation.completed', 'task.done'])
+
+    const again = await ccl(['--rotate', '--json'])
+    expect(again.code).toBe(0)
+    expect(JSON.parse(again.stdout)).toEqual({schemaVersion: 1, archive: expect.stringMatching(/events-\d{8}T\d{6}Z(-1)?\.jsonl$/), rotated: true})
+    const empty = await ccl(['--rotate'])
+    expect(empty.code).toBe(0)
+    expect(empty.stdout).toBe('')
+    expect(empty.stderr.trim()).toBe(`ccl events: nothing to rotate: ${log} is empty`)
+  })
+
+  it('--rotate with a filter or --follow: one line of usage error, exit 2, nothing rotated', async () => {
+    await writeLog(...HISTORY)
+    for (const extra of [['--follow'], ['--since', '1d', '-n', '3']]) {
+      const run = await ccl(['--rotate', ...extra])
+      expect(run.code).toBe(2)
+      expect(run.stdout).toBe('')
+      expect(run.stderr.trim().split('\n')).toHaveLength(1)
+      expect(run.stderr.trim()).toMatch(/^ccl: --rotate takes no other flag: --(follow|since, --lines) \(rotate, then query in a second run\)$/)
+    }
+
+    expect(readFileSync(log, 'utf8')).toBe(HISTORY.join(''))
+  })
+
   it('--json: one document {schemaVersion: 1, events}, the events as logged; no log yet is no event', async () => {
     expect(JSON.parse((await ccl(['--json'])).stdout)).toEqual({schemaVersion: 1, events: []})
     await writeLog(...HISTORY)
@@ -207,6 +248,18 @@ describe('ccl events --follow', () => {
     await appendFile(log, line({ts: at('2026-12-01T12:02'), event: 'session.released', account: 'gamma'}))
     await f.until(() => f.lines().length === 4, 'an append to the new file')
     expect(f.out.stderr).toMatch(/events\.jsonl (was replaced \(rotated\)|is gone)/)
+    expect(await f.stop('SIGTERM')).toBe(0)
+  })
+
+  it('follows across ccl events --rotate: the new live log is read from its start', async () => {
+    await writeLog(...HISTORY)
+    const f = follow(['-n', '1'])
+    await f.until(() => f.lines().length === 1, 'the last event')
+    expect((await ccl(['--rotate'])).code).toBe(0)
+    await f.until(() => f.out.stderr.includes('was replaced (rotated)'), 'the rotation noticed')
+    await appendFile(log, line({ts: at('2026-12-01T12:00'), event: 'session.released', account: 'alpha'}))
+    await f.until(() => f.lines().length === 2, 'an event in the new log')
+    expect(f.lines()[1]).toBe('2026-12-01T12:00:00Z  session.released      -  alpha')
     expect(await f.stop('SIGTERM')).toBe(0)
   })
 

@@ -1,4 +1,5 @@
-import {mkdir, readFile, utimes, writeFile} from 'node:fs/promises'
+import {execFileSync} from 'node:child_process'
+import {chmod, mkdir, readFile, rm, stat, utimes, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
@@ -366,6 +367,58 @@ describe('ccl status: what needs a person', () => {
 describe('ccl status: account health (failovers, tasks waiting for an account)', () => {
   const state = () => path.join(sandbox.queue, '.ccl')
   const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
+
+  it('keeps its counters in counters.json (0600) and reads only what the log gained; they survive ccl events --rotate', async () => {
+    await configure(noServer())
+    const events = path.join(state(), 'events.jsonl')
+    const ago = (h: number) => new Date(Date.now() - h * 3_600_000)
+    await appendEvent(events, 'delegation.completed', {task: 'a.md', cost_usd: 0.5}, ago(30))
+    await appendEvent(events, 'delegation.completed', {task: 'b.md', cost_usd: 0.25}, ago(1))
+    const first = JSON.parse((await status(['--json'])).stdout).counters
+    const checkpoint = path.join(state(), 'counters.json')
+    expect((await stat(checkpoint)).mode & 0o777).toBe(0o600)
+    expect(JSON.parse(await readFile(checkpoint, 'utf8')).segment.offset).toBe((await stat(events)).size)
+
+    const rotate = await runCcl(['events', '--rotate', '--config', sandbox.configFile], {cwd: sandbox.dir})
+    expect(rotate.code).toBe(0)
+    await appendEvent(events, 'delegation.failed', {task: 'c.md', cost_usd: 1}, ago(2))
+    const after = JSON.parse((await status(['--json'])).stdout).counters
+    expect(first.all_time).toMatchObject({completed: 2, cost_usd: 0.75})
+    expect(after.all_time).toMatchObject({completed: 2, failed: 1, cost_usd: 1.75})
+    expect(after.last_24h).toMatchObject({completed: 1, failed: 1, cost_usd: 1.25})
+    // A rebuild (checkpoint gone) reads the archive and the new log: the same counts.
+    await rm(checkpoint)
+    const {since: _since, ...rebuilt} = JSON.parse((await status(['--json'])).stdout).counters
+    const {since: _before, ...same} = after
+    expect(rebuilt).toEqual(same)
+  })
+
+  it('a read-only state folder (a tmpfs remounted read-only as root): right counters, no error, nothing written', async () => {
+    const readOnly = path.join(sandbox.dir, 'ro-state')
+    await mkdir(readOnly)
+    const asRoot = process.getuid?.() === 0
+    if (asRoot) execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', readOnly])
+    try {
+      await configure(noServer(), {state: readOnly})
+      const events = path.join(readOnly, 'events.jsonl')
+      await appendEvent(events, 'delegation.completed', {task: 'a.md', cost_usd: 0.5}, new Date(Date.now() - 3_600_000))
+      await appendEvent(events, 'delegation.submitted', {task: 'b.md'}, new Date(Date.now() - 50 * 3_600_000))
+      if (asRoot) execFileSync('mount', ['-o', 'remount,ro', readOnly])
+      else await chmod(readOnly, 0o555)
+      for (let i = 0; i < 2; i++) {
+        const run = await status(['--json'])
+        expect(run.stderr).not.toMatch(/internal error|EROFS|EACCES/)
+        const {counters} = JSON.parse(run.stdout)
+        expect(counters.all_time).toMatchObject({submitted: 1, completed: 1, cost_usd: 0.5})
+        expect(counters.last_24h).toMatchObject({submitted: 0, completed: 1, cost_usd: 0.5})
+      }
+
+      await expect(stat(path.join(readOnly, 'counters.json'))).rejects.toMatchObject({code: 'ENOENT'})
+    } finally {
+      if (asRoot) execFileSync('umount', [readOnly])
+      else await chmod(readOnly, 0o700)
+    }
+  })
 
   it('counts failovers per account over 24 h (in-place resumes in neither) and in ccl_failovers_total by mode', async () => {
     await configure(noServer())

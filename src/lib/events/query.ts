@@ -67,14 +67,20 @@ class Tail {
   }
 }
 
-/** The events of the log that match, oldest first, in batches; read as a stream, so any size of log will do. */
-export async function* queryEvents(file: string, query: EventQuery): AsyncGenerator<CclEvent[]> {
+/**
+ * The events of the log that match, oldest first, in batches; read as a stream, so any size of log
+ * will do. `files`: the segments of the log in order (the archives oldest first, then the live log:
+ * existingSegments), or one file.
+ */
+export async function* queryEvents(files: string | readonly string[], query: EventQuery): AsyncGenerator<CclEvent[]> {
   const tail = query.lines === undefined ? null : new Tail(query.lines)
-  for await (const batch of readEventStream(file)) {
-    const matching = batch.filter((event) => matchesQuery(event, query))
-    if (matching.length === 0) continue
-    if (tail) tail.push(matching)
-    else yield matching
+  for (const file of typeof files === 'string' ? [files] : files) {
+    for await (const batch of readEventStream(file)) {
+      const matching = batch.filter((event) => matchesQuery(event, query))
+      if (matching.length === 0) continue
+      if (tail) tail.push(matching)
+      else yield matching
+    }
   }
 
   if (tail) {

@@ -101,7 +101,7 @@ class Cursor {
 }
 
 /** Opens the log for reading; null when there is none. A file where the state folder should be is a StateDirError (exit 3). */
-async function openLog(file: string): Promise<FileHandle | null> {
+export async function openLog(file: string): Promise<FileHandle | null> {
   try {
     return await open(file, 'r')
   } catch (error) {
@@ -228,6 +228,15 @@ export async function* followEventStream(file: string, options: FollowOptions): 
 /** How much of the log readLogChunks reads at once. */
 const SCAN_BYTES = 4 * 1024 * 1024
 
+/** A piece of the log: whole lines, ending just after a newline (`terminated`) or, the last one, at the end of the file. */
+export interface LogPiece {
+  bytes: Buffer
+  /** The position in the file just after the piece. */
+  end: number
+  /** Whether it ends with a newline: a last piece without one may be a line still being written. */
+  terminated: boolean
+}
+
 /**
  * The log as it is now, in pieces of whole lines: each piece starts at a line's start and ends just
  * after a newline (the last one may end the file without one). For readers that search the bytes
@@ -239,45 +248,54 @@ export async function* readLogChunks(file: string): AsyncGenerator<Buffer> {
   const handle = await openLog(file)
   if (!handle) return
   try {
-    const buffer = Buffer.allocUnsafe(SCAN_BYTES)
-    let carry: Buffer[] = []
-    let carryBytes = 0
-    let overlong = false
-    let position = 0
-    for (;;) {
-      const {bytesRead} = await handle.read(buffer, 0, SCAN_BYTES, position)
-      if (bytesRead === 0) break
-      position += bytesRead
-      const chunk = buffer.subarray(0, bytesRead)
-      const first = chunk.indexOf(NEWLINE)
-      if (first === -1) {
-        // No line ends here: the line goes on (kept while short enough, dropped once too long).
-        if (!overlong && carryBytes + chunk.length <= MAX_LINE_BYTES) {
-          carry.push(Buffer.from(chunk))
-          carryBytes += chunk.length
-        } else {
-          carry = []
-          carryBytes = 0
-          overlong = true
-        }
-
-        continue
-      }
-
-      const last = chunk.lastIndexOf(NEWLINE)
-      // The line that began before this chunk ends at `first`: whole if it stayed short, else skipped.
-      const head = overlong || carryBytes + first + 1 > MAX_LINE_BYTES ? null : Buffer.concat([...carry, chunk.subarray(0, first + 1)])
-      if (head !== null && head.length > 0) yield head
-      // Copied: the read buffer is reused for the next chunk, and a consumer may keep what it got.
-      if (last > first) yield Buffer.from(chunk.subarray(first + 1, last + 1))
-      const rest = chunk.subarray(last + 1)
-      carry = rest.length > 0 ? [Buffer.from(rest)] : []
-      carryBytes = rest.length
-      overlong = false
-    }
-
-    if (!overlong && carryBytes > 0) yield Buffer.concat(carry)
+    for await (const piece of readLogPieces(handle)) if (piece.bytes.length > 0) yield piece.bytes
   } finally {
     await handle.close()
   }
+}
+
+/**
+ * readLogChunks on an open file from a byte position (a line's start), saying where each piece ends.
+ * A line skipped for its length is an empty piece, so that a reader that records positions moves past it.
+ */
+export async function* readLogPieces(handle: FileHandle, from = 0): AsyncGenerator<LogPiece> {
+  const buffer = Buffer.allocUnsafe(SCAN_BYTES)
+  let carry: Buffer[] = []
+  let carryBytes = 0
+  let overlong = false
+  let position = from
+  for (;;) {
+    const {bytesRead} = await handle.read(buffer, 0, SCAN_BYTES, position)
+    if (bytesRead === 0) break
+    const chunkAt = position
+    position += bytesRead
+    const chunk = buffer.subarray(0, bytesRead)
+    const first = chunk.indexOf(NEWLINE)
+    if (first === -1) {
+      // No line ends here: the line goes on (kept while short enough, dropped once too long).
+      if (!overlong && carryBytes + chunk.length <= MAX_LINE_BYTES) {
+        carry.push(Buffer.from(chunk))
+        carryBytes += chunk.length
+      } else {
+        carry = []
+        carryBytes = 0
+        overlong = true
+      }
+
+      continue
+    }
+
+    const last = chunk.lastIndexOf(NEWLINE)
+    // The line that began before this chunk ends at `first`: whole if it stayed short, else skipped.
+    const head = overlong || carryBytes + first + 1 > MAX_LINE_BYTES ? Buffer.alloc(0) : Buffer.concat([...carry, chunk.subarray(0, first + 1)])
+    yield {bytes: head, end: chunkAt + first + 1, terminated: true}
+    // Copied: the read buffer is reused for the next chunk, and a consumer may keep what it got.
+    if (last > first) yield {bytes: Buffer.from(chunk.subarray(first + 1, last + 1)), end: chunkAt + last + 1, terminated: true}
+    const rest = chunk.subarray(last + 1)
+    carry = rest.length > 0 ? [Buffer.from(rest)] : []
+    carryBytes = rest.length
+    overlong = false
+  }
+
+  if (!overlong && carryBytes > 0) yield {bytes: Buffer.concat(carry), end: position, terminated: false}
 }

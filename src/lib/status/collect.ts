@@ -10,7 +10,7 @@ import {headroomOf, rankByHeadroom, usedNow} from '../accounts/usage.js'
 import {readSessionRecord, type SessionRecord} from '../sessions/record.js'
 import {formatProblem, validateSymlinks} from '../symlinks/validate.js'
 import type {Tmux} from '../tmux/tmux.js'
-import {countDelegations} from './counters.js'
+import {countersOf} from './checkpoint.js'
 import {scanFailed} from './failed.js'
 import {type AccountCandidate, planPending} from './pending.js'
 import {scanQueue} from './queue.js'
@@ -87,7 +87,7 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
   const [queue, markers, counters, symlinks, tmux, records, failed] = await Promise.all([
     scanQueue(layout, {accounts, staleAfterMs: config.watchdog.stale_after, settleMs: config.dispatch.settle, now: options.now}),
     scanMarkers(layout),
-    countDelegations(layout.events, options.now),
+    countersOf(layout, options.now),
     validateSymlinks(config),
     sessionStates(config, options),
     Promise.all(

@@ -31,7 +31,8 @@ const COUNTED: [Buffer, Counted][] = (['submitted', 'completed', 'failed', 'time
 
 function eventAt(buffer: Buffer, pos: number): Counted | undefined {
   for (const [bytes, kind] of COUNTED) {
-    if (buffer.compare(bytes, 0, bytes.length, pos, pos + bytes.length) === 0) return kind
+    // A line torn just after the key ends the buffer: compare() throws on a range past its end.
+    if (pos + bytes.length <= buffer.length && buffer.compare(bytes, 0, bytes.length, pos, pos + bytes.length) === 0) return kind
   }
 
   return undefined
@@ -97,52 +98,80 @@ function lineCost(buffer: Buffer, start: number, end: number): number | undefine
   return Number.isFinite(value) ? value : undefined
 }
 
+
 /**
- * Counts delegation events in events.jsonl, all-time and over the last 24 h.
- * The log grows without bound, so it is neither held whole nor parsed line by line: it is read in
- * pieces of whole lines (readLogChunks, memory bounded whatever its size), each searched natively
- * for `"event":"delegation.` and only the few fields needed are read from those lines, as bytes
- * (every line is one flat JSON object written by appendEvent; inside a JSON string a quote is
- * always escaped, so the key cannot match inside a value). Torn lines (a crash mid-write) are
- * skipped, as readEvents does. A fast-check property keeps this equal to a full JSON parse.
+ * When a counted event happened: its time in ms, or, for a `ts` of the canonical shape that is no
+ * real time (month 13…), the text itself, compared as text as the in-place reading compares it.
  */
-export async function countDelegations(eventsFile: string, now: Date): Promise<DelegationCounters> {
-  const all = zero()
-  const recent = zero()
-  const cutoffMs = now.getTime() - DAY_MS
-  const since = new Date(cutoffMs).toISOString()
-  const sinceBytes = Buffer.from(since)
-  const localDone = {all_time: 0, last_24h: 0}
-  const failovers: FailoverCounts = {all_time: {resume: 0, fresh: 0}, last_24h: {resume: 0, fresh: 0}, by_account_24h: {}}
-  const moves = new Map<string, {in: number; out: number}>()
-  for await (const buffer of readLogChunks(eventsFile)) {
-    countChunk(buffer, all, recent, sinceBytes, cutoffMs)
-    const done = countLocalDone(buffer, sinceBytes, cutoffMs)
-    localDone.all_time += done.all_time
-    localDone.last_24h += done.last_24h
-    const over = countFailovers(buffer, cutoffMs)
-    for (const mode of ['resume', 'fresh'] as const) {
-      failovers.all_time[mode] += over.all_time[mode]
-      failovers.last_24h[mode] += over.last_24h[mode]
-    }
+export type When = number | string
+/** s/c/f/t: delegation submitted/completed/failed/timed_out; d: task.done; R/F: task.failed_over resume/fresh. */
+export type WindowKind = 's' | 'c' | 'f' | 't' | 'd' | 'R' | 'F'
+/** A counted event recent enough to matter for a 24 h window: [when, kind, cost, from, to]. */
+export type WindowEvent = [When, WindowKind, number | null, string | null, string | null]
 
-    for (const [name, counts] of Object.entries(over.by_account_24h)) {
-      const entry = moves.get(name) ?? {in: 0, out: 0}
-      entry.in += counts.in
-      entry.out += counts.out
-      moves.set(name, entry)
-    }
-  }
-
-  failovers.by_account_24h = Object.fromEntries(moves)
-  // Sums of many small prices pick up float noise; a millionth of a dollar is plenty.
-  all.cost_usd = Math.round(all.cost_usd * 1e6) / 1e6
-  recent.cost_usd = Math.round(recent.cost_usd * 1e6) / 1e6
-  return {all_time: all, last_24h: recent, local_done: localDone, failovers, since}
+/** The all-time counts, cost unrounded (sums go on from it exactly as a full read would). */
+export interface Totals {
+  submitted: number
+  completed: number
+  failed: number
+  timed_out: number
+  cost_usd: number
+  local_done: number
+  resume: number
+  fresh: number
 }
 
-/** The delegation.* lines of one piece of the log, added to `all` and (in the window) `recent`. */
-function countChunk(buffer: Buffer, all: DelegationCounts, recent: DelegationCounts, sinceBytes: Buffer, cutoffMs: number): void {
+export function zeroTotals(): Totals {
+  return {submitted: 0, completed: 0, failed: 0, timed_out: 0, cost_usd: 0, local_done: 0, resume: 0, fresh: 0}
+}
+
+const KIND_CODE = {submitted: 's', completed: 'c', failed: 'f', timed_out: 't'} as const satisfies Record<Counted, WindowKind>
+
+/**
+ * What the counting functions add to: the all-time totals, and the events at or after `keepMs`
+ * (in the order of the log) from which any 24 h window ending at or after keepMs + 24 h is exact.
+ */
+export class Tally {
+  readonly keepBytes: Buffer
+  constructor(
+    readonly keepMs: number,
+    readonly totals: Totals = zeroTotals(),
+    readonly window: WindowEvent[] = [],
+  ) {
+    this.keepBytes = Buffer.from(new Date(keepMs).toISOString())
+  }
+
+  copy(): Tally {
+    return new Tally(this.keepMs, {...this.totals}, [...this.window])
+  }
+
+  /** One piece (or range: pass a subarray) of whole lines of the log. */
+  add(buffer: Buffer): void {
+    countChunk(buffer, this)
+    countLocalDone(buffer, this)
+    countFailovers(buffer, this)
+  }
+}
+
+/** The `ts` of a line that is in the kept window, as a When (only these few lines pay for it). */
+function whenAt(buffer: Buffer, start: number, end: number): When | undefined {
+  const tsAt = start + TS_PREFIX.length
+  if (tsAt + ISO_SHAPE.length < end && buffer[tsAt + ISO_SHAPE.length] === QUOTE && buffer.compare(TS_PREFIX, 0, TS_PREFIX.length, start, tsAt) === 0 && isIsoAt(buffer, tsAt)) {
+    const text = buffer.toString('latin1', tsAt, tsAt + ISO_SHAPE.length)
+    const ms = Date.parse(text)
+    return !Number.isNaN(ms) && new Date(ms).toISOString() === text ? ms : text
+  }
+
+  const line = buffer.toString('latin1', start, end)
+  const at = line.indexOf('"ts":"')
+  const close = at === -1 ? -1 : line.indexOf('"', at + 6)
+  const ms = close === -1 ? Number.NaN : Date.parse(line.slice(at + 6, close))
+  return Number.isNaN(ms) ? undefined : ms
+}
+
+/** The delegation.* lines of one piece of the log: counted all-time, and kept when in the tally's window. */
+function countChunk(buffer: Buffer, tally: Tally): void {
+  const {totals} = tally
   for (let at = buffer.indexOf(KEY); at !== -1; ) {
     let end = buffer.indexOf(NEWLINE, at)
     if (end === -1) end = buffer.length
@@ -153,29 +182,31 @@ function countChunk(buffer: Buffer, all: DelegationCounts, recent: DelegationCou
     const start = lineAt === 0 ? 0 : buffer.lastIndexOf(NEWLINE, lineAt) + 1
     const last = buffer[end - 1] === CR ? end - 2 : end - 1
     if (buffer[start] !== OPEN_BRACE || buffer[last] !== CLOSE_BRACE) continue // torn by a crash mid-write, or not ours
-    const inWindow = inWindowAt(buffer, start, end, sinceBytes, cutoffMs)
-    if (inWindow === undefined) continue
+    const keep = inWindowAt(buffer, start, end, tally.keepBytes, tally.keepMs)
+    if (keep === undefined) continue
     const cost = kind === 'submitted' ? undefined : lineCost(buffer, start, end)
-    all[kind]++
-    if (cost !== undefined) all.cost_usd += cost
-    if (inWindow) {
-      recent[kind]++
-      if (cost !== undefined) recent.cost_usd += cost
-    }
+    totals[kind]++
+    if (cost !== undefined) totals.cost_usd += cost
+    if (keep) tally.window.push([whenAt(buffer, start, end)!, KIND_CODE[kind], cost ?? null, null, null])
   }
-
 }
 
-export interface FailoverCounts {
-  /** Every task.failed_over event, by mode: `resume` (the conversation continued) or `fresh` (started afresh). */
-  all_time: {resume: number; fresh: number}
-  last_24h: {resume: number; fresh: number}
-  /**
-   * Per account, over the last 24 h: tasks moved onto it (`in`) and off it (`out`). An in-place
-   * resume (`to` = `from`, after the account's own reset) moved nothing between accounts and counts
-   * in neither; it is in the totals above.
-   */
-  by_account_24h: Record<string, {in: number; out: number}>
+const DONE_KEY = Buffer.from('"event":"task.done"')
+
+/** task.done lines (a session finished its task); the same in-place reading. */
+function countLocalDone(buffer: Buffer, tally: Tally): void {
+  for (let at = buffer.indexOf(DONE_KEY); at !== -1; ) {
+    let end = buffer.indexOf(NEWLINE, at)
+    if (end === -1) end = buffer.length
+    const start = at === 0 ? 0 : buffer.lastIndexOf(NEWLINE, at) + 1
+    at = end < buffer.length ? buffer.indexOf(DONE_KEY, end) : -1
+    const last = buffer[end - 1] === CR ? end - 2 : end - 1
+    if (buffer[start] !== OPEN_BRACE || buffer[last] !== CLOSE_BRACE) continue
+    const keep = inWindowAt(buffer, start, end, tally.keepBytes, tally.keepMs)
+    if (keep === undefined) continue
+    tally.totals.local_done++
+    if (keep) tally.window.push([whenAt(buffer, start, end)!, 'd', null, null, null])
+  }
 }
 
 const FAILED_OVER_KEY = Buffer.from('"event":"task.failed_over"')
@@ -185,16 +216,7 @@ const FAILED_OVER_KEY = Buffer.from('"event":"task.failed_over"')
  * the search for them is the same native one as above. A line that is torn or lacks `ts`, `from` or
  * `to` is skipped; a mode other than `fresh` counts as `resume` (the default of failover.resume).
  */
-function countFailovers(buffer: Buffer, cutoffMs: number): FailoverCounts {
-  const counts = {all_time: {resume: 0, fresh: 0}, last_24h: {resume: 0, fresh: 0}}
-  // A Map, not an object: an account name read from the log must never reach a prototype.
-  const accounts = new Map<string, {in: number; out: number}>()
-  const account = (name: string) => {
-    let entry = accounts.get(name)
-    if (!entry) accounts.set(name, (entry = {in: 0, out: 0}))
-    return entry
-  }
-
+function countFailovers(buffer: Buffer, tally: Tally): void {
   for (let at = buffer.indexOf(FAILED_OVER_KEY); at !== -1; ) {
     let end = buffer.indexOf(NEWLINE, at)
     if (end === -1) end = buffer.length
@@ -211,34 +233,78 @@ function countFailovers(buffer: Buffer, cutoffMs: number): FailoverCounts {
     const ms = Date.parse(event.ts)
     if (Number.isNaN(ms)) continue
     const mode = event.mode === 'fresh' ? 'fresh' : 'resume'
-    counts.all_time[mode]++
-    if (ms < cutoffMs) continue
-    counts.last_24h[mode]++
-    if (event.from === event.to) continue
-    account(event.from).out++
-    account(event.to).in++
+    tally.totals[mode]++
+    if (ms >= tally.keepMs) tally.window.push([ms, mode === 'fresh' ? 'F' : 'R', null, event.from, event.to])
   }
-
-  return {...counts, by_account_24h: Object.fromEntries(accounts)}
 }
 
-const DONE_KEY = Buffer.from('"event":"task.done"')
+export interface FailoverCounts {
+  /** Every task.failed_over event, by mode: `resume` (the conversation continued) or `fresh` (started afresh). */
+  all_time: {resume: number; fresh: number}
+  last_24h: {resume: number; fresh: number}
+  /**
+   * Per account, over the last 24 h: tasks moved onto it (`in`) and off it (`out`). An in-place
+   * resume (`to` = `from`, after the account's own reset) moved nothing between accounts and counts
+   * in neither; it is in the totals above.
+   */
+  by_account_24h: Record<string, {in: number; out: number}>
+}
 
-/** task.done lines (a session finished its task), all-time and in the window; the same in-place reading. */
-function countLocalDone(buffer: Buffer, since: Buffer, cutoffMs: number): {all_time: number; last_24h: number} {
-  const counts = {all_time: 0, last_24h: 0}
-  for (let at = buffer.indexOf(DONE_KEY); at !== -1; ) {
-    let end = buffer.indexOf(NEWLINE, at)
-    if (end === -1) end = buffer.length
-    const start = at === 0 ? 0 : buffer.lastIndexOf(NEWLINE, at) + 1
-    at = end < buffer.length ? buffer.indexOf(DONE_KEY, end) : -1
-    const last = buffer[end - 1] === CR ? end - 2 : end - 1
-    if (buffer[start] !== OPEN_BRACE || buffer[last] !== CLOSE_BRACE) continue
-    const inWindow = inWindowAt(buffer, start, end, since, cutoffMs)
-    if (inWindow === undefined) continue
-    counts.all_time++
-    if (inWindow) counts.last_24h++
+const DELEGATION_OF = {s: 'submitted', c: 'completed', f: 'failed', t: 'timed_out'} as const
+
+/** The counters at `now`, from the totals and the kept events (those of the last 24 h counted again for the window). */
+export function countersAt(tally: Tally, now: Date): DelegationCounters {
+  const cutoffMs = now.getTime() - DAY_MS
+  const since = new Date(cutoffMs).toISOString()
+  const {totals} = tally
+  const all: DelegationCounts = {submitted: totals.submitted, completed: totals.completed, failed: totals.failed, timed_out: totals.timed_out, cost_usd: totals.cost_usd}
+  const recent = zero()
+  const localDone = {all_time: totals.local_done, last_24h: 0}
+  const failovers: FailoverCounts = {all_time: {resume: totals.resume, fresh: totals.fresh}, last_24h: {resume: 0, fresh: 0}, by_account_24h: {}}
+  // A Map, not an object: an account name read from the log must never reach a prototype.
+  const moves = new Map<string, {in: number; out: number}>()
+  const account = (name: string) => {
+    let entry = moves.get(name)
+    if (!entry) moves.set(name, (entry = {in: 0, out: 0}))
+    return entry
   }
 
-  return counts
+  for (const [when, kind, cost, from, to] of tally.window) {
+    if (typeof when === 'number' ? when < cutoffMs : when < since) continue
+    if (kind === 'd') {
+      localDone.last_24h++
+    } else if (kind === 'R' || kind === 'F') {
+      failovers.last_24h[kind === 'F' ? 'fresh' : 'resume']++
+      if (from === null || to === null || from === to) continue
+      account(from).out++
+      account(to).in++
+    } else {
+      recent[DELEGATION_OF[kind]]++
+      if (cost !== null) recent.cost_usd += cost
+    }
+  }
+
+  failovers.by_account_24h = Object.fromEntries(moves)
+  // Sums of many small prices pick up float noise; a millionth of a dollar is plenty.
+  all.cost_usd = Math.round(all.cost_usd * 1e6) / 1e6
+  recent.cost_usd = Math.round(recent.cost_usd * 1e6) / 1e6
+  return {all_time: all, last_24h: recent, local_done: localDone, failovers, since}
 }
+
+/**
+ * Counts delegation events in one log file, all-time and over the last 24 h, reading all of it
+ * (`ccl status` reads only what was appended since its checkpoint: countersOf in checkpoint.ts).
+ * The log grows without bound, so it is neither held whole nor parsed line by line: it is read in
+ * pieces of whole lines (readLogChunks, memory bounded whatever its size), each searched natively
+ * for `"event":"delegation.` and only the few fields needed are read from those lines, as bytes
+ * (every line is one flat JSON object written by appendEvent; inside a JSON string a quote is
+ * always escaped, so the key cannot match inside a value). Torn lines (a crash mid-write) are
+ * skipped, as readEvents does. A fast-check property keeps this equal to a full JSON parse.
+ */
+export async function countDelegations(eventsFile: string, now: Date): Promise<DelegationCounters> {
+  const tally = new Tally(now.getTime() - DAY_MS)
+  for await (const buffer of readLogChunks(eventsFile)) tally.add(buffer)
+  return countersAt(tally, now)
+}
+
+export {DAY_MS}
