@@ -194,3 +194,28 @@ it('a reconcile whose config was validated before (its cache) loads neither ocli
   expect(loaded).toContain('ccl:dist/fast/reconcile.js')
   for (const heavy of ['@oclif/core', 'zod', 'execa']) expect(loaded).not.toContain(heavy)
 })
+
+describe('ccl status: the fast path and oclif print the same', () => {
+  const table: [string, () => string[], 'fast' | 'oclif'][] = [
+    ['--json', () => [...config(), '--json'], 'fast'],
+    ['--prometheus', () => [...config(), '--prometheus'], 'fast'],
+    ['an invalid config', () => ['--config', path.join(sandbox.dir, 'invalid.yaml')], 'fast'],
+    ['an invalid config, --json', () => ['--json', '--config', path.join(sandbox.dir, 'invalid.yaml')], 'fast'],
+    ['--json with --prometheus (they exclude each other)', () => [...config(), '--json', '--prometheus'], 'oclif'],
+    ['an operand', () => [...config(), 'extra'], 'oclif'],
+    ['--help', () => ['--help'], 'oclif'],
+  ]
+  for (const [what, argv, path_] of table) {
+    it(what, async () => {
+      const {fast, oclif} = await both(['status', ...argv()])
+      expect(fast.ran).toBe(path_)
+      // Ages and times move between the two runs: compared with them masked.
+      const mask = (text: string) => text.replaceAll(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, 'T').replaceAll(/"(\w*_(?:s|ms))": [\d.]+/g, "\"$1\": N")
+      expect({stdout: mask(fast.result.stdout), stderr: fast.result.stderr, code: fast.result.code}).toEqual({
+        stdout: mask(oclif.result.stdout),
+        stderr: oclif.result.stderr,
+        code: oclif.result.code,
+      })
+    })
+  }
+})

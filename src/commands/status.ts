@@ -1,11 +1,8 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
-import {EXIT_CODES} from '../lib/errors.js'
-import {renderPrometheus} from '../lib/render/prometheus.js'
-import {renderStatus} from '../lib/render/status.js'
-import {collectStatus} from '../lib/status/collect.js'
 import type {StatusReport} from '../lib/status/report.js'
+import {runStatus} from '../runs/status.js'
 
 export default class Status extends BaseCommand<typeof Status> {
   static override summary = "The operator's view: sessions, queue, delegated jobs, counters, stale tasks, symlinks."
@@ -34,11 +31,6 @@ too long, invalid symlinks, unreadable markers or records. Exits 3 when the queu
   }
 
   async run(): Promise<StatusReport> {
-    const config = this.cclConfig()
-    const report = await collectStatus(config, {now: new Date()})
-    if (this.flags.prometheus) process.stdout.write(renderPrometheus(report))
-    else this.log(renderStatus(report))
-    if (report.needs_operator) this.setExitCode(EXIT_CODES.failure)
-    return report
+    return runStatus(this.cclConfig(), {prometheus: this.flags.prometheus, json: this.jsonEnabled()})
   }
 }
