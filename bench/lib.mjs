@@ -4,6 +4,17 @@ import {existsSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
+/** `npm run bench -- --quick` (what CI runs): small fixtures and few runs, to show the bench still works; its numbers mean little. */
+export const QUICK = process.env.CCL_BENCH_QUICK === '1'
+
+/** The figures of the performance issue, each a ratio with its target, collected for the summary (bench/run.mjs). */
+export const figures = []
+
+/** Records one figure of the summary: `value` (a ratio, or MB for memory) against `max`. */
+export function figure(id, label, value, max, unit = '×') {
+  figures.push({id, label, value, max, unit, ok: value <= max})
+}
+
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 export const BIN = path.join(REPO, 'bin', 'run.js')
 
@@ -22,7 +33,7 @@ export function node24() {
 }
 
 /** Median wall time in ms of `runs` spawns of `node args`, after `warmup` unmeasured ones. */
-export function timeSpawn(node, args, {runs = 15, warmup = 3, env = process.env, cwd = REPO} = {}) {
+export function timeSpawn(node, args, {runs = QUICK ? 3 : 15, warmup = QUICK ? 1 : 3, env = process.env, cwd = REPO} = {}) {
   const times = []
   for (let i = 0; i < warmup + runs; i++) {
     const start = process.hrtime.bigint()

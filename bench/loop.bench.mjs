@@ -27,7 +27,8 @@ export default async function loopBench() {
     // A socket with no server: the one account's session is absent, so nothing can be assigned.
     writeFileSync(config, `queue: ${queue}\nshared: {root: ${dir}/shared}\ntmux: {socket: ccl-bench-none-${process.pid}}\naccounts: [{name: alpha, home: ${dir}/home}]\ndelegation: {base_url: 'https://secutools.example/api/v1'}\n`)
     const files = []
-    const base = Date.now() / 1000 - TASKS
+    // All older than dispatch.settle (2 s): none is still being written.
+    const base = Date.now() / 1000 - TASKS - 60
     for (let i = 0; i < TASKS; i++) {
       const file = path.join(queue, 'pending', `task-${String(i).padStart(5, '0')}.md`)
       writeFileSync(file, i % 2 ? `---\nneeds_claude_code: true\n---\nRefactor module ${i}.\n` : `Plain task ${i}.\n`)
