@@ -2,10 +2,11 @@
 // folder, and the list of every segment of the log (archives oldest first, then the live log).
 // Writers need nothing: appendEvent opens the path with O_APPEND on every event and creates it
 // when missing, so the first event after a rotation starts the new live log.
-import {link, open, readdir, rename, stat, unlink} from 'node:fs/promises'
+import {link, open, readdir, rename, unlink} from 'node:fs/promises'
 import path from 'node:path'
 
 import {STATE_FILE_MODE} from '../queue/layout.js'
+import {statOrNull} from './stream.js'
 
 const ARCHIVE = /^events-(\d{8}T\d{6}Z)(?:-(\d+))?\.jsonl$/
 
@@ -55,15 +56,6 @@ export async function listArchives(stateDir: string): Promise<string[]> {
 /** Every segment of the log, oldest first: the archives, then the live log (which may not exist). */
 export async function logSegments(layout: {state: string; events: string}): Promise<string[]> {
   return [...(await listArchives(layout.state)), layout.events]
-}
-
-async function statOrNull(file: string) {
-  try {
-    return await stat(file)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
-    throw error
-  }
 }
 
 /**

@@ -125,7 +125,8 @@ async function openCursor(file: string): Promise<Cursor | null> {
   }
 }
 
-async function statOrNull(file: string) {
+/** A file's stat, or null when it does not exist. */
+export async function statOrNull(file: string) {
   try {
     return await stat(file)
   } catch (error) {
