@@ -219,3 +219,28 @@ describe('ccl status: the fast path and oclif print the same', () => {
     })
   }
 })
+
+describe('ccl statusline: the fast path and oclif print the same', () => {
+  const payload = () => JSON.stringify({session_id: 's-1', model: {id: 'claude-opus'}, rate_limits: {five_hour: {used_percentage: 12, resets_at: 1_900_000_000}}})
+  const table: [string, () => string[], Record<string, string>, 'fast' | 'oclif'][] = [
+    ['a payload with rate limits', () => config(), {CLAUDE_CONFIG_DIR: ''}, 'fast'],
+    ['--chain with the operator\'s command', () => [...config(), '--chain', 'printf "mine %s" "$(wc -c)"'], {CLAUDE_CONFIG_DIR: ''}, 'fast'],
+    ['an unknown home', () => config(), {CLAUDE_CONFIG_DIR: '/nowhere'}, 'fast'],
+    ['a config that does not exist', () => ['--config', '/nonexistent/ccl.yaml'], {}, 'fast'],
+    ['--chain without its command', () => [...config(), '--chain'], {}, 'oclif'],
+    ['an extra argument', () => [...config(), 'extra'], {}, 'oclif'],
+  ]
+  for (const [what, argv, env, path_] of table) {
+    it(what, async () => {
+      const withHome = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === '' ? sandbox.homes.alpha! : v]))
+      const {fast, oclif} = await both(['statusline', ...argv()], {input: payload(), env: withHome})
+      expect(fast.ran).toBe(path_)
+      expect({stdout: fast.result.stdout, stderr: fast.result.stderr, code: fast.result.code}).toEqual({
+        stdout: oclif.result.stdout,
+        stderr: oclif.result.stderr,
+        code: oclif.result.code,
+      })
+      if (what === 'a payload with rate limits') expect(fast.result.stdout).toMatch(/^ccl alpha · 5h 12%/)
+    })
+  }
+})

@@ -1,13 +1,12 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
-import {recordStatusLine, type StatusLineOutcome} from '../lib/accounts/statusline.js'
-import {errorMessage} from '../lib/errors.js'
-import {runChained} from '../lib/hooks/chain.js'
-import {renderStatusLine} from '../lib/render/statusline.js'
-import {readStdin} from '../stdin.js'
+import {loadHotConfig} from '../lib/config/hot.js'
+import {runStatusLine, statusLineFailed} from '../runs/statusline.js'
 
 export default class StatusLine extends BaseCommand<typeof StatusLine> {
+  // Reads only the config keys it uses (src/lib/config/hot.ts), as route and hook do.
+  static override usesConfig = false
   static override summary = "The statusLine command Claude Code runs (failover.headroom): records the account's rate-limit usage."
   static override description = `Installed as each account's statusLine by \`ccl hooks install\` when failover.headroom is true; not meant to be run by hand.
 Reads Claude Code's statusLine payload (JSON) on stdin and records its rate_limits (five_hour, seven_day: used percentage and reset time) in <state>/accounts/<account>.json, the account being the one whose home is the session's CLAUDE_CONFIG_DIR; the record is rewritten only when the numbers changed.
@@ -21,32 +20,12 @@ Nothing it cannot use (bad JSON, an unknown home, an unreadable record, a broken
   }
 
   async run(): Promise<void> {
-    const payload = await readStdin()
-    const chain = this.flags.chain
-    // Started first: the operator's command runs while ccl records.
-    const chained = chain === undefined ? undefined : runChained(chain, payload, process.env)
-    let outcome: StatusLineOutcome | undefined
-    try {
-      outcome = await recordStatusLine({config: this.cclConfig(), payload, env: process.env, now: new Date()})
-    } catch (error) {
-      process.stderr.write(`ccl statusline: ${errorMessage(error)}\n`)
-    }
-
-    if (chained) {
-      const result = await chained
-      process.stdout.write(result.stdout)
-      process.stderr.write(result.stderr)
-      if (result.error) process.stderr.write(`ccl statusline: could not run sh: ${result.error}\n`)
-      process.exitCode = result.code
-      return
-    }
-
-    if (outcome && outcome.kind !== 'ignored') process.stdout.write(renderStatusLine(outcome.account, outcome.usage, new Date()) + '\n')
+    await runStatusLine(() => loadHotConfig({flag: this.flags.config, env: process.env, cwd: process.cwd()}), this.flags.chain)
   }
 
   override async catch(error: Error): Promise<void> {
     // A usage error (no --chain value, an unknown flag): nothing to pass on; still exit 0, the session goes on.
-    process.stderr.write(`ccl statusline: ${errorMessage(error)}\n`)
+    statusLineFailed(error)
     process.exitCode = 0
   }
 }

@@ -114,7 +114,7 @@ describe('ccl statusline', {timeout: 60_000}, () => {
 })
 
 describe('ccl statusline start-up', {timeout: 60_000}, () => {
-  it('runs on every status refresh, so it loads no got, listr2 or execa, nor the queue core (and the recorder sees what it loads)', async () => {
+  it('runs on every status refresh, so it loads no oclif, zod, got, listr2 or execa, nor the queue core (and the recorder sees what it loads)', async () => {
     const log = path.join(sandbox.dir, 'imports.log')
     const recorder = fileURLToPath(new URL('../support/record-imports.mjs', import.meta.url))
     const input = await payload()
@@ -130,9 +130,9 @@ describe('ccl statusline start-up', {timeout: 60_000}, () => {
     expect(stdout).toBe('ccl alpha · 5h 0% · 7d 0%\n')
     const urls = (await readFile(log, 'utf8')).split('\n')
     const loaded = loadedPackages(urls)
-    expect(loaded).toContain('ccl:dist/commands/statusline.js')
+    expect(loaded).toContain('ccl:dist/fast/statusline.js')
     expect(loaded).toContain('yaml')
-    for (const heavy of ['got', 'listr2', 'execa', 'gray-matter', 'p-limit']) expect(loaded).not.toContain(heavy)
+    for (const heavy of ['@oclif/core', 'zod', 'got', 'listr2', 'execa', 'gray-matter', 'p-limit']) expect(loaded).not.toContain(heavy)
     const meta = JSON.parse(await readFile(path.join(REPO, 'dist/meta.json'), 'utf8')) as {outputs: Record<string, {inputs: Record<string, unknown>}>}
     const sources = urls
       .filter((url) => url.startsWith('file:'))

@@ -5,7 +5,7 @@
  * changed, so a refresh that brings nothing new costs one read — and never disturbs the session:
  * what goes wrong is a `hook.error` event, as for `ccl hook`.
  */
-import type {Config} from '../config/schema.js'
+import type {HotConfig} from '../config/hot.js'
 import {StateFileError} from '../errors.js'
 import {appendEvent} from '../events/log.js'
 import {queueLayout} from '../queue/layout.js'
@@ -14,7 +14,7 @@ import {readAccountState, updateAccountState, type Usage} from './state.js'
 import {sameUsage, usageFromPayload} from './usage.js'
 
 export interface StatusLineOptions {
-  config: Config
+  config: HotConfig
   /** The raw stdin. */
   payload: string
   env: NodeJS.ProcessEnv
