@@ -26,6 +26,7 @@ import {
   recoverHandOffs,
   requeueActive,
   settleHandOff,
+  sweepFolder,
   takeForAccount,
   undoHandOff,
 } from '../../src/lib/queue/transitions.js'
@@ -119,6 +120,24 @@ describe('the per-task claim', () => {
     expect(await visible(layout.pending)).toEqual([])
     expect(await readFile(destination, 'utf8')).toBe('the task\n')
     expect((await lstat(destination)).nlink).toBe(1)
+  })
+})
+
+describe('sweeping claims', () => {
+  it('a dead claim of a move cut in two is swept and its move completed; one without a move is only removed', async () => {
+    const folder = activeDir(layout, 'alpha')
+    const source = path.join(folder, 't.md')
+    await writeFile(source, 'the task\n')
+    await link(source, path.join(layout.pending, 't.md'))
+    await writeClaim(folder, 't.md', {...currentHolder(), pid: await deadPid()}, {to: 'pending'})
+    await writeFile(path.join(folder, 'u.md'), 'other\n')
+    await writeClaim(folder, 'u.md', {...currentHolder(), pid: await deadPid()})
+    expect(await sweepFolder(folder, {tempAgeMs: 600_000, now: Date.now(), layout})).toBe(2)
+    expect(await readdir(folder)).toEqual(['u.md'])
+    expect((await lstat(path.join(layout.pending, 't.md'))).nlink).toBe(1)
+    // Without the layout a claim of a move is left for its next claimant.
+    await writeClaim(folder, 'u.md', {...currentHolder(), pid: await deadPid()}, {to: 'pending'})
+    expect(await sweepFolder(folder, {tempAgeMs: 600_000, now: Date.now()})).toBe(0)
   })
 })
 

@@ -1258,8 +1258,11 @@ export async function dropPendingTwin(layout: QueueLayout, name: string, twin: s
  * the run that owns the folder (reap and dispatch: pending/; reconcile: active/, state folders).
  */
 export async function sweepFolder(dir: string, options: {tempAgeMs: number; now: number; liveJournals?: ReadonlySet<string>; layout?: QueueLayout}): Promise<number> {
+  // Nothing of ours in it (the usual case for an account's active/): no reads at all.
+  const names = namesIn(dir)
+  if (!names.some((name) => name.startsWith('.ccl-'))) return 0
   let removed = await sweepTemps(dir, options.tempAgeMs, options.now)
-  for (const name of namesIn(dir)) {
+  for (const name of names) {
     const file = path.join(dir, name)
     if (options.liveJournals && name.startsWith(RESULT_PREFIX) && !options.liveJournals.has(name)) {
       const info = safeLstat(file)
@@ -1280,6 +1283,16 @@ export async function sweepFolder(dir: string, options: {tempAgeMs: number; now:
       // A killed retry: finished or undone first; without the layout that cannot be done here, so it is left to the next claimant.
       if (!options.layout || dir !== options.layout.pending) continue
       await recoverRetry(options.layout, found.record.task)
+    }
+
+    // A claim of a move (`to`) may stand for a move a crash cut in two: completed first, as the claimant
+    // that breaks it would; without the layout it is left to the next claimant.
+    if (found.kind === 'record' && found.record.to) {
+      if (!options.layout) continue
+      if (!(await removeIfUnchanged(file, found.text))) continue
+      removed++
+      await completeHalfMove(options.layout, dir, found.record.task, path.join(options.layout.root, found.record.to))
+      continue
     }
 
     if (await removeIfUnchanged(file, found.text)) removed++

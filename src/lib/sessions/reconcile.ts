@@ -163,7 +163,7 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
     // One tmux call for every account's state, under the lock; it also fails once, clearly, when tmux is missing.
     let states = await tmux.sessionStates()
     if (lock) failpoint('reconcile.after-lock')
-    if (!dryRun) await sweepState(layout, config.accounts.map((a) => a.name), now, true)
+    if (!dryRun) await sweepState(layout, config.accounts.map((a) => a.name), now)
 
     if (release !== null) {
       if (!dryRun) {
@@ -343,13 +343,15 @@ async function readDeadPane(tmux: Tmux, session: string): Promise<DeadPane | nul
 
 /**
  * What killed writers left in the folders reconcile owns: temp files of state records and hand-off
- * records (cheap: a few names each pass) and, under the lock, stale claims in active/<account>/.
+ * records (cheap: a few names each pass) and stale claims in active/<account>/ (every pass).
  * Temp files of the other state folders (the log's, locks', failover journals', account records')
  * too: every folder `ccl fsck` checks for them is swept by some timer, so none outlives the sweep age.
  */
-async function sweepState(layout: QueueLayout, accounts: readonly string[], now: Date, active = false): Promise<void> {
-  const dirs = [layout.sessions, handOffDir(layout), ...(active ? accounts.map((a) => activeDir(layout, a)) : [])]
-  for (const dir of dirs) await sweepFolder(dir, {tempAgeMs: TEMP_SAFE_AGE_MS, now: now.getTime()})
+async function sweepState(layout: QueueLayout, accounts: readonly string[], now: Date): Promise<void> {
+  // Claims in active/<account>/ of killed claimants, also on the pass with every session alive (the
+  // usual one: a claim left there had outlived every pass before); a claim of a cut move completes it.
+  const dirs = [layout.sessions, handOffDir(layout), ...accounts.map((a) => activeDir(layout, a))]
+  for (const dir of dirs) await sweepFolder(dir, {tempAgeMs: TEMP_SAFE_AGE_MS, now: now.getTime(), layout})
   for (const dir of [layout.state, layout.locks, failoverDir(layout), accountsDir(layout)]) await sweepTemps(dir, TEMP_SAFE_AGE_MS, now.getTime())
 }
 
