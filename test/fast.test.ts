@@ -59,6 +59,11 @@ async function both(args: string[], extra: {input?: string; env?: Record<string,
 
 const config = () => ['--config', sandbox.configFile]
 
+/** Both paths printed the same bytes on stdout and stderr and exited alike. */
+function expectSameOutput(fast: {stdout: string; stderr: string; code: number}, oclif: {stdout: string; stderr: string; code: number}): void {
+  expect({stdout: fast.stdout, stderr: fast.stderr, code: fast.code}).toEqual({stdout: oclif.stdout, stderr: oclif.stderr, code: oclif.code})
+}
+
 describe('ccl route: the fast path and oclif print the same', () => {
   // [argv, which path the fast entry must take]
   const table: [string, () => string[], 'fast' | 'oclif'][] = [
@@ -92,11 +97,7 @@ describe('ccl route: the fast path and oclif print the same', () => {
     it(what, async () => {
       const {fast, oclif} = await both(['route', ...argv()])
       expect(fast.ran).toBe(path_)
-      expect({stdout: fast.result.stdout, stderr: fast.result.stderr, code: fast.result.code}).toEqual({
-        stdout: oclif.result.stdout,
-        stderr: oclif.result.stderr,
-        code: oclif.result.code,
-      })
+      expectSameOutput(fast.result, oclif.result)
       if (what === 'one file') expect(fast.result.stdout).toBe('claude-code\n')
       if (path_ === 'fast') expect(fast.ran).toBe('fast')
       if (what.startsWith('a name with %%')) expect(fast.result.stdout).toContain('50%%.md\t')
@@ -128,11 +129,7 @@ describe('ccl hook: the fast path and oclif behave the same', () => {
       const withHome = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === '' ? sandbox.homes.alpha! : v]))
       const {fast, oclif} = await both(['hook', ...argv()], {input: input(), env: withHome})
       expect(fast.ran).toBe(path_)
-      expect({stdout: fast.result.stdout, stderr: fast.result.stderr, code: fast.result.code}).toEqual({
-        stdout: oclif.result.stdout,
-        stderr: oclif.result.stderr,
-        code: oclif.result.code,
-      })
+      expectSameOutput(fast.result, oclif.result)
       if (path_ === 'fast') expect(fast.result.code).toBe(0)
     })
   }
@@ -173,11 +170,7 @@ describe('ccl reconcile: the fast path and oclif print the same', () => {
     it(what, async () => {
       const {fast, oclif} = await both(['reconcile', ...argv()])
       expect(fast.ran).toBe(path_)
-      expect({stdout: fast.result.stdout, stderr: fast.result.stderr, code: fast.result.code}).toEqual({
-        stdout: oclif.result.stdout,
-        stderr: oclif.result.stderr,
-        code: oclif.result.code,
-      })
+      expectSameOutput(fast.result, oclif.result)
     })
   }
 })
@@ -235,11 +228,7 @@ describe('ccl statusline: the fast path and oclif print the same', () => {
       const withHome = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === '' ? sandbox.homes.alpha! : v]))
       const {fast, oclif} = await both(['statusline', ...argv()], {input: payload(), env: withHome})
       expect(fast.ran).toBe(path_)
-      expect({stdout: fast.result.stdout, stderr: fast.result.stderr, code: fast.result.code}).toEqual({
-        stdout: oclif.result.stdout,
-        stderr: oclif.result.stderr,
-        code: oclif.result.code,
-      })
+      expectSameOutput(fast.result, oclif.result)
       if (what === 'a payload with rate limits') expect(fast.result.stdout).toMatch(/^ccl alpha · 5h 12%/)
     })
   }
