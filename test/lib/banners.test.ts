@@ -1,8 +1,13 @@
+import {readFileSync} from 'node:fs'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
 import {describe, expect, it} from 'vitest'
 
 import {
   BANNER_PATTERNS_VERSION,
   classifyStopFailure,
+  inputBoxText,
   isTransientRateLimit,
   type LimitName,
   NEEDS_LOGIN_ERRORS,
@@ -911,5 +916,32 @@ describe('scanPaneForRateLimitMenu', () => {
 describe('BANNER_PATTERNS_VERSION', () => {
   it('is 1 until a pattern changes', () => {
     expect(BANNER_PATTERNS_VERSION).toBe(1)
+  })
+})
+
+describe('inputBoxText: what Claude Code\'s input box holds', () => {
+  // Captured from 2.1.328 at 80 columns (capture-pane -p -J) in the real lane's stale-input test: the
+  // box holding a three-line prompt a killed assign left unsent, and the same box after 40 Ctrl-U.
+  const screen = (name: string) =>
+    readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/claude-code-2.1.328/screens', name), 'utf8')
+
+  it('reads the text of the box, its lines without the ❯ and the indent', () => {
+    expect(inputBoxText(screen('input-box-stale.txt'))).toBe(
+      'Read the task in /tmp/ccl-fixture/queue/active/alpha/first.md and do it.\nIt is a test of the hand-off.\nWhen it is finished, move that file into /tmp/ccl-fixture/queue/done/.',
+    )
+  })
+
+  it('reads an emptied box as empty, and the usage-limit screen\'s empty box', () => {
+    expect(inputBoxText(screen('input-box-cleared.txt'))).toBe('')
+    expect(inputBoxText(screen('usage-limit.txt'))).toBe('')
+  })
+
+  it('is null on a screen with no box: another program, a menu, a shell', () => {
+    expect(inputBoxText('$ ls\nfile.md\n$ ')).toBeNull()
+    expect(inputBoxText('What do you want to do?\n❯ 1. Stop and wait for limit to reset\n  2. Upgrade')).toBeNull()
+  })
+
+  it('reads the box of 1.x (╭─ … │ > text │ … ╰─)', () => {
+    expect(inputBoxText('╭──────────╮\n│ > hello  │\n╰──────────╯')).toBe('hello')
   })
 })

@@ -2,6 +2,7 @@ import {formatDuration} from '../config/duration.js'
 import type {Account, Config} from '../config/schema.js'
 import type {QueueLayout} from '../queue/layout.js'
 import {promptHash, promptReceived, readAccountState} from '../accounts/state.js'
+import {inputBoxText} from '../claude/banners.js'
 import type {Tmux} from '../tmux/tmux.js'
 
 export interface Delivery {
@@ -39,6 +40,38 @@ export interface Delivery {
  */
 export const CLEAR_INPUT_KEYS: readonly string[] = Array.from({length: 40}, () => 'C-u')
 
+/** How long one round of CLEAR_INPUT_KEYS may take to show on screen before a second round is sent. */
+export const CLEAR_SETTLE_MS = 1000
+
+/**
+ * Empties the session's input box before a paste. When the screen shows Claude Code's box holding
+ * text (what a killed hand-off pasted without its Enter), the paste waits until the box is drawn
+ * empty: a paste that reaches the CLI before it has taken the Ctrl-U presses in was measured to be
+ * appended to the old text (in CI: both prompts in one request). Keys the box did not take within
+ * CLEAR_SETTLE_MS are sent once more. An empty box, or a screen with no box ccl recognises (the
+ * stand-in, a menu), costs one capture and no wait.
+ */
+export async function clearInputBox(tmux: Tmux, session: string, sleep: (ms: number) => Promise<void>): Promise<void> {
+  const screen = () => tmux.capturePane(session).catch(() => '')
+  const before = inputBoxText(await screen())
+  for (let round = 1; ; round++) {
+    await tmux.sendKeys(session, [...CLEAR_INPUT_KEYS])
+    if (before === null || before === '') return
+    let changed = false
+    const empty = await waitUntilAsync(
+      async () => {
+        const now = inputBoxText(await screen())
+        changed ||= now !== before
+        return now === '' || now === null
+      },
+      CLEAR_SETTLE_MS,
+      sleep,
+    )
+    // A box that changed but is not empty holds a placeholder or what the keys could not reach: go on.
+    if (empty || changed || round === 2) return
+  }
+}
+
 /**
  * Types a prompt into a session the only way ccl does: the input box cleared (CLEAR_INPUT_KEYS), then
  * the prompt through a uniquely named tmux buffer (bracketed paste), then Enter after
@@ -56,7 +89,7 @@ export async function deliverPrompt(d: Delivery): Promise<string | null> {
   }
 
   // Whatever an interrupted delivery left unsent in the input box goes first, so only this prompt is submitted.
-  await tmux.sendKeys(account.session, [...CLEAR_INPUT_KEYS])
+  await clearInputBox(tmux, account.session, sleep)
   await tmux.loadBuffer(d.buffer, d.prompt)
   await tmux.pasteBuffer(d.buffer, account.session)
   d.afterPaste?.()
@@ -77,6 +110,16 @@ export async function deliverPrompt(d: Delivery): Promise<string | null> {
   }
 
   return null
+}
+
+/** waitUntil for a check that has to ask tmux. */
+async function waitUntilAsync(check: () => Promise<boolean>, timeoutMs: number, sleep: (ms: number) => Promise<void>): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await check()) return true
+    if (Date.now() >= deadline) return false
+    await sleep(50)
+  }
 }
 
 /** Polls `check` every 50 ms until it holds or `timeoutMs` passed. */

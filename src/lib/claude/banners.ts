@@ -432,6 +432,22 @@ export function scanPane(screen: string, options: BannerOptions): LimitReading |
   return strip(last)
 }
 
+/**
+ * What Claude Code's input box holds on a `capture-pane -p -J` screen: its text with the `❯` and the
+ * continuation indent taken off, '' when the box is empty, null when no box is recognised (another
+ * program, a menu, the stand-in). The box of 2.1.328 is two rules around `❯ text`; 1.x drew ╭─…╰─.
+ */
+export function inputBoxText(screen: string): string | null {
+  const lines = screenLines(screen)
+  const box = inputBox(lines)
+  if (!box) return null
+  return lines
+    .slice(box.from + 1, box.to)
+    .map((line) => line.replace(/^\s*│/u, '').replace(/│\s*$/u, '').replace(/^\s*[❯>!](?=\s|$)/u, '').trim())
+    .filter((line) => line !== '')
+    .join('\n')
+}
+
 /** Claude Code's folder-trust dialog is on screen (a prompt pasted now would be lost). */
 export function scanPaneForTrustDialog(screen: string): boolean {
   const lines = screenLines(screen)
