@@ -322,3 +322,27 @@ describe('forged footers', {timeout: 120_000}, () => {
     expect(await readFile(path.join(queue, 'done', 'x.md'), 'utf8')).toContain('the real x result')
   })
 })
+
+describe('host identity (SPEC §8): the config names the host every claim records', {timeout: 120_000}, () => {
+  it("a claim held by assign on a host configured as vm-a names vm-a", async () => {
+    const {l} = await started({config: {host: 'vm-a'}})
+    await l.addTask('t.md', 'Do it.\n', 60)
+    const assign = await pausedAt(l, 'assign.after-claim', ['assign', 't.md', '--account', 'alpha'])
+    const pending = path.join(l.sandbox.queue, 'pending')
+    const [claim] = (await readdir(pending)).filter((name) => name.startsWith('.ccl-claim-'))
+    const held = JSON.parse(await readFile(path.join(pending, claim!), 'utf8')) as {holder?: {host?: string; pid?: number}}
+    expect(held.holder).toMatchObject({host: 'vm-a'})
+    const done = await assign.resume()
+    expect(done.code, done.stderr).toBe(0)
+  })
+
+  it('a host name that cannot name a folder is a config error naming the key (exit 3)', async () => {
+    const {l} = await started()
+    await writeFile(l.sandbox.configFile, (await readFile(l.sandbox.configFile, 'utf8')) + 'host: ../up\n')
+    for (const args of [['status'], ['route', 'x.md']]) {
+      const run = await l.ccl(args)
+      expect(run.code).toBe(3)
+      expect(run.stderr).toContain(`${l.sandbox.configFile}: host: expected a host name`)
+    }
+  })
+})

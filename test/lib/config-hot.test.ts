@@ -29,6 +29,7 @@ const valid = {
 function subset(config: Config): HotConfig {
   return {
     file: config.file,
+    ...(config.host === undefined ? {} : {host: config.host}),
     queue: config.queue,
     state: config.state,
     accounts: config.accounts.map(({name, home}) => ({name, home})),
@@ -56,7 +57,7 @@ function hotKeysOnly(data: Record<string, unknown>): Record<string, unknown> {
   const pick = (from: unknown, keys: string[]) =>
     from && typeof from === 'object' && !Array.isArray(from) ? Object.fromEntries(keys.filter((k) => k in from).map((k) => [k, (from as Record<string, unknown>)[k]])) : from
   const out: Record<string, unknown> = {shared: valid.shared}
-  for (const key of ['queue', 'state'] as const) if (key in data) out[key] = data[key]
+  for (const key of ['host', 'queue', 'state'] as const) if (key in data) out[key] = data[key]
   if ('accounts' in data) out.accounts = Array.isArray(data.accounts) ? data.accounts.map((a) => pick(a, ['name', 'home'])) : data.accounts
   if ('failover' in data) out.failover = pick(data.failover, ['spill_to_remote', 'margin', 'default_cooldown', 'transient_cooldown'])
   if ('delegation' in data) {
@@ -71,7 +72,7 @@ const values = fc.oneof(
   fc.constantFrom<unknown>(
     undefined, null, true, false, 0, 1, '', '/abs', '/abs/../x', 'rel', '/a\u0007b', '30s', '25d', '24d', '1h30m', 'soon', '-1s',
     'alpha', 'beta', 'Alpha', 'claude-code', 'gemini', 'gpu', 'claude-api', 'llama', 'SECUTOOLS_API_KEY', 'sk_live_abcdef0123456789abcdef',
-    'lowerUPPER0123456789abcdefXYZ', '1BAD', ['gemini'], [], ['gemini', 'claude-code'], {low: 'gemini', medium: 'gpu', high: 'llama'},
+    'lowerUPPER0123456789abcdefXYZ', '1BAD', 'vm-2.fleet', '.hidden', 'a/b', 'x'.repeat(64), ['gemini'], [], ['gemini', 'claude-code'], {low: 'gemini', medium: 'gpu', high: 'llama'},
     {low: 'gemini', medium: 'gemini', high: 'gemini'}, [{name: 'alpha', home: '/h'}], [{name: 'x', home: 'rel'}], [{name: 'a', home: '/h'}, {name: 'a', home: '/i'}], {},
   ),
   fc.string({maxLength: 12}),
@@ -79,7 +80,7 @@ const values = fc.oneof(
 )
 
 const HOT_PATHS = [
-  ['queue'], ['state'], ['accounts'], ['accounts', 0, 'name'], ['accounts', 1, 'home'], ['accounts', 0, 'home'],
+  ['host'], ['queue'], ['state'], ['accounts'], ['accounts', 0, 'name'], ['accounts', 1, 'home'], ['accounts', 0, 'home'],
   ['failover'], ['failover', 'spill_to_remote'], ['failover', 'margin'], ['failover', 'default_cooldown'], ['failover', 'transient_cooldown'],
   ['delegation'], ['delegation', 'api_key_env'], ['delegation', 'providers'], ['delegation', 'complexity_map'], ['delegation', 'complexity_map', 'high'],
   ['delegation', 'default_provider'],

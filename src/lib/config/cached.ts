@@ -17,6 +17,7 @@ import os from 'node:os'
 import path from 'node:path'
 
 import {writeFileAtomic} from '../queue/files.js'
+import {useConfigHost} from '../queue/holder.js'
 import {type ConfigSource, configCandidates} from './read.js'
 import type {Config} from './schema.js'
 import {cclVersion} from '../version.js'
@@ -74,7 +75,10 @@ export async function loadConfigCached(source: ConfigSource): Promise<Config> {
   if (found) {
     try {
       const entry = JSON.parse(readFileSync(cacheFile(dir, found.file), 'utf8')) as Entry
-      if (entry.version === VERSION && entry.key === found.key && entry.config?.file === found.file) return entry.config
+      if (entry.version === VERSION && entry.key === found.key && entry.config?.file === found.file) {
+        useConfigHost(entry.config)
+        return entry.config
+      }
     } catch {
       // no cache yet, or not one of ours: validate
     }

@@ -10,6 +10,7 @@
 import path from 'node:path'
 
 import {ConfigError} from '../errors.js'
+import {useConfigHost} from '../queue/holder.js'
 import {type ConfigSource, keyPath, parseConfigYaml, readConfigText} from './read.js'
 import {
   absolutePathProblem,
@@ -20,6 +21,8 @@ import {
   DEFAULT_PROVIDER,
   DEFAULT_PROVIDERS,
   DURATION_MESSAGE,
+  HOST,
+  HOST_MESSAGE,
   LOCAL_PROVIDER_MESSAGE,
   NAME,
   NAME_MESSAGE,
@@ -31,6 +34,8 @@ import {
 /** What route and hook use of the config; the full Config has all of it, so both take either. */
 export interface HotConfig {
   file: string
+  /** The config's `host`; absent: the machine's hostname (holder.ts currentHost). */
+  host?: string
   queue: string
   state: string
   accounts: {name: string; home: string}[]
@@ -102,6 +107,11 @@ function accounts(value: unknown): HotConfig['accounts'] {
   })
 }
 
+function hostName(value: unknown): string {
+  if (typeof value !== 'string' || !HOST.test(value)) throw new Problem(['host'], HOST_MESSAGE(value))
+  return value
+}
+
 function failover(value: unknown): HotConfig['failover'] {
   const block = value === undefined ? {} : mapping(value, ['failover'])
   const spill = block.spill_to_remote === undefined ? false : block.spill_to_remote
@@ -145,7 +155,9 @@ export function hotConfigOf(data: Record<string, unknown>, file: string): HotCon
     const queue = absolutePath(data.queue, ['queue'])
     const state = data.state === undefined ? path.join(queue, '.ccl') : absolutePath(data.state, ['state'])
     const settings = delegation(data.delegation)
-    return {file, queue, state, accounts: accounts(data.accounts), failover: failover(data.failover), ...(settings ? {delegation: settings} : {})}
+    const host = data.host === undefined ? undefined : hostName(data.host)
+    useConfigHost({host})
+    return {file, ...(host === undefined ? {} : {host}), queue, state, accounts: accounts(data.accounts), failover: failover(data.failover), ...(settings ? {delegation: settings} : {})}
   } catch (error) {
     if (!(error instanceof Problem)) throw error
     throw new ConfigError(`${file}: ${keyPath(error.at)}: ${error.message}`)

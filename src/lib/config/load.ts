@@ -1,6 +1,7 @@
 import type {z} from 'zod'
 
 import {ConfigError} from '../errors.js'
+import {useConfigHost} from '../queue/holder.js'
 import {type ConfigSource, keyPath, parseConfigYaml, readConfigText} from './read.js'
 import {type Config, completeConfig, configSchema} from './schema.js'
 
@@ -17,7 +18,9 @@ export function parseConfig(text: string, file: string): Config {
   const data = parseConfigYaml(text, file)
   const result = configSchema.safeParse(data, {reportInput: true})
   if (!result.success) throw new ConfigError(describeIssues(file, result.error.issues))
-  return completeConfig(result.data, file)
+  const config = completeConfig(result.data, file)
+  useConfigHost(config)
+  return config
 }
 
 function describeIssues(file: string, issues: readonly z.core.$ZodIssue[]): string {

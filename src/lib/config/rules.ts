@@ -8,6 +8,9 @@ import {MAX_DURATION_TEXT, MAX_TIMER_MS, parseDuration} from './duration.js'
 /** Account and provider names. */
 export const NAME = /^[a-z0-9][a-z0-9-]*$/
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+/** A host's name in the fleet (SPEC §8): it names per-host folders, so no / and no leading dot. */
+export const HOST = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/
+export const HOST_MESSAGE = (value: unknown) => `expected a host name of letters, digits, ".", "_" and "-" (at most 63, starting with a letter or digit), got "${String(value)}"`
 
 export const NAME_MESSAGE = (value: unknown) => `expected a name of a-z, 0-9 and - that starts with a letter or digit, got "${String(value)}"`
 export const PROVIDER_MESSAGE = 'expected a provider name of a-z, 0-9 and -'

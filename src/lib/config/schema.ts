@@ -13,6 +13,8 @@ import {
   DEFAULT_PROVIDERS,
   DURATION_MESSAGE,
   ENV_NAME,
+  HOST,
+  HOST_MESSAGE,
   LOCAL_PROVIDER_MESSAGE,
   looksLikeKey,
   NAME,
@@ -111,6 +113,11 @@ export const DEFAULT_PROMPT =
 
 export const configSchema = z
   .strictObject({
+    // This machine's name in the fleet (SPEC §8), written into every claim, lock and journal; default the hostname.
+    host: z
+      .string({error: (issue) => HOST_MESSAGE(issue.input)})
+      .regex(HOST, {error: (issue) => HOST_MESSAGE(issue.input)})
+      .optional(),
     queue: absolutePath,
     state: absolutePath.optional(),
     shared: z.strictObject({

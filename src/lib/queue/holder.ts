@@ -25,6 +25,12 @@ let hostName: string | undefined
 /** The host ccl writes into claims: set once per run from the config's `host` (default the hostname). */
 export function setHostName(name: string): void {
   hostName = name
+  self = undefined
+}
+
+/** Takes the host of a loaded config (every config loader calls this); none: the hostname stays. */
+export function useConfigHost(config: {host?: string | undefined}): void {
+  if (config.host !== undefined) setHostName(config.host)
 }
 
 export function currentHost(): string {
