@@ -2,7 +2,11 @@ import {mkdir, readdir, readFile, rm, utimes, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
 
+import {stringify} from 'yaml'
+
 import {makeMachine, type Machine} from '../support/reconcile.js'
+import {runCcl} from '../support/sandbox.js'
+import {startPrivateTmux} from '../support/tmux.js'
 
 let machine: Machine | undefined
 afterEach(async () => {
@@ -358,4 +362,26 @@ describe('ccl reconcile killed mid-pass', () => {
     // Most kills hit a running pass (one may miss on a machine much faster than the timing pass).
     expect(landed).toBeGreaterThanOrEqual(2)
   }, 90_000)
+})
+
+describe('ccl reconcile in a fleet: account names are unique across hosts (SPEC §8)', () => {
+  it('a second host whose config names an account the first runs does not start it, says which host runs it, and exits 1', async () => {
+    machine = await makeMachine({config: {host: 'vm-a'}})
+    expect((await machine.ccl(['reconcile'])).code).toBe(0)
+    const other = await startPrivateTmux()
+    try {
+      const config = path.join(machine.sandbox.dir, 'vm-b.yaml')
+      const accounts = (machine.sandbox.config.accounts as Record<string, unknown>[]).filter((a) => a.name === 'alpha').map((a) => ({...a, command: 'sleep 3600'}))
+      await writeFile(config, stringify({...machine.sandbox.config, host: 'vm-b', accounts, tmux: {socket: other.socket}}))
+      const refused = await runCcl(['reconcile', '--config', config], {cwd: machine.sandbox.dir})
+      expect(refused.code).toBe(1)
+      expect(refused.stdout + refused.stderr).toMatch(/account alpha is run by host vm-a \(its last reconcile \d+s ago\): account names must be unique in the fleet; not started here/)
+      expect(await other.tmux('list-sessions', '-F', '#{session_name}').catch(() => '')).toBe('')
+      // The first host keeps it, pass after pass.
+      expect(await machine.ccl(['reconcile'])).toEqual({code: 0, stdout: '', stderr: ''})
+      expect(JSON.parse(await readFile(path.join(machine.sandbox.queue, '.ccl', 'fleet', 'accounts', 'alpha.json'), 'utf8'))).toMatchObject({host: 'vm-a'})
+    } finally {
+      await other.kill()
+    }
+  })
 })

@@ -9,6 +9,7 @@ import type {Config} from '../config/schema.js'
 import {readMarkerIfExists} from '../delegation/marker.js'
 import {errorMessage, UserError} from '../errors.js'
 import {removeIfExists, TEMP_PREFIX} from '../queue/files.js'
+import {ownersDir} from '../fleet/owners.js'
 import {liveness, processStart} from '../queue/holder.js'
 import {activeDir, isTaskName, MARKER_SUFFIX, type QueueLayout, queueLayout, scanTasks} from '../queue/layout.js'
 import {describeLockHolder, type Lock, lockWithin} from '../queue/lock.js'
@@ -272,6 +273,7 @@ function checkTemps(layout: QueueLayout, now: number, findings: Finding[]): void
     handOffDir(layout),
     failoverDir(layout),
     path.join(layout.state, 'accounts'),
+    ownersDir(layout),
   ]
   for (const dir of dirs) {
     for (const name of namesIn(dir)) {

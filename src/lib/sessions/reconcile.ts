@@ -8,6 +8,7 @@ import {activeDir, ensureLayout, ensureStateDir, listTasks, type QueueLayout, qu
 import {describeLockHolder, tryLockOrHolder} from '../queue/lock.js'
 import {failoverDir, handOffDir, requeueActive, settleHandOff, sweepFolder, TEMP_SAFE_AGE_MS} from '../queue/transitions.js'
 import {sweepTemps} from '../queue/files.js'
+import {claimAccount, ownedElsewhereMessage, ownersDir} from '../fleet/owners.js'
 import {failoverDue, type FailoverOutcome, failoverNeeds, runFailovers} from '../failover/failover.js'
 import {accountsDir, clearExpiredLimit, hooksActive, limitedUntil, readAccountState, updateAccountState} from '../accounts/state.js'
 import {scanPane, scanPaneForTrustDialog} from '../claude/banners.js'
@@ -239,6 +240,13 @@ async function reconcileAccount(ctx: AccountContext): Promise<AccountOutcome> {
     dryRun ? Promise.resolve() : appendEvent(layout.events, name, {account: account.name, session: account.session, ...fields}, now)
 
   try {
+    // Account names are unique in the fleet (SPEC §8): one another host runs is not started here.
+    const elsewhere = await claimAccount(layout, account.name, now, {dryRun})
+    if (elsewhere) {
+      outcome.error = ownedElsewhereMessage(account.name, elsewhere, now)
+      return outcome
+    }
+
     const stored = ctx.released ? emptyRecord() : await readSessionRecord(layout, account.name)
     const since = now.getTime() - windowMs
     const recent = stored.crashes.filter((ts) => Date.parse(ts) > since)
@@ -352,7 +360,7 @@ async function sweepState(layout: QueueLayout, accounts: readonly string[], now:
   // usual one: a claim left there had outlived every pass before); a claim of a cut move completes it.
   const dirs = [layout.sessions, handOffDir(layout), ...accounts.map((a) => activeDir(layout, a))]
   for (const dir of dirs) await sweepFolder(dir, {tempAgeMs: TEMP_SAFE_AGE_MS, now: now.getTime(), layout})
-  for (const dir of [layout.state, layout.locks, failoverDir(layout), accountsDir(layout)]) await sweepTemps(dir, TEMP_SAFE_AGE_MS, now.getTime())
+  for (const dir of [layout.state, layout.locks, failoverDir(layout), accountsDir(layout), ownersDir(layout)]) await sweepTemps(dir, TEMP_SAFE_AGE_MS, now.getTime())
 }
 
 /**
