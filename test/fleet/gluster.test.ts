@@ -144,3 +144,32 @@ describe('GlusterFS, two mounts raced at once', () => {
     expect(stale).toEqual([])
   })
 })
+
+describe('the mounts helper', () => {
+  async function refusal(a: string, b: string): Promise<string> {
+    const saved = [process.env.CCL_GLUSTER_A, process.env.CCL_GLUSTER_B]
+    process.env.CCL_GLUSTER_A = a
+    process.env.CCL_GLUSTER_B = b
+    try {
+      await glusterMounts()
+    } catch (error) {
+      return (error as Error).message
+    } finally {
+      // process.env turns undefined into the string "undefined": an unset variable is deleted instead.
+      for (const [name, value] of [['CCL_GLUSTER_A', saved[0]], ['CCL_GLUSTER_B', saved[1]]] as const) {
+        if (value === undefined) delete process.env[name]
+        else process.env[name] = value
+      }
+    }
+
+    throw new Error(`glusterMounts() accepted ${a} and ${b}`)
+  }
+
+  it('refuses a path that is not a glusterfs mount, and one mount given twice, naming the reason', async () => {
+    const notMounted = path.join(dir.a, 'plain-folder')
+    await mkdir(notMounted)
+    expect(await refusal(notMounted, mounts.b)).toBe(`${notMounted} is not a mount point (/proc/mounts); run scripts/gluster-up.sh`)
+    expect(await refusal('/proc', mounts.b)).toBe(`/proc is mounted proc from proc, not fuse.glusterfs`)
+    expect(await refusal(mounts.a, mounts.a)).toBe(`CCL_GLUSTER_A and CCL_GLUSTER_B are the same path (${mounts.a}): two mounts are needed`)
+  })
+})

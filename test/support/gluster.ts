@@ -43,7 +43,7 @@ async function runUpScript(a: string, b: string): Promise<void> {
     await promisify(execFile)(UP_SCRIPT, ['--mount-a', a, '--mount-b', b], {timeout: 180_000})
   } catch (error) {
     const {stderr, message} = error as {stderr?: string; message: string}
-    const reason = stderr?.trim().split('\n').at(-1) ?? message
+    const reason = stderr?.trim().split('\n').at(-1) || message
     throw new Error(`scripts/gluster-up.sh failed: ${reason}`)
   }
 }
