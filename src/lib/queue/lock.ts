@@ -11,6 +11,7 @@ import {makeStateDir} from './layout.js'
 import {currentBootId, currentHost, type Holder, liveness, processStart} from './holder.js'
 import {createRecord, isBreakable, readRecord, type ReadRecord, type RecordBase, refreshedWithin, removeIfUnchanged, stamp} from './record.js'
 import {readRegularText} from '../regular-file.js'
+import {type Trace, trace} from '../trace.js'
 
 export interface LockRecord extends RecordBase {
   acquired_at: string
@@ -43,17 +44,7 @@ export interface LockHolderInfo {
   refreshed_at: string
 }
 
-type DebugFn = (format: string, ...args: unknown[]) => void
-let debugFn: DebugFn | undefined
-
-async function loadDebug(): Promise<DebugFn> {
-  if (!debugFn) {
-    const {default: createDebug} = await import('debug')
-    debugFn = createDebug('ccl:lock')
-  }
-
-  return debugFn
-}
+const debug = trace('ccl:lock')
 
 const lockFile = (locksDir: string, name: string) => path.join(locksDir, `${name}.lock`)
 
@@ -86,7 +77,6 @@ function whyBreakable(found: ReadRecord<LockRecord>, now: number): string {
  * proper-lockfile directory of the same name, once not refreshed for `staleMs`.
  */
 export async function tryLock(locksDir: string, name: string, options: LockOptions = {}): Promise<Lock | undefined> {
-  const debug = await loadDebug()
   const staleMs = options.staleMs ?? 10_000
   const file = lockFile(locksDir, name)
   await makeStateDir(locksDir)
@@ -136,7 +126,7 @@ export async function tryLock(locksDir: string, name: string, options: LockOptio
   return undefined
 }
 
-function holdLock(file: string, record: LockRecord, staleMs: number, debug: DebugFn): Lock {
+function holdLock(file: string, record: LockRecord, staleMs: number, debug: Trace): Lock {
   const text = JSON.stringify(record) + '\n'
   let compromised: string | undefined
   let released = false

@@ -1,12 +1,12 @@
-import createDebug from 'debug'
 import type {Got, RequestError, RetryObject} from 'got'
 import {z} from 'zod'
 
 import {ApiError} from '../errors.js'
+import {trace} from '../trace.js'
 import {cclVersion} from '../version.js'
 import {isJobId, JOB_ID_PATTERN} from './job-id.js'
 
-const debug = createDebug('ccl:secutools')
+const debug = trace('ccl:secutools')
 
 export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const
 export type JobStatus = (typeof JOB_STATUSES)[number]
