@@ -1,9 +1,10 @@
+import {createHash} from 'node:crypto'
 import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {handleHook} from '../../src/lib/accounts/hook.js'
-import {activityOf, clearExpiredLimit, emptyAccountState, promptHash, promptReceived, readAccountState} from '../../src/lib/accounts/state.js'
+import {activityOf, clearExpiredLimit, emptyAccountState, promptFingerprint, promptReceived, readAccountState} from '../../src/lib/accounts/state.js'
 import {parseConfig} from '../../src/lib/config/load.js'
 import type {Config} from '../../src/lib/config/schema.js'
 import {readEvents} from '../../src/lib/events/log.js'
@@ -34,9 +35,17 @@ describe('ccl hook: what each event records', () => {
     await hook(base('UserPromptSubmit', {prompt: 'Read the task in /q/active/alpha/t.md and do it.'}), new Date(at.getTime() + 1000))
     state = readAccountState(layout(), 'alpha')
     expect(state.turn).toBe('working')
-    expect(promptReceived(state, {sha256: promptHash('Read the task in /q/active/alpha/t.md and do it.'), taskPath: '/nope'}, at)).toBe(true)
-    expect(promptReceived(state, {sha256: 'x', taskPath: '/q/active/alpha/t.md'}, at)).toBe(true)
-    expect(promptReceived(state, {sha256: 'x', taskPath: '/q/active/alpha/t.md'}, new Date(at.getTime() + 60_000))).toBe(false)
+    // The same text (CRLF and blanks around it aside), or a prompt naming the task's path.
+    expect(state.prompts.at(-1)).toMatchObject({fnv1a64: promptFingerprint('Read the task in /q/active/alpha/t.md and do it.')})
+    expect(promptReceived(state, {prompt: '  Read the task in /q/active/alpha/t.md and do it.\r\n', taskPath: '/nope'}, at)).toBe(true)
+    expect(promptReceived(state, {prompt: 'Read the task in /q/active/alpha/u.md and do it.', taskPath: '/nope'}, at)).toBe(false)
+    expect(promptReceived(state, {prompt: null, taskPath: '/q/active/alpha/t.md'}, at)).toBe(true)
+    expect(promptReceived(state, {prompt: null, taskPath: '/q/active/alpha/t.md'}, new Date(at.getTime() + 60_000))).toBe(false)
+    // A record of an earlier version holds a sha256 of the prompt: still confirmed.
+    const sha256 = createHash('sha256').update('Go on with the task.').digest('hex')
+    const old = {...state, prompts: [{sha256, head: 'Go on', at: at.toISOString()}]}
+    expect(promptReceived(old, {prompt: 'Go on with the task.\n', taskPath: '/nope'}, at)).toBe(true)
+    expect(promptReceived(old, {prompt: 'Go on with another task.', taskPath: '/nope'}, at)).toBe(false)
     await hook(base('Stop', {stop_hook_active: false, last_assistant_message: 'Done.'}))
     expect(readAccountState(layout(), 'alpha')).toMatchObject({turn: 'idle', last_event: 'Stop'})
     expect(readAccountState(layout(), 'beta')).toEqual(emptyAccountState('beta'))

@@ -11,7 +11,6 @@
  *   working      a prompt submitted and no Stop since (or, without hooks, a task in active/)
  *   free         none of those
  */
-import {createHash} from 'node:crypto'
 import {mkdirSync} from 'node:fs'
 import path from 'node:path'
 
@@ -21,6 +20,7 @@ import {writeFileAtomic} from '../queue/files.js'
 import {type QueueLayout, STATE_FILE_MODE} from '../queue/layout.js'
 import {createRecord, isBreakable, readRecord, releaseOwn, removeIfUnchanged, stamp} from '../queue/record.js'
 import {readRegularText} from '../regular-file.js'
+import {fnv1a64, sha256Hex} from '../digest.js'
 
 export type Activity = 'free' | 'working' | 'waiting' | 'limited' | 'needs-login' | 'paused' | 'dead'
 
@@ -81,7 +81,7 @@ export interface AccountState {
    * The last prompts the session really submitted (UserPromptSubmit), newest last: delivery is
    * confirmed from them. `head` is the prompt's first characters, which name the task's path.
    */
-  prompts: {sha256: string; head: string; at: string}[]
+  prompts: PromptSeen[]
   /** The last rate-limit usage its status line reported; null until one did (failover.headroom). */
   usage: Usage | null
 }
@@ -119,8 +119,23 @@ export function accountStatePath(layout: QueueLayout, account: string): string {
   return path.join(accountsDir(layout), `${account}.json`)
 }
 
-export function promptHash(prompt: string): string {
-  return createHash('sha256').update(prompt.replaceAll('\r\n', '\n').trim()).digest('hex')
+/**
+ * A prompt the session submitted. `fnv1a64` fingerprints its text (CRLF as LF, trimmed): the hook
+ * runs at every turn, and a sha256 would load node:crypto there (src/lib/digest.ts). Records of
+ * earlier versions hold `sha256` instead; both are still compared.
+ */
+export interface PromptSeen {
+  fnv1a64?: string
+  sha256?: string
+  head: string
+  at: string
+}
+
+const normalizePrompt = (prompt: string) => prompt.replaceAll('\r\n', '\n').trim()
+
+/** The fingerprint the hook records of a submitted prompt. */
+export function promptFingerprint(prompt: string): string {
+  return fnv1a64(normalizePrompt(prompt))
 }
 
 /** The account's record, or an empty one when its hooks never ran. A file ccl did not write is a StateFileError. */
@@ -198,7 +213,7 @@ export async function updateAccountState(layout: QueueLayout, account: string, c
 
 /** Adds a submitted prompt to the record's short history. */
 export function withPrompt(state: AccountState, prompt: string, at: Date): AccountState {
-  const entry = {sha256: promptHash(prompt), head: prompt.slice(0, PROMPT_HEAD), at: at.toISOString()}
+  const entry: PromptSeen = {fnv1a64: promptFingerprint(prompt), head: prompt.slice(0, PROMPT_HEAD), at: at.toISOString()}
   return {...state, prompts: [...state.prompts, entry].slice(-KEEP_PROMPTS)}
 }
 
@@ -206,8 +221,13 @@ export function withPrompt(state: AccountState, prompt: string, at: Date): Accou
  * Whether the session submitted, at or after `since`, the prompt ccl pasted: the same text, or one
  * that names the task's path (each hand-off's path is its own; Claude Code may have reflowed a paste).
  */
-export function promptReceived(state: AccountState, prompt: {sha256: string; taskPath: string}, since: Date): boolean {
-  return state.prompts.some((p) => Date.parse(p.at) >= since.getTime() - 1000 && (p.sha256 === prompt.sha256 || p.head.includes(prompt.taskPath)))
+export function promptReceived(state: AccountState, wanted: {prompt: string | null; taskPath: string}, since: Date): boolean {
+  const recent = state.prompts.filter((p) => Date.parse(p.at) >= since.getTime() - 1000)
+  if (recent.some((p) => p.head.includes(wanted.taskPath))) return true
+  if (wanted.prompt === null) return false
+  const fingerprint = promptFingerprint(wanted.prompt)
+  // sha256 only for a record of an earlier version, which is the one case that loads node:crypto.
+  return recent.some((p) => (p.fnv1a64 !== undefined ? p.fnv1a64 === fingerprint : p.sha256 !== undefined && p.sha256 === sha256Hex(normalizePrompt(wanted.prompt!))))
 }
 
 /**

@@ -1,4 +1,3 @@
-import {randomBytes} from 'node:crypto'
 import {stat} from 'node:fs/promises'
 import path from 'node:path'
 
@@ -8,6 +7,7 @@ import {CclError, ExternalError, TaskFileError, UserError, EXIT_CODES, errorMess
 import {appendEvent} from '../events/log.js'
 import {failpoint} from '../failpoints.js'
 import {exists} from '../queue/files.js'
+import {randomHex} from '../digest.js'
 import {activeDir, ensureLayout, isTaskName, listTasks, type QueueLayout, queueLayout} from '../queue/layout.js'
 import {type HandOff, type HandOffRecord, markDelivered, markEntered, whereIs, recoverHandOffs as recoverAll, type Requeued, settleHandOff, takeForAccount, undoHandOff} from '../queue/transitions.js'
 import {clearExpiredLimit, hooksActive, promptReceived, readAccountState, type Usage} from '../accounts/state.js'
@@ -86,7 +86,7 @@ async function sameFolder(a: string, b: string): Promise<boolean> {
 export function receivedBy(layout: QueueLayout) {
   return (record: HandOffRecord, taskPath: string): boolean => {
     try {
-      return promptReceived(readAccountState(layout, record.account), {sha256: '', taskPath}, new Date(record.started_at))
+      return promptReceived(readAccountState(layout, record.account), {prompt: null, taskPath}, new Date(record.started_at))
     } catch {
       return false // an unreadable account record proves nothing: the hand-off is undone as before hooks
     }
@@ -253,7 +253,7 @@ async function deliver(
   const {config, tmux} = options
   const name = handOff.record.task
   const target = handOff.path
-  const buffer = `ccl-${account.name}-${process.pid}-${randomBytes(4).toString('hex')}`
+  const buffer = `ccl-${account.name}-${process.pid}-${randomHex(4)}`
   const prompt = renderPrompt(config.assign.prompt, target, layout.done)
   const before = readAccountState(layout, account.name)
   const session = await readSessionRecord(layout, account.name)

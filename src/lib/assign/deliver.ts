@@ -1,7 +1,7 @@
 import {formatDuration} from '../config/duration.js'
 import type {Account, Config} from '../config/schema.js'
 import type {QueueLayout} from '../queue/layout.js'
-import {promptHash, promptReceived, readAccountState} from '../accounts/state.js'
+import {promptReceived, readAccountState} from '../accounts/state.js'
 import {inputBoxText} from '../claude/banners.js'
 import type {Tmux} from '../tmux/tmux.js'
 
@@ -98,7 +98,7 @@ export async function deliverPrompt(d: Delivery): Promise<string | null> {
   await tmux.sendKeys(account.session, ['Enter'])
   d.afterEnter?.()
   if (!d.confirm) return null
-  const wanted = {sha256: promptHash(d.prompt), taskPath: d.taskPath}
+  const wanted = {prompt: d.prompt, taskPath: d.taskPath}
   const received = () => promptReceived(readAccountState(d.layout, account.name), wanted, pastedAt)
   for (let enters = 1; !(await waitUntil(received, config.assign.confirm_within, sleep)); enters++) {
     // The Enter was lost (the most common complaint about tools of this kind): press it again, a few times.

@@ -3,15 +3,15 @@
  * validates the whole config with zod, which costs ~30 ms a start on Node 24 (importing zod and yaml,
  * building the schema, parsing) against ~35 ms for `node -e 0`, while the file changes perhaps once a
  * week and the timers start a command every few seconds. So the validated config is kept in
- * `${XDG_CACHE_HOME:-~/.cache}/ccl/config/<sha256 of its path>.json` (0600, folder 0700) with what
+ * `${XDG_CACHE_HOME:-~/.cache}/ccl/config/<fnv1a64 of its path>.json` (0600, folder 0700) with what
  * identifies the file's content: device, inode, size, mtime and ctime in nanoseconds (ctime changes on
  * every write, and nobody but the kernel can set it), plus the build of ccl that validated it and the
  * home folder (the default account cwd). A start whose file matches all of it takes the cached
  * config; any difference, an unreadable or foreign cache, and zod validates afresh (then the cache is
  * rewritten). The cache never decides anything a validation has not decided: an invalid config is
- * never cached, so its error is reported on every run. `ccl doctor` always validates.
+ * never cached, so its error is reported on every run. `ccl doctor` always validates. What the hot
+ * commands read (hot.ts) is kept the same way beside it, in `<fnv1a64 of its path>.hot.json`.
  */
-import {createHash} from 'node:crypto'
 import {mkdirSync, readFileSync, type BigIntStats, statSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -19,6 +19,8 @@ import path from 'node:path'
 import {writeFileAtomic} from '../queue/files.js'
 import {useConfigHost} from '../queue/holder.js'
 import {type ConfigSource, configCandidates} from './read.js'
+import {fnv1a64} from '../digest.js'
+import type {HotConfig} from './hot.js'
 import type {Config} from './schema.js'
 import {cclVersion} from '../version.js'
 
@@ -28,11 +30,15 @@ declare const __CCL_CONFIG_BUILD__: string | undefined
 
 const VERSION = 1
 
-interface Entry {
+interface Entry<T> {
   version: number
   key: string
-  config: Config
+  config: T
 }
+
+/** The full config (every command) or the hot one (route, hook, statusline): one file each. */
+type Kind = 'full' | 'hot'
+
 
 /** This build of ccl: a cache written by another build (another schema) is not used. */
 function buildId(): string {
@@ -48,8 +54,8 @@ export function configCacheDir(env: NodeJS.ProcessEnv): string {
   return path.join(base, 'ccl', 'config')
 }
 
-function cacheFile(dir: string, file: string): string {
-  return path.join(dir, `${createHash('sha256').update(file).digest('hex').slice(0, 32)}.json`)
+function cacheFile(dir: string, file: string, kind: Kind): string {
+  return path.join(dir, `${fnv1a64(file)}${kind === 'hot' ? '.hot' : ''}.json`)
 }
 
 /** The config file SPEC §2 finds, and its identity, when it is a regular file; undefined lets the full load report what is wrong. */
@@ -68,35 +74,65 @@ function locate(source: ConfigSource): {file: string; key: string} | undefined {
   return undefined
 }
 
+/** The cached value of `kind` for the config `found`, when its entry matches the file as it is now. */
+function readEntry<T extends {file: string}>(dir: string, kind: Kind, found: {file: string; key: string}): T | undefined {
+  try {
+    const entry = JSON.parse(readFileSync(cacheFile(dir, found.file, kind), 'utf8')) as Entry<T>
+    if (entry.version === VERSION && entry.key === found.key && entry.config?.file === found.file) return entry.config
+  } catch {
+    // no cache yet, or not one of ours: read the file
+  }
+
+  return undefined
+}
+
+/** Keeps what was read, only when the file read is the one identified before reading it (not changed meanwhile). */
+async function writeEntry<T extends {file: string}>(source: ConfigSource, dir: string, kind: Kind, found: {file: string; key: string} | undefined, config: T): Promise<void> {
+  const after = locate(source)
+  if (!found || !after || after.key !== found.key || config.file !== found.file) return
+  try {
+    mkdirSync(dir, {recursive: true, mode: 0o700})
+    const entry: Entry<T> = {version: VERSION, key: found.key, config}
+    await writeFileAtomic(cacheFile(dir, found.file, kind), JSON.stringify(entry) + '\n', {mode: 0o600})
+  } catch {
+    // a read-only or full home: read the file next time too
+  }
+}
+
 /** The validated config (load.ts's loadConfig), from the cache when the file is unchanged since it was validated. */
 export async function loadConfigCached(source: ConfigSource): Promise<Config> {
   const found = locate(source)
   const dir = configCacheDir(source.env)
-  if (found) {
-    try {
-      const entry = JSON.parse(readFileSync(cacheFile(dir, found.file), 'utf8')) as Entry
-      if (entry.version === VERSION && entry.key === found.key && entry.config?.file === found.file) {
-        useConfigHost(entry.config)
-        return entry.config
-      }
-    } catch {
-      // no cache yet, or not one of ours: validate
-    }
+  const cached = found ? readEntry<Config>(dir, 'full', found) : undefined
+  if (cached) {
+    useConfigHost(cached)
+    return cached
   }
 
   const {loadConfig} = await import('./load.js')
   const config = loadConfig(source)
-  // Only when the file validated is the one identified before reading it (not changed meanwhile).
-  const after = locate(source)
-  if (found && after && after.key === found.key && config.file === found.file) {
-    try {
-      mkdirSync(dir, {recursive: true, mode: 0o700})
-      const entry: Entry = {version: VERSION, key: found.key, config}
-      await writeFileAtomic(cacheFile(dir, found.file), JSON.stringify(entry) + '\n', {mode: 0o600})
-    } catch {
-      // a read-only or full home: validate next time too
-    }
+  await writeEntry(source, dir, 'full', found, config)
+  return config
+}
+
+/**
+ * What the hot commands read of the config (hot.ts's loadHotConfig: route, hook, statusline), from
+ * the cache on the same terms. It is kept apart from the full config's entry: the hot reader checks
+ * only its own keys, so a config the full load refuses can still be a hot one (docs/route.md), and a
+ * hook must not start validating with zod because some other key is wrong. A hit loads neither the
+ * yaml package nor the hot reader's checks.
+ */
+export async function loadHotConfigCached(source: ConfigSource): Promise<HotConfig> {
+  const found = locate(source)
+  const dir = configCacheDir(source.env)
+  const cached = found ? readEntry<HotConfig>(dir, 'hot', found) : undefined
+  if (cached) {
+    useConfigHost(cached)
+    return cached
   }
 
+  const {loadHotConfig} = await import('./hot.js')
+  const config = loadHotConfig(source)
+  await writeEntry(source, dir, 'hot', found, config)
   return config
 }

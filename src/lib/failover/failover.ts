@@ -18,7 +18,6 @@
  *      transcript under the target's projects/, or the --resume fails), B starts afresh with the
  *      assign prompt, and the event says why.
  */
-import {randomBytes} from 'node:crypto'
 import {lstatSync, readdirSync, realpathSync} from 'node:fs'
 import path from 'node:path'
 
@@ -26,6 +25,7 @@ import type {Account, Config} from '../config/schema.js'
 import {errorMessage} from '../errors.js'
 import {appendEvent} from '../events/log.js'
 import {failpoint} from '../failpoints.js'
+import {randomHex} from '../digest.js'
 import {activeDir, type QueueLayout} from '../queue/layout.js'
 import {
   abortFailover,
@@ -37,7 +37,7 @@ import {
   settleHandOff,
   stepFailover,
 } from '../queue/transitions.js'
-import {type AccountState, clearExpiredLimit, type Limited, hooksActive, limitedUntil, promptHash, promptReceived, readAccountState, updateAccountState} from '../accounts/state.js'
+import {type AccountState, clearExpiredLimit, type Limited, hooksActive, limitedUntil, promptReceived, readAccountState, updateAccountState} from '../accounts/state.js'
 import {rankByHeadroom} from '../accounts/usage.js'
 import {renderPrompt, whyBusy} from '../assign/assign.js'
 import {deliverPrompt, waitUntil} from '../assign/deliver.js'
@@ -384,7 +384,7 @@ async function advance(ctx: FailoverContext, start: Failover): Promise<FailoverO
         // A run killed while it delivered: the prompt may be in, in the input box, or not sent.
         const state = readAccountState(layout, to.name)
         const prompt = promptOf(config, layout, f)
-        const wanted = {sha256: promptHash(prompt), taskPath: taskPath(layout, f)}
+        const wanted = {prompt, taskPath: taskPath(layout, f)}
         const since = new Date(Date.parse(f.record.pasted_at ?? f.record.started_at))
         if (!confirmable(state, f) || promptReceived(state, wanted, since)) return finish(ctx, f)
         await tmux.sendKeys(to.session, ['Enter'])
@@ -429,7 +429,7 @@ async function deliver(ctx: FailoverContext, f: Failover, to: Account, sleep: (m
       taskPath: taskPath(layout, f),
       confirm,
       lastEvent: state.last_event,
-      buffer: `ccl-${to.name}-${process.pid}-${randomBytes(4).toString('hex')}`,
+      buffer: `ccl-${to.name}-${process.pid}-${randomHex(4)}`,
       now,
       sleep,
       afterEnter: () => failpoint('failover.after-paste'),

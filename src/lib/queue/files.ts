@@ -1,15 +1,15 @@
 // File primitives of the queue. Every temporary name ccl makes starts with TEMP_PREFIX and is short,
 // so a 255-byte task name never makes it too long, and the next run can sweep what a killed writer left.
-import {randomBytes} from 'node:crypto'
 import {constants, lstatSync} from 'node:fs'
 import {link, lstat, open, readdir, rename, unlink} from 'node:fs/promises'
 import path from 'node:path'
+import {randomHex} from '../digest.js'
 
 export const TEMP_PREFIX = '.ccl-tmp-'
 
 /** A fresh temporary name in `dir`: a dot-name no scan takes for a task, a marker or a claim. */
 export function tempName(dir: string): string {
-  return path.join(dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`)
+  return path.join(dir, `${TEMP_PREFIX}${process.pid}-${randomHex(6)}`)
 }
 
 async function writeNew(file: string, data: string | Buffer, fsync: boolean, mode?: number): Promise<void> {

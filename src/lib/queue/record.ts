@@ -1,7 +1,6 @@
 // Exclusive records: claims, hand-off records and locks are each one small JSON file that exactly
 // one process can create, that names its holder, and that another process may break only when
 // that holder is provably gone (same host) or the record is stale (any host, by its age).
-import {randomBytes} from 'node:crypto'
 import {constants, lstatSync} from 'node:fs'
 import {open} from 'node:fs/promises'
 
@@ -10,6 +9,7 @@ import {createExclusive, removeIfExists} from './files.js'
 import {STATE_FILE_MODE} from './layout.js'
 import {currentHolder, type Holder, liveness} from './holder.js'
 import {readRegularText} from '../regular-file.js'
+import {randomHex} from '../digest.js'
 
 /** What every record carries: who holds it, and a nonce that tells this record from a later one of the same name. */
 export interface RecordBase {
@@ -18,7 +18,7 @@ export interface RecordBase {
 }
 
 export function newNonce(): string {
-  return randomBytes(8).toString('hex')
+  return randomHex(8)
 }
 
 export function stamp(): RecordBase {

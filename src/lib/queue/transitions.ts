@@ -22,22 +22,21 @@
  * unlink the source. A run killed between the two leaves one file under two names; the next claimant
  * of the source finds the claim's `to` folder, sees the same inode there, and completes the move.
  */
-import {createHash} from 'node:crypto'
 import {lstatSync, readdirSync} from 'node:fs'
 import {link, mkdir, unlink, utimes} from 'node:fs/promises'
 import path from 'node:path'
 
-import createDebug from 'debug'
-
 import {appendEvent} from '../events/log.js'
+import {sha256Hex} from '../digest.js'
 import {failpoint} from '../failpoints.js'
+import {trace} from '../trace.js'
 import {describeKind, readRegularFile as readRegular} from '../regular-file.js'
 import {describeHolder, liveness} from './holder.js'
 import {createExclusive, NAME_MAX, numberedName, removeIfExists, sweepTemps, writeFileAtomic} from './files.js'
 import {activeDir, makeStateDir, MARKER_SUFFIX, STATE_FILE_MODE, MAX_DELEGATED_NAME_BYTES, type QueueLayout, unsafeNameReason} from './layout.js'
 import {createRecord, isBreakable, type ReadRecord, readRecord, type RecordBase, refreshedWithin, releaseOwn, removeIfUnchanged, removeStaleGuard, stamp} from './record.js'
 
-const debug = createDebug('ccl:queue')
+const debug = trace('ccl:queue')
 
 /** A temp file older than this was left by a killed writer (writers take milliseconds). */
 export const TEMP_SAFE_AGE_MS = 10 * 60_000
@@ -59,7 +58,7 @@ const RETRY_PREFIX = '.ccl-retry-'
 const RETRY_PURPOSE = 'retry from failed/'
 
 function sha256(text: string | Buffer): string {
-  return createHash('sha256').update(text).digest('hex')
+  return sha256Hex(text)
 }
 
 // ─── claims ───────────────────────────────────────────────────────────────────────────────────────

@@ -2,7 +2,6 @@
 // holds the all-time totals up to a byte offset of the log, the identity of the file that offset is
 // in, a hash of the bytes just before it, and the counted events of the last 24 h (and a little):
 // a run reads only what was appended since, and the 24 h window stays exactly what a full read gives.
-import {createHash} from 'node:crypto'
 import {type FileHandle, readFile} from 'node:fs/promises'
 import path from 'node:path'
 
@@ -11,6 +10,7 @@ import {openLog, readLogPieces} from '../events/stream.js'
 import {writeFileAtomic} from '../queue/files.js'
 import {STATE_FILE_MODE} from '../queue/layout.js'
 import {countersAt, DAY_MS, type DelegationCounters, Tally, type Totals, type WindowEvent, zeroTotals} from './counters.js'
+import {fnv1a64} from '../digest.js'
 
 export const CHECKPOINT_VERSION = 1
 /** How far the clock may step back from the checkpoint's time and the window still be exact (kept events reach this much further back). */
@@ -23,7 +23,7 @@ export interface Checkpoint {
   /** When it was taken (ms); the kept events are all those at or after at − 24 h − slack. */
   at: number
   /** Where reading stopped: a file of the log (the live log, or an archive once it is rotated), at a line's end. null: there was no log. */
-  segment: {dev: number; ino: number; offset: number; sha256: string} | null
+  segment: {dev: number; ino: number; offset: number; fnv1a64: string} | null
   totals: Totals
   window: WindowEvent[]
 }
@@ -56,7 +56,7 @@ export function parseCheckpoint(text: string): Checkpoint | null {
   if (!value || typeof value !== 'object' || value.version !== CHECKPOINT_VERSION || typeof value.at !== 'number' || !Number.isFinite(value.at)) return null
   const {segment, totals, window} = value
   if (segment !== null) {
-    if (!segment || typeof segment !== 'object' || !isCount(segment.ino) || !isCount(segment.dev) || !isCount(segment.offset) || typeof segment.sha256 !== 'string') return null
+    if (!segment || typeof segment !== 'object' || !isCount(segment.ino) || !isCount(segment.dev) || !isCount(segment.offset) || typeof segment.fnv1a64 !== 'string') return null
   }
 
   if (!totals || typeof totals !== 'object') return null
@@ -132,7 +132,7 @@ async function hashBefore(handle: FileHandle, offset: number): Promise<string> {
     read += bytesRead
   }
 
-  return createHash('sha256').update(bytes.subarray(0, read)).digest('hex')
+  return fnv1a64(bytes.subarray(0, read))
 }
 
 /** Where to go on from, or why the checkpoint cannot be used (then everything is read again). */
@@ -145,7 +145,7 @@ async function resumePoint(checkpoint: Checkpoint | null, segments: Segment[], n
   if (index === -1) return 'the file of the checkpoint is gone'
   const found = segments[index]!
   if (found.size < segment.offset) return 'the log is shorter than the checkpoint'
-  if ((await hashBefore(found.handle, segment.offset)) !== segment.sha256) return 'the log was changed before the checkpoint'
+  if ((await hashBefore(found.handle, segment.offset)) !== segment.fnv1a64) return 'the log was changed before the checkpoint'
   return {index, offset: segment.offset}
 }
 
@@ -219,7 +219,7 @@ export async function updateCounters(files: CounterFiles, now: Date): Promise<Co
       const next: Checkpoint = {
         version: CHECKPOINT_VERSION,
         at,
-        segment: stop ? {dev: stop.segment.dev, ino: stop.segment.ino, offset: stop.offset, sha256: await hashBefore(stop.segment.handle, stop.offset)} : null,
+        segment: stop ? {dev: stop.segment.dev, ino: stop.segment.ino, offset: stop.offset, fnv1a64: await hashBefore(stop.segment.handle, stop.offset)} : null,
         totals: tally.totals,
         window: tally.window,
       }
