@@ -1,40 +1,57 @@
-import {createHash} from 'node:crypto'
 import {readdir} from 'node:fs/promises'
 import path from 'node:path'
-import {z} from 'zod'
 
 import {TaskFileError} from '../errors.js'
 import {writeFileAtomic} from '../queue/files.js'
 import {isTaskName, MARKER_SUFFIX, type QueueLayout} from '../queue/layout.js'
-import {isJobId, JOB_ID_PATTERN} from '../secutools/job-id.js'
+import {sha256Hex} from '../digest.js'
+import {isJobId} from '../secutools/job-id.js'
 import {readRegularText} from '../regular-file.js'
 
-/** The delegation marker `pending/NAME.md.delegated` (SPEC §3.2). Unknown keys are ignored, for later versions. */
-export const markerSchema = z
-  .object({
-    version: z.literal(1),
-    task: z.string().refine((value) => isTaskName(value), {error: 'expected a task file name ending in .md'}),
-    state: z.enum(['submitting', 'submitted']),
-    provider: z.string().min(1),
-    idempotency_key: z.string().regex(/^[0-9a-f]{64}$/, {error: 'expected a sha256 hex digest'}),
-    claimed_at: z.string().min(1),
-    job_id: z
-      .string()
-      .refine((value) => isJobId(value), {error: `expected a job id matching ${JOB_ID_PATTERN}`})
-      .nullable(),
-    submitted_at: z.string().nullable(),
-    complexity: z.string().nullish(),
-    /** sha256 of the task's content when it was claimed: tells the delegated task from a new one of the same name. */
-    task_sha256: z.string().regex(/^[0-9a-f]{64}$/, {error: 'expected a sha256 hex digest'}).nullish(),
-    /** While `submitting`: the last failed submit of this claim (when, and the error without the key); `ccl status` shows it. */
-    last_error: z.object({at: z.string(), message: z.string()}).nullish(),
-  })
-  .refine((marker) => marker.state === 'submitting' || marker.job_id !== null, {
-    error: 'a submitted marker needs a job_id',
-    path: ['job_id'],
-  })
+/**
+ * The delegation marker `pending/NAME.md.delegated` (SPEC §3.2). Unknown keys are ignored, for later
+ * versions. The zod schema of it (marker-schema.ts, the reference) is loaded only to word why a
+ * marker is refused: status and reap read hundreds of markers a run, and checking these fields by
+ * hand spares them zod's ~15 ms of loading (docs/performance.md). A test holds the two to one verdict.
+ */
+export interface Marker {
+  version: 1
+  task: string
+  state: 'submitting' | 'submitted'
+  provider: string
+  idempotency_key: string
+  claimed_at: string
+  job_id: string | null
+  submitted_at: string | null
+  complexity?: string | null | undefined
+  /** sha256 of the task's content when it was claimed: tells the delegated task from a new one of the same name. */
+  task_sha256?: string | null | undefined
+  /** While `submitting`: the last failed submit of this claim (when, and the error without the key); `ccl status` shows it. */
+  last_error?: {at: string; message: string} | null | undefined
+}
 
-export type Marker = z.infer<typeof markerSchema>
+const SHA256_HEX = /^[0-9a-f]{64}$/
+const isString = (value: unknown): value is string => typeof value === 'string'
+const isNullish = (value: unknown): value is null | undefined => value === null || value === undefined
+
+/** The marker when `data` is a valid one (as markerSchema would return it: known keys only), else undefined. */
+export function checkMarker(data: unknown): Marker | undefined {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return undefined
+  const d = data as Record<string, unknown>
+  const {task, state, provider, idempotency_key: key, claimed_at: claimedAt, job_id: jobId, submitted_at: submittedAt} = d
+  if (d.version !== 1 || !isString(task) || !isTaskName(task) || (state !== 'submitting' && state !== 'submitted')) return undefined
+  if (!isString(provider) || provider.length === 0 || !isString(key) || !SHA256_HEX.test(key) || !isString(claimedAt) || claimedAt.length === 0) return undefined
+  if (!(jobId === null || (isString(jobId) && isJobId(jobId))) || !(submittedAt === null || isString(submittedAt))) return undefined
+  if (!(isNullish(d.complexity) || isString(d.complexity)) || !(isNullish(d.task_sha256) || (isString(d.task_sha256) && SHA256_HEX.test(d.task_sha256)))) return undefined
+  const lastError = d.last_error as {at?: unknown; message?: unknown} | null | undefined
+  if (!isNullish(lastError) && (typeof lastError !== 'object' || !isString(lastError.at) || !isString(lastError.message))) return undefined
+  if (state === 'submitted' && jobId === null) return undefined
+  const marker: Marker = {version: 1, task, state, provider, idempotency_key: key, claimed_at: claimedAt, job_id: jobId, submitted_at: submittedAt}
+  if (d.complexity !== undefined) marker.complexity = d.complexity as string | null
+  if (d.task_sha256 !== undefined) marker.task_sha256 = d.task_sha256 as string | null
+  if (lastError !== undefined) marker.last_error = lastError === null ? null : {at: lastError.at as string, message: lastError.message as string}
+  return marker
+}
 
 /**
  * sha256 hex of the task name, a NUL, the task's content, a NUL and the claim's random nonce (SPEC §3.2):
@@ -42,13 +59,11 @@ export type Marker = z.infer<typeof markerSchema>
  * Without a nonce (markers of earlier versions) it is the name and content alone.
  */
 export function idempotencyKey(taskName: string, content: string | Buffer, nonce?: string): string {
-  const hash = createHash('sha256').update(taskName).update('\0').update(content)
-  if (nonce !== undefined) hash.update('\0').update(nonce)
-  return hash.digest('hex')
+  return nonce === undefined ? sha256Hex(taskName, '\0', content) : sha256Hex(taskName, '\0', content, '\0', nonce)
 }
 
 export function contentHash(content: string | Buffer): string {
-  return createHash('sha256').update(content).digest('hex')
+  return sha256Hex(content)
 }
 
 /** Whether `content` is the task this marker delegated (and not a new task dropped in under the same name). */
@@ -85,13 +100,13 @@ export async function readMarkerIfExists(file: string): Promise<Marker | undefin
     throw new TaskFileError(`${file}: delegation marker is not valid JSON`)
   }
 
+  const marker = checkMarker(data)
+  if (marker) return marker
+  // Refused: zod, loaded only now, words why (and stays the reference of what a marker is).
+  const {markerSchema} = await import('./marker-schema.js')
   const parsed = markerSchema.safeParse(data)
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(marker)'}: ${issue.message}`).join('; ')
-    throw new TaskFileError(`${file}: invalid delegation marker: ${issues}`)
-  }
-
-  return parsed.data
+  const issues = parsed.success ? '(marker): refused by the hand check' : parsed.error.issues.map((issue) => `${issue.path.join('.') || '(marker)'}: ${issue.message}`).join('; ')
+  throw new TaskFileError(`${file}: invalid delegation marker: ${issues}`)
 }
 
 export interface MarkerEntry {
