@@ -188,6 +188,38 @@ it('a reconcile whose config was validated before (its cache) loads neither ocli
   for (const heavy of ['@oclif/core', 'zod', 'execa']) expect(loaded).not.toContain(heavy)
 })
 
+describe('warm starts load only what they use', () => {
+  // Once the config is in its cache (src/lib/config/cached.ts), a hook, a route, a statusline and a
+  // status run load neither the schema (zod) nor the YAML parser for the config, nor node:crypto
+  // (6-8 ms on Node 24) nor debug (docs/performance.md); nor yaml for frontmatter of the simple kind.
+  const stop = () => JSON.stringify({session_id: '9b1c7a3e-2f4d-4e8a-9c1b-7a3e2f4d4e8a', transcript_path: '/x.jsonl', cwd: sandbox.dir, hook_event_name: 'Stop', stop_hook_active: false})
+  const table: [string, () => string[], () => string | undefined, string[]][] = [
+    ['hook, a Stop payload', () => ['hook', ...config()], stop, ['yaml', 'zod', 'debug', 'node:crypto']],
+    ['status --json (its plan reads bad.md, whose frontmatter needs yaml)', () => ['status', ...config(), '--json'], () => undefined, ['zod', 'debug', 'node:crypto']],
+    ['status --prometheus', () => ['status', ...config(), '--prometheus'], () => undefined, ['zod', 'debug', 'node:crypto']],
+    ['route FILE (simple frontmatter)', () => ['route', ...config(), 'local.md'], () => undefined, ['yaml', 'zod', 'debug', 'node:crypto']],
+  ]
+  for (const [what, argv, input, absent] of table) {
+    it(what, async () => {
+      const env = {CLAUDE_CONFIG_DIR: sandbox.homes.alpha!, SECUTOOLS_API_KEY: 'k-test-fast-path'}
+      const options = (log?: string) => ({cwd: path.join(sandbox.queue, 'pending'), ...(input() === undefined ? {} : {input: input()!}), env: log ? {...env, NODE_OPTIONS: `--import=${RECORDER}`, CCL_IMPORT_LOG: log} : env})
+      const first = await runCcl(argv(), options())
+      const log = path.join(sandbox.dir, 'imports-warm.log')
+      await rm(log, {force: true})
+      const again = await runCcl(argv(), options(log))
+      expect(again.code).toBe(first.code)
+      expect(again.stderr).not.toContain('internal error')
+      const lines = (await readFile(log, 'utf8')).split('\n')
+      const loaded = loadedPackages(lines)
+      expect([...loaded].some((p) => p.startsWith('ccl:dist/fast/'))).toBe(true)
+      for (const name of absent) {
+        if (name.startsWith('node:')) expect(lines).not.toContain(name)
+        else expect(loaded).not.toContain(name)
+      }
+    })
+  }
+})
+
 describe('ccl status: the fast path and oclif print the same', () => {
   const table: [string, () => string[], 'fast' | 'oclif'][] = [
     ['--json', () => [...config(), '--json'], 'fast'],

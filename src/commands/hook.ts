@@ -1,5 +1,5 @@
 import {BaseCommand} from '../base-command.js'
-import {loadHotConfig} from '../lib/config/hot.js'
+import {loadHotConfigCached} from '../lib/config/cached.js'
 import {hookFailed, runHook} from '../runs/hook.js'
 
 export default class Hook extends BaseCommand<typeof Hook> {
@@ -12,7 +12,7 @@ Reads one hook payload (JSON) on stdin and records the session's state under <st
   static override enableJsonFlag = false
 
   async run(): Promise<void> {
-    await runHook(() => loadHotConfig({flag: this.flags.config, env: process.env, cwd: process.cwd()}))
+    await runHook(async () => loadHotConfigCached({flag: this.flags.config, env: process.env, cwd: process.cwd()}))
   }
 
   override async catch(error: Error): Promise<void> {

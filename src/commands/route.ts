@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {splitOperands, valueFlagNames} from '../argv.js'
 import {BaseCommand} from '../base-command.js'
-import {loadHotConfig} from '../lib/config/hot.js'
+import {loadHotConfigCached} from '../lib/config/cached.js'
 import {type RouteResult, runRoute} from '../runs/route.js'
 
 export type {RouteResult} from '../runs/route.js'
@@ -53,7 +53,7 @@ One task prints the target alone; several print NAME<TAB>target<TAB>reason lines
 
   async run(): Promise<RouteResult> {
     // Only the keys route uses, as the fast entry reads them (src/lib/config/hot.ts).
-    const config = loadHotConfig({flag: this.flags.config, env: process.env, cwd: process.cwd()})
+    const config = await loadHotConfigCached({flag: this.flags.config, env: process.env, cwd: process.cwd()})
     return runRoute(this.files, {config, explain: this.flags.explain, json: this.jsonEnabled()})
   }
 }

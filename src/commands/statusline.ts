@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
-import {loadHotConfig} from '../lib/config/hot.js'
+import {loadHotConfigCached} from '../lib/config/cached.js'
 import {runStatusLine, statusLineFailed} from '../runs/statusline.js'
 
 export default class StatusLine extends BaseCommand<typeof StatusLine> {
@@ -20,7 +20,7 @@ Nothing it cannot use (bad JSON, an unknown home, an unreadable record, a broken
   }
 
   async run(): Promise<void> {
-    await runStatusLine(() => loadHotConfig({flag: this.flags.config, env: process.env, cwd: process.cwd()}), this.flags.chain)
+    await runStatusLine(async () => loadHotConfigCached({flag: this.flags.config, env: process.env, cwd: process.cwd()}), this.flags.chain)
   }
 
   override async catch(error: Error): Promise<void> {

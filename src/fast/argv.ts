@@ -13,7 +13,8 @@
  * as it always has. So every usage error, help page and exit code is oclif's own; a test runs a table
  * of command lines through both paths and compares stdout, stderr and exit codes (test/fast.test.ts).
  */
-import {type HotConfig, loadHotConfig} from '../lib/config/hot.js'
+import {loadHotConfigCached} from '../lib/config/cached.js'
+import type {HotConfig} from '../lib/config/hot.js'
 
 export interface Parsed {
   config?: string
@@ -81,6 +82,6 @@ export function configSource(parsed: Parsed): {flag: string | undefined; env: No
   return {flag: parsed.config, env: process.env, cwd: process.cwd()}
 }
 
-export function hotConfigOf(parsed: Parsed): HotConfig {
-  return loadHotConfig(configSource(parsed))
+export async function hotConfigOf(parsed: Parsed): Promise<HotConfig> {
+  return loadHotConfigCached(configSource(parsed))
 }

@@ -9,7 +9,7 @@ export async function runFast(args: readonly string[]): Promise<boolean> {
   const parsed = parse(args, {booleans: ['--explain', '--json'], operands: 'one or more'})
   if (!parsed) return false
   try {
-    const result = await runRoute(parsed.operands, {config: hotConfigOf(parsed), explain: parsed.booleans.has('--explain'), json: parsed.json})
+    const result = await runRoute(parsed.operands, {config: await hotConfigOf(parsed), explain: parsed.booleans.has('--explain'), json: parsed.json})
     if (parsed.json) logPlainJson(successJson(result))
   } catch (error) {
     reportError(describeError(error instanceof Error ? error : new Error(String(error))), {json: parsed.json})

@@ -8,10 +8,10 @@ import {readStdin} from '../stdin.js'
  * Reads the payload and records it. Whatever happens, the session carries on: nothing on stdout,
  * exit 0, one line on stderr (shown only in Claude Code's verbose mode).
  */
-export async function runHook(loadConfig: () => HotConfig): Promise<void> {
+export async function runHook(loadConfig: () => Promise<HotConfig>): Promise<void> {
   const payload = await readStdin()
   try {
-    await handleHook({config: loadConfig(), payload, env: process.env, now: new Date()})
+    await handleHook({config: await loadConfig(), payload, env: process.env, now: new Date()})
   } catch (error) {
     hookFailed(error)
   }

@@ -10,13 +10,13 @@ import {readStdin} from '../stdin.js'
  * Records the payload's rate limits, then prints what the chained command printed (with its exit
  * code), or ccl's own short line. A problem of ccl's is one line on stderr; the session goes on.
  */
-export async function runStatusLine(loadConfig: () => HotConfig, chain: string | undefined): Promise<void> {
+export async function runStatusLine(loadConfig: () => Promise<HotConfig>, chain: string | undefined): Promise<void> {
   const payload = await readStdin()
   // Started first: the operator's command runs while ccl records.
   const chained = chain === undefined ? undefined : runChained(chain, payload, process.env)
   let outcome: StatusLineOutcome | undefined
   try {
-    outcome = await recordStatusLine({config: loadConfig(), payload, env: process.env, now: new Date()})
+    outcome = await recordStatusLine({config: await loadConfig(), payload, env: process.env, now: new Date()})
   } catch (error) {
     statusLineFailed(error)
   }

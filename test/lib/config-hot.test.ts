@@ -8,7 +8,7 @@ import {stringify} from 'yaml'
 
 import {hotConfigOf, type HotConfig} from '../../src/lib/config/hot.js'
 import {parseConfig} from '../../src/lib/config/load.js'
-import {parseConfigYaml} from '../../src/lib/config/read.js'
+import {parseConfigYaml} from '../../src/lib/config/yaml.js'
 import type {Config} from '../../src/lib/config/schema.js'
 import {ConfigError} from '../../src/lib/errors.js'
 

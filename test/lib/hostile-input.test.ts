@@ -18,7 +18,7 @@ import {printable} from '../../src/lib/render/names.js'
 import {renderRoute} from '../../src/lib/render/route.js'
 import {decide} from '../../src/lib/tasks/decide.js'
 import {SPILL_NOT_ASKED} from '../../src/lib/tasks/spill.js'
-import {parseTask} from '../../src/lib/tasks/task.js'
+import {loadYaml, parseTask} from '../../src/lib/tasks/task.js'
 import {DELEGATION_ON} from '../support/delegation-state.js'
 
 const minimal = {
@@ -257,7 +257,8 @@ const delegationArb = fc.constantFrom<DelegationState>(ON, {on: false, reason: '
 } as DelegationState)
 
 describe('frontmatter, fuzzed, against SPEC §4.1', () => {
-  it('parseTask + decide route every generated task as the oracle says, and the route line stays one line of three columns', () => {
+  it('parseTask + decide route every generated task as the oracle says, and the route line stays one line of three columns', async () => {
+    await loadYaml()
     fc.assert(
       fc.property(front, delegationArb, (f, delegation) => {
         const parsed = parseTask(render(f), 't.md')

@@ -6,10 +6,12 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {TaskFileError} from '../../src/lib/errors.js'
 import {MAX_FRONTMATTER_CHARS} from '../../src/lib/tasks/frontmatter.js'
-import {parseTask, readTask} from '../../src/lib/tasks/task.js'
+import {loadYaml, parseTask, readTask} from '../../src/lib/tasks/task.js'
 
 let dir: string
 beforeAll(async () => {
+  // parseTask is synchronous: the YAML parser for frontmatter beyond the simple subset is loaded first (readTask does it itself).
+  await loadYaml()
   dir = await mkdtemp(path.join(os.tmpdir(), 'ccl-task-'))
 })
 afterAll(async () => {

@@ -11,7 +11,8 @@ import path from 'node:path'
 
 import {ConfigError} from '../errors.js'
 import {useConfigHost} from '../queue/holder.js'
-import {type ConfigSource, keyPath, parseConfigYaml, readConfigText} from './read.js'
+import {type ConfigSource, keyPath, readConfigText} from './read.js'
+import {parseConfigYaml} from './yaml.js'
 import {
   absolutePathProblem,
   apiKeyEnvProblem,

@@ -2,7 +2,8 @@ import type {z} from 'zod'
 
 import {ConfigError} from '../errors.js'
 import {useConfigHost} from '../queue/holder.js'
-import {type ConfigSource, keyPath, parseConfigYaml, readConfigText} from './read.js'
+import {type ConfigSource, keyPath, readConfigText} from './read.js'
+import {parseConfigYaml} from './yaml.js'
 import {type Config, completeConfig, configSchema} from './schema.js'
 
 export {configCandidates, type ConfigSource, type DelegationState, delegationState, keyPath, requireDelegation} from './read.js'

@@ -3,7 +3,6 @@
 // reader (hot.ts).
 import os from 'node:os'
 import path from 'node:path'
-import {parseDocument} from 'yaml'
 
 import {ConfigError, DelegationOffError} from '../errors.js'
 import {readRegularText} from '../regular-file.js'
@@ -30,9 +29,6 @@ export function configCandidates({flag, env, cwd}: ConfigSource): {path: string;
 /** A config is a few kilobytes; a bigger file is a mistake (a log named as --config), not read into memory. */
 const MAX_CONFIG_BYTES = 1024 * 1024
 
-/** Aliases resolved while building the config object: a real config uses a handful, a bomb billions. */
-const MAX_ALIAS_COUNT = 100
-
 /** The config file's text and where it is (SPEC §2 search order); a config error when there is none. */
 export function readConfigText(source: ConfigSource): {text: string; file: string} {
   const candidates = configCandidates(source)
@@ -53,34 +49,6 @@ export function readConfigText(source: ConfigSource): {text: string; file: strin
   throw new ConfigError(`no config file found; looked in ${candidates.map((c) => c.path).join(', ')}`, {
     hint: 'pass --config PATH or set CCL_CONFIG; the README shows the format',
   })
-}
-
-/** The config text as a YAML mapping; a config error (naming the file and the position) otherwise. */
-export function parseConfigYaml(text: string, file: string): Record<string, unknown> {
-  let doc: ReturnType<typeof parseDocument>
-  let data: unknown
-  try {
-    // logLevel 'error': the yaml package's warnings would reach stderr through process.emitWarning.
-    doc = parseDocument(text, {prettyErrors: true, uniqueKeys: true, logLevel: 'error'})
-    data = doc.errors.length > 0 ? undefined : doc.toJS({maxAliasCount: MAX_ALIAS_COUNT})
-  } catch (error) {
-    // Only the text decides what the yaml package throws here (an alias bomb's "Excessive alias
-    // count", a nesting too deep for the stack): a config error, never an internal one.
-    throw new ConfigError(`${file}: YAML cannot be read: ${(error as Error).message.split('\n')[0]}`)
-  }
-
-  if (doc.errors.length > 0) {
-    const first = doc.errors[0]!
-    const where = first.linePos?.[0]
-    const at = where ? `line ${where.line}, column ${where.col}` : 'unknown position'
-    throw new ConfigError(`${file}: YAML syntax error at ${at}: ${first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`)
-  }
-
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-    throw new ConfigError(`${file}: expected a YAML mapping with at least "queue", "shared" and "accounts"`)
-  }
-
-  return data as Record<string, unknown>
 }
 
 export function keyPath(parts: readonly PropertyKey[]): string {

@@ -12,7 +12,7 @@ import {claimForDelegation, rewriteMarker, whereIs} from '../queue/transitions.j
 import type {SecutoolsClient, SubmitRequest} from '../secutools/client.js'
 import {decide} from '../tasks/decide.js'
 import {SPILL_NOT_ASKED, type SpillContext} from '../tasks/spill.js'
-import {readTask, type Task, taskFromBytes} from '../tasks/task.js'
+import {loadYaml, readTask, type Task, taskFromBytes} from '../tasks/task.js'
 import {contentHash, idempotencyKey, type Marker, readMarkerIfExists, serializeMarker} from './marker.js'
 
 type DelegationOn = Extract<DelegationState, {on: true}>
@@ -77,6 +77,8 @@ export async function submitTask(options: SubmitOptions): Promise<SubmitResult> 
   const file = await pendingTaskPath(options.layout, options.task, options.cwd ?? process.cwd())
   const name = path.basename(file)
   const marker = markerPath(options.layout, name)
+  // The task is parsed under the claim, synchronously (taskFromBytes): its YAML parser must be there first.
+  await loadYaml()
 
   // The queue core claims the task; the router's decision and the marker are made under that claim.
   const claimed = await claimForDelegation(options.layout, {

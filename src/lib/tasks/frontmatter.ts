@@ -1,4 +1,22 @@
-import {parseDocument} from 'yaml'
+import type * as Yaml from 'yaml'
+
+// The yaml package is loaded only for frontmatter beyond the simple subset (parseSimpleYaml): most
+// tasks have none or `key: word` lines, and compiling yaml's ~200 KB was a sixth of a cold
+// `ccl route FILE` on Node 24 (docs/performance.md). readTask loads it when a file needs it.
+let yaml: typeof Yaml | undefined
+
+/** Thrown by a synchronous parse that needs the yaml package before anyone loaded it (loadYaml). */
+export class YamlNotLoadedError extends Error {
+  constructor() {
+    super('frontmatter beyond the simple subset needs the yaml package: await loadYaml() first')
+    this.name = 'YamlNotLoadedError'
+  }
+}
+
+/** Loads the yaml package for the frontmatter parsers; once is enough for the process. */
+export async function loadYaml(): Promise<void> {
+  yaml ??= await import('yaml')
+}
 
 /** Frontmatter larger than this is not parsed: a task's routing fields fit in a few lines. */
 export const MAX_FRONTMATTER_CHARS = 64 * 1024
@@ -57,6 +75,8 @@ export type ParsedYaml = {ok: true; data: Record<string, unknown>} | {ok: false;
 export function parseFrontmatterYaml(source: string, lineOffset = 1): ParsedYaml {
   const simple = parseSimpleYaml(source)
   if (simple) return {ok: true, data: simple}
+  if (!yaml) throw new YamlNotLoadedError()
+  const {parseDocument} = yaml
   try {
     // logLevel 'error': yaml's own warnings would reach stderr through process.emitWarning.
     const doc = parseDocument(source, {uniqueKeys: true, logLevel: 'error'})

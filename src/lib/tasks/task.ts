@@ -3,7 +3,9 @@ import path from 'node:path'
 
 import {TaskFileError} from '../errors.js'
 import {NotRegularFileError, readRegularFile} from '../regular-file.js'
-import {describeValue, parseFrontmatterYaml, splitFrontmatter} from './frontmatter.js'
+import {describeValue, loadYaml, parseFrontmatterYaml, splitFrontmatter, YamlNotLoadedError} from './frontmatter.js'
+
+export {loadYaml} from './frontmatter.js'
 
 /** The routing fields (SPEC §3.1) as parsed, after fail-safe validation. */
 export interface RoutingFields {
@@ -109,10 +111,17 @@ export async function readTask(file: string, options: {noFollow?: boolean} = {})
     throw new TaskFileError(describeReadError(file, error as NodeJS.ErrnoException), {cause: error})
   }
 
-  return taskFromBytes(absolute, bytes)
+  try {
+    return taskFromBytes(absolute, bytes)
+  } catch (error) {
+    // The first file whose frontmatter needs the full parser loads it; the files after it find it loaded.
+    if (!(error instanceof YamlNotLoadedError)) throw error
+    await loadYaml()
+    return taskFromBytes(absolute, bytes)
+  }
 }
 
-/** A task from the bytes of its file (read by the caller, e.g. under a claim). */
+/** A task from the bytes of its file (read by the caller, e.g. under a claim); the caller has awaited loadYaml() (frontmatter.ts). */
 export function taskFromBytes(file: string, bytes: Buffer): Task {
   const absolute = path.resolve(file)
   const name = path.basename(absolute)
