@@ -9,7 +9,7 @@ import {activityOf, type AccountState, emptyAccountState, readAccountState, type
 import {headroomOf, rankByHeadroom, usedNow} from '../accounts/usage.js'
 import {readSessionRecord, type SessionRecord} from '../sessions/record.js'
 import {formatProblem, validateSymlinks} from '../symlinks/validate.js'
-import type {Tmux} from '../tmux/tmux.js'
+import {createTmux, type Tmux} from '../tmux/tmux.js'
 import {countersOf} from './checkpoint.js'
 import {scanFailed} from './failed.js'
 import {type AccountCandidate, planPending} from './pending.js'
@@ -26,7 +26,6 @@ export interface CollectOptions {
 }
 
 async function defaultTmux(config: Config, env: NodeJS.ProcessEnv): Promise<Pick<Tmux, 'sessionStates'>> {
-  const {createTmux} = await import('../tmux/tmux.js')
   return createTmux({...(config.tmux.socket ? {socket: config.tmux.socket} : {}), env})
 }
 
@@ -84,12 +83,14 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
   const env = options.env ?? process.env
   // By status's own environment: the one cron or systemd give ccl may differ (docs/reap-status.md).
   const delegation = delegationState(config, env)
-  const [queue, markers, counters, symlinks, tmux, records, failed] = await Promise.all([
+  // tmux first: its process runs while this one reads the queue (imported statically for that, so
+  // the spawn is not left waiting behind the reads for a module to load).
+  const [tmux, queue, markers, counters, symlinks, records, failed] = await Promise.all([
+    sessionStates(config, options),
     scanQueue(layout, {accounts, staleAfterMs: config.watchdog.stale_after, settleMs: config.dispatch.settle, now: options.now}),
     scanMarkers(layout),
     countersOf(layout, options.now),
     validateSymlinks(config),
-    sessionStates(config, options),
     Promise.all(
       accounts.map(async (account): Promise<{record: SessionRecord; error: string | null}> => {
         try {
