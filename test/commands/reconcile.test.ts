@@ -70,6 +70,19 @@ describe('ccl reconcile on a real tmux server', () => {
     expect(after.code, after.stdout).toBe(0)
   })
 
+  it('every session alive: one tmux call in all (the listing and each pane read for a limit banner), and a task is still read from its pane', async () => {
+    machine = await makeMachine({start: false})
+    expect((await machine.ccl(['reconcile'])).code).toBe(0)
+    await machine.active('alpha', 'job.md', 'x\n')
+    // DEBUG=ccl:tmux logs every tmux command this run makes (its exit code too), on stderr.
+    const again = await machine.ccl(['reconcile'], {DEBUG: 'ccl:tmux'})
+    expect(again.code).toBe(0)
+    const calls = again.stderr.split('\n').filter((line) => / → exit \d+/.test(line))
+    expect(calls, again.stderr).toHaveLength(1)
+    expect(calls[0]).toMatch(/list-panes -a .* \\; display-message -p \S+ \\; capture-pane -p -J -t =ccl-alpha: \\; display-message -p \S+ \\; capture-pane -p -J -t =ccl-beta: → exit 0/)
+    expect(await machine.panes()).toEqual(['ccl-alpha 0', 'ccl-beta 0'])
+  })
+
   it('recreates an idle session that was killed and records the crash', async () => {
     machine = await makeMachine({accounts: ['alpha']})
     await machine.ccl(['reconcile'])

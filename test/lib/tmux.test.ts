@@ -52,6 +52,27 @@ describe('tmux wrapper on a private server', () => {
     expect(await tmux.listSessions()).toEqual(['ccl-ab'])
   })
 
+  it('statesAndScreens: the listing and each screen in one call; null screens when one is not there or not alive', async () => {
+    await tmux.newSession({name: 'ccl-s1', cwd: dir, command: 'echo "screen of one"; exec sleep 3600', env: {}})
+    await tmux.newSession({name: 'ccl-s12', cwd: dir, command: 'printf "two\\nlines\\n"; exec sleep 3600', env: {}})
+    await tmux.newSession({name: 'ccl-end', cwd: dir, command: 'echo bye; sleep 0.2; exit 0', env: {}})
+    await waitFor(async () => ((await server.tmux('capture-pane', '-p', '-t', '=ccl-s12:')).includes('lines') ? true : undefined), 'the printf')
+    await waitFor(async () => ((await tmux.sessionStates()).get('ccl-end') === 'dead' ? true : undefined), 'ccl-end to end')
+    const both = await tmux.statesAndScreens(['ccl-s1', 'ccl-s12'])
+    expect(both.states).toEqual(new Map([['ccl-s1', 'alive'], ['ccl-s12', 'alive'], ['ccl-end', 'dead']]))
+    // The same text capturePane reads, each session's own (exact names: ccl-s1 is a prefix of ccl-s12).
+    expect(both.screens?.get('ccl-s1')).toBe(await tmux.capturePane('ccl-s1'))
+    expect(both.screens?.get('ccl-s1')).toMatch(/^screen of one\n/)
+    expect(both.screens?.get('ccl-s12')).toMatch(/^two\nlines\n/)
+    // One session not there: the capture fails, the states still come (from a call of their own).
+    const missing = await tmux.statesAndScreens(['ccl-s1', 'ccl-nope'])
+    expect(missing).toEqual({states: both.states, screens: null})
+    // A dead pane can be captured, but it is no alive session's screen.
+    expect(await tmux.statesAndScreens(['ccl-end'])).toEqual({states: both.states, screens: null})
+    await server.kill()
+    expect(await tmux.statesAndScreens(['ccl-s1'])).toEqual({states: new Map(), screens: null})
+  })
+
   it('keeps the pane of a command that ended (remain-on-exit, set by newSession), reports it dead, reads why, and kills it', async () => {
     // No global remain-on-exit on this server: the wrapper sets it for the sessions it creates. (The
     // pause before `exit 3`: tmux 3.3a may drop the output of a command that ends at once, see docs/reconcile.md.)

@@ -121,7 +121,7 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
     return result
   }
 
-  const jobsFor = (states: Map<string, SessionState>, inFailover: ReadonlySet<string> = new Set()) =>
+  const jobsFor = (states: Map<string, SessionState>, inFailover: ReadonlySet<string> = new Set(), screens: ReadonlyMap<string, string> | null = null) =>
     config.accounts.map((account) => ({
       account: account.name,
       session: account.session,
@@ -134,17 +134,19 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
           released: release === account.name,
           found: states.get(account.session) ?? 'absent',
           inFailover: inFailover.has(account.name),
+          screen: screens?.get(account.session) ?? null,
           progress,
         }),
     }))
 
   // The pass the timer pays for every 15 s: every session alive, no failover to make, nothing to
   // write, so no lock and no mkdir; the lookup is read-only and an alive account's job only reads its record.
+  // One tmux call: the listing and every screen (read for a limit banner when an account has no hooks).
   if (!dryRun && release === null) {
-    const states = await tmux.sessionStates()
+    const {states, screens} = await tmux.statesAndScreens(config.accounts.map((a) => a.session))
     if (config.accounts.every((account) => states.get(account.session) === 'alive') && !failoverDue(config, layout, now)) {
       await sweepState(layout, config.accounts.map((a) => a.name), now)
-      result.accounts = await (options.runAccounts ?? sequential)(jobsFor(states))
+      result.accounts = await (options.runAccounts ?? sequential)(jobsFor(states, new Set(), screens))
       result.ok = result.accounts.every((a) => a.error === null && !a.held)
       return result
     }
@@ -213,6 +215,8 @@ interface AccountContext extends ReconcileOptions {
   found: SessionState
   /** A failover still under way holds this account: its session and task are left to it. */
   inFailover: boolean
+  /** Its screen, captured with the listing (statesAndScreens); null: capture it when needed. */
+  screen: string | null
   progress: (line: string) => void
 }
 
@@ -378,7 +382,7 @@ async function observeAlive(ctx: AccountContext, createdAt: string | null, progr
   const task = (await listTasks(activeDir(layout, account.name)))[0]
   const state = readAccountState(layout, account.name)
   if (!hooksActive(state, createdAt)) {
-    const screen = await tmux.capturePane(account.session)
+    const screen = ctx.screen ?? (await tmux.capturePane(account.session))
     const reading = task ? scanPane(screen, {hitAt: now}) : null
     const until = limitedUntil(state, config.failover.margin)
     const trust = scanPaneForTrustDialog(screen)

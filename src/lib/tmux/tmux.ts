@@ -5,6 +5,7 @@
 import {spawn} from 'node:child_process'
 
 import {ExternalError, ProgramNotFoundError} from '../errors.js'
+import {trace} from '../trace.js'
 
 export interface TmuxOptions {
   /** `tmux -L NAME`; the default server when absent. */
@@ -40,6 +41,13 @@ export interface Tmux {
   sessionState(name: string): Promise<SessionState>
   /** The state of every session there is, from one tmux call; a name not in the map is absent. */
   sessionStates(): Promise<Map<string, Exclude<SessionState, 'absent'>>>
+  /**
+   * sessionStates and, in the same tmux call, the visible screen of each of `sessions` (as
+   * capturePane): the every-session-alive pass of reconcile is one process start instead of one per
+   * session. `screens` is null when any of them could not be captured (not there, or dead between
+   * the two); `states` is then read by a call of its own.
+   */
+  statesAndScreens(sessions: readonly string[]): Promise<{states: Map<string, Exclude<SessionState, 'absent'>>; screens: Map<string, string> | null}>
   /** Creates it detached, with `remain-on-exit on` for its window (one tmux call): when the command ends, the pane stays, dead, for reading. */
   newSession(options: NewSession): Promise<void>
   /**
@@ -128,8 +136,7 @@ function runProgram(bin: string, args: string[], options: {env: NodeJS.ProcessEn
 }
 
 export async function createTmux(options: TmuxOptions = {}): Promise<Tmux> {
-  const {default: createDebug} = await import('debug')
-  const debug = createDebug('ccl:tmux')
+  const debug = trace('ccl:tmux')
   const bin = options.bin ?? 'tmux'
   const prefix = options.socket ? ['-L', options.socket] : []
   // Inside a tmux pane $TMUX would point tmux at that pane's server for some commands; ours is named by -L only.
@@ -172,11 +179,16 @@ export async function createTmux(options: TmuxOptions = {}): Promise<Tmux> {
     return result.stdout.split('\n').filter((line) => line !== '')
   }
 
+  // One listing of every pane, matched by exact name here: tmux's own `-t =name` is a prefix
+  // match for some commands (measured: `list-panes -s -t =a` finds session "ab" on tmux 3.3a).
+  // A server with no session at all answers `list-panes -a` with "no current target" (tmux 3.3a).
+  const LIST_PANES = ['list-panes', '-a', '-F', '#{session_name}\t#{pane_dead}']
+
   async function sessionStates(): Promise<Map<string, 'alive' | 'dead'>> {
-    // One listing of every pane, matched by exact name here: tmux's own `-t =name` is a prefix
-    // match for some commands (measured: `list-panes -s -t =a` finds session "ab" on tmux 3.3a).
-    // A server with no session at all answers `list-panes -a` with "no current target" (tmux 3.3a).
-    const panes = await lines(['list-panes', '-a', '-F', '#{session_name}\t#{pane_dead}'], /no current target/)
+    return statesOf(await lines(LIST_PANES, /no current target/))
+  }
+
+  function statesOf(panes: readonly string[]): Map<string, 'alive' | 'dead'> {
     const states = new Map<string, 'alive' | 'dead'>()
     for (const line of panes) {
       const tab = line.lastIndexOf('\t')
@@ -190,6 +202,28 @@ export async function createTmux(options: TmuxOptions = {}): Promise<Tmux> {
   }
 
   const paneTarget = (session: string) => `=${session}:`
+
+  async function statesAndScreens(sessions: readonly string[]) {
+    // Each screen is preceded by a line of its own, `display-message -p` of a token no pane shows.
+    const token = `==ccl-screen-${process.pid}-${Date.now().toString(36)}==`
+    const args = [...LIST_PANES, ...sessions.flatMap((session) => [';', 'display-message', '-p', token, ';', 'capture-pane', '-p', '-J', '-t', paneTarget(session)])]
+    let result: RunResult
+    try {
+      result = await run(args)
+    } catch (error) {
+      // tmux missing: the error names the one command an operator would try, list-panes.
+      if (error instanceof ProgramNotFoundError) return {states: await sessionStates(), screens: null}
+      throw error
+    }
+
+    if (result.exitCode !== 0) return {states: NO_SERVER.test(result.stderr) ? new Map() : await sessionStates(), screens: null}
+    const [listing = '', ...captured] = result.stdout.split(`${token}\n`)
+    if (captured.length !== sessions.length) return {states: await sessionStates(), screens: null}
+    const states = statesOf(listing.split('\n').filter((line) => line !== ''))
+    // A session that was not alive in the listing is no screen to read (a dead pane captures too).
+    if (sessions.some((session) => states.get(session) !== 'alive')) return {states, screens: null}
+    return {states, screens: new Map(sessions.map((session, i) => [session, captured[i]!]))}
+  }
 
   async function readDeadPane(session: string, history: number): Promise<DeadPane | null> {
     // capture-pane first: it fails on a missing target, which stops the list (display-message alone
@@ -217,6 +251,7 @@ export async function createTmux(options: TmuxOptions = {}): Promise<Tmux> {
     },
 
     sessionStates,
+    statesAndScreens,
 
     async newSession({name, cwd, command, env: sessionEnv}) {
       const args = ['new-session', '-d', '-s', name, '-c', cwd]
