@@ -102,7 +102,10 @@ describe('confirmed delivery', {timeout: 120_000}, () => {
     const log = await l.standInEvents()
     expect(log.filter((e) => e.event === 'enter-lost')).toHaveLength(1)
     expect(await waitFor(async () => (await l.received()).length === 1)).toBe(true)
-    expect(await l.where()).toMatchObject({'active/alpha': ['t.md']})
+    // Delivered once, not requeued: in active/alpha/, or already in done/ when the stand-in was quick (a loaded machine).
+    const where = await l.where()
+    expect([...(where['active/alpha'] ?? []), ...(where.done ?? [])]).toEqual(['t.md'])
+    expect(where.pending ?? []).toEqual([])
   })
 
   it('a prompt never submitted: the task goes back to pending/ in its place, exit 1', async () => {
