@@ -139,6 +139,40 @@ describe('status verdict and human view', () => {
     expect(text).toContain('\n- stale: alpha has fix.md')
   })
 
+  it("another host's accounts: their pending work is not nobody's, and what to do names that host", () => {
+    const base = facts().sessions[1]!
+    const remote = {...base, account: 'gamma', host: 'vm-b', session: null, state: 'remote' as const, owner_refreshed_at: '2026-11-25T11:59:00.000Z', activity: 'free' as const}
+    const held = {...remote, account: 'delta', crashes: 5, held: true}
+    const waiting = {...remote, account: 'eps', activity: 'waiting' as const, waiting: {why: 'permission_prompt', since: '2026-11-25T11:00:00.000Z'}}
+    const stale = {account: 'zeta', task: 'old.md', since: '2026-11-25T10:00:00.000Z', age_ms: 7_200_000, stale: true, host: 'vm-c'}
+    const r = report(facts({sessions: [base, remote, held, waiting], stale: [stale], active: [stale]}))
+    // beta is absent here, but vm-b's reconcile runs: 3 pending tasks are not left to nobody.
+    expect(r.attention.map((a) => a.kind)).toEqual(['waiting', 'stale', 'account-held'])
+    expect(r.problems).toEqual([
+      'waiting: eps has been waiting (for permission) for 1h (watchdog.waiting_after 5m); look at its session on host vm-b',
+      'stale: zeta has old.md in active/ for 2h (stale_after 45m); look at that session on host vm-c',
+      'held: account delta is on hold after 5 crashes; fix it, then run on host vm-b: ccl reconcile --release delta',
+    ])
+    expect(r.attention[0]!.command).toBeNull()
+    expect(verdictLine(r)).toMatch(/\(0\/1 sessions alive, 3 accounts on other hosts, 3 pending, 1 active, 1 delegated\)$/)
+    const text = renderStatus(r)
+    expect(text).toMatch(/^gamma +vm-b +- +remote +free /m)
+    expect(text).toContain('attach: tmux -L ccl attach -t ccl-beta\n')
+
+    // The same accounts with their owner records gone stale: nobody is known to run them, so no session alive.
+    const gone = [remote, held, waiting].map((s) => ({...s, state: 'stale' as const}))
+    expect(report(facts({sessions: [base, ...gone]})).attention.map((a) => a.kind)).toContain('no-session')
+  })
+
+  it("a free account whose host stopped refreshing its owner record is not one failover should have used", () => {
+    const base = facts().sessions[0]!
+    const limited = {...base, activity: 'limited' as const, limited_until: '2026-11-25T13:00:00.000Z'}
+    const wait = {task: 'fix.md', account: 'alpha', reason: 'limited' as const, until: '2026-11-25T13:00:00.000Z', since: '2026-11-25T11:00:00.000Z', age_ms: 3_600_000}
+    const other = {...base, account: 'omega', host: 'vm-b', session: null, owner_refreshed_at: '2026-11-25T11:00:00.000Z', activity: 'free' as const, task: null}
+    const kinds = (state: 'remote' | 'stale') => report(facts({sessions: [limited, {...other, state}], waiting_for_account: [wait]})).attention.map((a) => a.kind)
+    expect([kinds('remote'), kinds('stale')]).toEqual([['waiting-for-account'], []])
+  })
+
   it('cuts long lists in the human view and says how many more there are', () => {
     const jobs = Array.from({length: 60}, (_, i) => ({task: `t${i}.md`, provider: 'gpu', job_id: `j-${i}`, state: 'submitted' as const, since: now.toISOString(), age_ms: 1000, overdue: false, last_error: null}))
     const text = renderStatus(report(facts({delegated: jobs})))
