@@ -167,4 +167,14 @@ describe('ccl status: the whole fleet', () => {
     ])
     expect((await status(a)).stdout.split('\n')[0]).toBe('ok: nothing needs an operator (0/2 sessions alive, 0 pending, 0 active, 0 delegated)')
   })
+
+  it("a torn owner record (a foreign file) is a warning and no host's account; a write's temp file is no record at all", async () => {
+    const a = await hostConfig('vm-a', ['alpha'])
+    await mkdir(ownersDir(layout()), {recursive: true})
+    await writeFile(path.join(ownersDir(layout()), 'zeta.json'), '{"host": "vm-')
+    await writeFile(path.join(ownersDir(layout()), '.ccl-tmp-zeta.json'), JSON.stringify({host: 'vm-b', since: new Date().toISOString()}))
+    const report = JSON.parse((await status(a, ['--json'])).stdout)
+    expect((report.sessions as Row[]).map((s) => s.account)).toEqual(['alpha'])
+    expect(report.warnings).toContain(`${path.join(ownersDir(layout()), 'zeta.json')}: not an owner record (torn or foreign): account zeta shown as no host's`)
+  })
 })
