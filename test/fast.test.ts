@@ -1,7 +1,7 @@
 // The fast entries of the hot commands (src/fast/) against oclif: the same command lines through
 // both paths (CCL_FAST=0 forces oclif) give the same stdout, stderr and exit code, and the fast path
 // really runs without oclif (nor zod) for the lines it takes: the import recorder tells which path ran.
-import {readFile, rm, writeFile} from 'node:fs/promises'
+import {mkdir, readFile, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
@@ -221,6 +221,12 @@ describe('warm starts load only what they use', () => {
 })
 
 describe('ccl status: the fast path and oclif print the same', () => {
+  // Another host's account in the shared state (its owner record): both paths show it the same way.
+  beforeAll(async () => {
+    const dir = path.join(sandbox.queue, '.ccl', 'fleet', 'accounts')
+    await mkdir(dir, {recursive: true})
+    await writeFile(path.join(dir, 'omega.json'), JSON.stringify({host: 'vm-other', since: new Date().toISOString()}) + '\n')
+  })
   const table: [string, () => string[], 'fast' | 'oclif'][] = [
     ['--json', () => [...config(), '--json'], 'fast'],
     ['--prometheus', () => [...config(), '--prometheus'], 'fast'],

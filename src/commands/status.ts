@@ -7,8 +7,9 @@ import {runStatus} from '../runs/status.js'
 export default class Status extends BaseCommand<typeof Status> {
   static override summary = "The operator's view: sessions, queue, delegated jobs, counters, stale tasks, symlinks."
   static override description = `Reads files and asks tmux once; never calls the secutools API, changes nothing, and works with no tmux server running.
-Prints a one-line verdict, then tables: sessions (alive, working on what since when, crashes within crash_window, held)
-with the tmux attach line for ccl's server, queue counts with the oldest pending task and where the next five would go
+Prints a one-line verdict, then tables: sessions of the whole fleet, each with its host (alive, working on what since when,
+crashes within crash_window, held; another host's accounts, from <state>/fleet/accounts/, are remote while that host's
+reconcile refreshes their owner record and stale after 10 minutes without) with the tmux attach line for ccl's server, queue counts with the oldest pending task and where the next five would go
 and why they wait, whether delegation is on, delegated jobs (task, provider, job, state, age), delegation counters from
 events.jsonl (all time and last 24 h), stale tasks and symlink health.
 Exits 1 when something needs a person, each an attention item with a stable kind (--json attention[]): tmux missing, no

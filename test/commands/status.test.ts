@@ -1,5 +1,6 @@
 import {execFileSync} from 'node:child_process'
 import {chmod, mkdir, readFile, rm, stat, utimes, writeFile} from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
@@ -50,7 +51,7 @@ describe('ccl status', () => {
     expect(run.code).toBe(0)
     const lines = run.stdout.split('\n')
     expect(lines[0]).toBe('ok: nothing needs an operator (0/2 sessions alive, 0 pending, 0 active, 0 delegated)')
-    expect(run.stdout).toMatch(/^alpha +ccl-alpha +absent +dead +- +- +0 +no$/m)
+    expect(run.stdout).toMatch(/^alpha +\S+ +ccl-alpha +absent +dead +- +- +0 +no$/m)
     expect(run.stdout).toContain('SYMLINKS\nvalid: 6 links checked')
     expect(run.stdout).toContain('- warning: session ccl-alpha of alpha is absent; ccl reconcile recreates it')
     expect(run.stderr).toBe('')
@@ -79,6 +80,9 @@ describe('ccl status', () => {
     expect(report.sessions).toEqual([
       {
         account: 'alpha',
+        // A config without host: is the machine's hostname (SPEC §8).
+        host: os.hostname(),
+        owner_refreshed_at: null,
         session: 'ccl-alpha',
         state: 'alive',
         task: 'work.md',
@@ -98,6 +102,9 @@ describe('ccl status', () => {
       },
       {
         account: 'beta',
+        // A config without host: is the machine's hostname (SPEC §8).
+        host: os.hostname(),
+        owner_refreshed_at: null,
         session: 'ccl-beta',
         state: 'absent',
         task: null,
@@ -175,7 +182,7 @@ describe('ccl status', () => {
     expect(value('ccl_delegated_jobs')).toBe(1)
     expect(value('ccl_delegations_total', {outcome: 'completed'})).toBe(1)
     expect(value('ccl_delegation_cost_usd_total')).toBe(0.125)
-    expect(value('ccl_session_up', {account: 'alpha'})).toBe(0)
+    expect(value('ccl_session_up', {account: 'alpha', host: os.hostname()})).toBe(0)
     expect(value('ccl_stale_tasks')).toBe(0)
     expect(value('ccl_symlinks_valid')).toBe(1)
     for (const name of ['ccl_queue_tasks', 'ccl_delegated_jobs', 'ccl_delegations_total', 'ccl_delegation_cost_usd_total', 'ccl_session_up', 'ccl_stale_tasks', 'ccl_symlinks_valid']) {

@@ -16,16 +16,17 @@ const now = new Date('2026-11-25T12:00:00.000Z')
 function facts(overrides: Partial<StatusFacts> = {}): StatusFacts {
   return {
     generated_at: now.toISOString(),
+    host: 'vm-a',
     warnings: [],
     sessions: [
-      {account: 'alpha', session: 'ccl-alpha', state: 'alive', task: 'fix.md', since: '2026-11-25T11:50:00.000Z', crashes: 0, held: false, activity: 'working', limited_until: null, limit: null, waiting: null, needs_login: null, session_id: null, failovers_in_24h: 0, failovers_out_24h: 0},
-      {account: 'beta', session: 'ccl-beta', state: 'absent', task: null, since: null, crashes: 1, held: false, activity: 'dead', limited_until: null, limit: null, waiting: null, needs_login: null, session_id: null, failovers_in_24h: 0, failovers_out_24h: 0},
+      {account: 'alpha', host: 'vm-a', session: 'ccl-alpha', state: 'alive', owner_refreshed_at: null, task: 'fix.md', since: '2026-11-25T11:50:00.000Z', crashes: 0, held: false, activity: 'working', limited_until: null, limit: null, waiting: null, needs_login: null, session_id: null, failovers_in_24h: 0, failovers_out_24h: 0},
+      {account: 'beta', host: 'vm-a', session: 'ccl-beta', state: 'absent', owner_refreshed_at: null, task: null, since: null, crashes: 1, held: false, activity: 'dead', limited_until: null, limit: null, waiting: null, needs_login: null, session_id: null, failovers_in_24h: 0, failovers_out_24h: 0},
     ],
     tmux: {socket: 'ccl', attach: 'tmux -L ccl attach -t SESSION', error: null, missing: false},
     delegation: {on: true, configured: true, reason: null, api_key_env: 'SECUTOOLS_API_KEY', base_url: 'https://secutools.example/api/v1'},
     queue: {pending: 3, settling: 0, delegated: 1, active: 1, done: 40, failed: 2, oldest_pending: null, next: []},
     held: [],
-    active: [{account: 'alpha', task: 'fix.md', since: '2026-11-25T11:50:00.000Z', age_ms: 600_000, stale: false}],
+    active: [{account: 'alpha', task: 'fix.md', since: '2026-11-25T11:50:00.000Z', age_ms: 600_000, stale: false, host: 'vm-a'}],
     stale: [],
     stale_after_ms: 45 * 60_000,
     waiting_after_ms: 5 * 60_000,
@@ -88,10 +89,10 @@ describe('status verdict and human view', () => {
     expect(r.problems.some((p) => p.startsWith('waiting: d'))).toBe(false)
     expect(verdictLine(r)).toMatch(/^NEEDS OPERATOR: 1 account needs login, 1 session waiting too long/)
     const prom = renderPrometheus(r)
-    expect(prom).toContain('ccl_account_limited{account="a"} 1')
-    expect(prom).toContain(`ccl_account_limit_reset_timestamp_seconds{account="a"} ${Date.parse('2026-11-25T20:31:00.000Z') / 1000}`)
-    expect(prom).toContain('ccl_session_activity{account="b",activity="waiting"} 1')
-    expect(prom).toContain('ccl_session_activity{account="b",activity="free"} 0')
+    expect(prom).toContain('ccl_account_limited{account="a",host="vm-a"} 1')
+    expect(prom).toContain(`ccl_account_limit_reset_timestamp_seconds{account="a",host="vm-a"} ${Date.parse('2026-11-25T20:31:00.000Z') / 1000}`)
+    expect(prom).toContain('ccl_session_activity{account="b",host="vm-a",activity="waiting"} 1')
+    expect(prom).toContain('ccl_session_activity{account="b",host="vm-a",activity="free"} 0')
     expect(checkExposition(prom).errors).toEqual([])
   })
 
@@ -102,7 +103,7 @@ describe('status verdict and human view', () => {
     const lines = text.split('\n')
     expect(lines[0]).toBe('ok: nothing needs an operator (1/2 sessions alive, 3 pending, 1 active, 1 delegated)')
     expect(text).toContain(
-      'account  session    state   activity  working on  since    crashes  held\nalpha    ccl-alpha  alive   working   fix.md      10m ago  0        no\nbeta     ccl-beta   absent  dead      -           -        1        no',
+      'account  host  session    state   activity  working on  since    crashes  held\nalpha    vm-a  ccl-alpha  alive   working   fix.md      10m ago  0        no\nbeta     vm-a  ccl-beta   absent  dead      -           -        1        no',
     )
     expect(text).toContain('pending  settling  held  delegated  active  done  failed\n3        0         0     1          1       40    2')
     expect(text).toContain('gen.md  gemini    j-7  submitted  1h')
@@ -113,12 +114,12 @@ describe('status verdict and human view', () => {
   })
 
   it('names each stale task, held account and link problem, and says what to do', () => {
-    const stale = {account: 'alpha', task: 'fix.md', since: '2026-11-25T10:00:00.000Z', age_ms: 7_200_000, stale: true}
+    const stale = {account: 'alpha', task: 'fix.md', since: '2026-11-25T10:00:00.000Z', age_ms: 7_200_000, stale: true, host: 'vm-a'}
     const r = report(
       facts({
         stale: [stale],
         active: [stale],
-        sessions: [{account: 'beta', session: 'ccl-beta', state: 'absent', task: null, since: null, crashes: 5, held: true, activity: 'dead', limited_until: null, limit: null, waiting: null, needs_login: null, session_id: null, failovers_in_24h: 0, failovers_out_24h: 0}],
+        sessions: [{account: 'beta', host: 'vm-a', session: 'ccl-beta', state: 'absent', owner_refreshed_at: null, task: null, since: null, crashes: 5, held: true, activity: 'dead', limited_until: null, limit: null, waiting: null, needs_login: null, session_id: null, failovers_in_24h: 0, failovers_out_24h: 0}],
         symlinks: {valid: false, checked: 6, problems: ['alpha projects: missing: /x does not exist', 'beta projects: dangling: /y']},
       }),
     )
@@ -133,9 +134,43 @@ describe('status verdict and human view', () => {
       'symlinks: beta projects: dangling: /y',
     ])
     const text = renderStatus(r)
-    expect(text).toContain('STALE TASKS (in active/ longer than 45m)\naccount  task    age\nalpha    fix.md  2h')
+    expect(text).toContain('STALE TASKS (in active/ longer than 45m)\naccount  host  task    age\nalpha    vm-a  fix.md  2h')
     expect(text).toContain('NEEDS ATTENTION\n- no session alive while 3 tasks wait')
     expect(text).toContain('\n- stale: alpha has fix.md')
+  })
+
+  it("another host's accounts: their pending work is not nobody's, and what to do names that host", () => {
+    const base = facts().sessions[1]!
+    const remote = {...base, account: 'gamma', host: 'vm-b', session: null, state: 'remote' as const, owner_refreshed_at: '2026-11-25T11:59:00.000Z', activity: 'free' as const}
+    const held = {...remote, account: 'delta', crashes: 5, held: true}
+    const waiting = {...remote, account: 'eps', activity: 'waiting' as const, waiting: {why: 'permission_prompt', since: '2026-11-25T11:00:00.000Z'}}
+    const stale = {account: 'zeta', task: 'old.md', since: '2026-11-25T10:00:00.000Z', age_ms: 7_200_000, stale: true, host: 'vm-c'}
+    const r = report(facts({sessions: [base, remote, held, waiting], stale: [stale], active: [stale]}))
+    // beta is absent here, but vm-b's reconcile runs: 3 pending tasks are not left to nobody.
+    expect(r.attention.map((a) => a.kind)).toEqual(['waiting', 'stale', 'account-held'])
+    expect(r.problems).toEqual([
+      'waiting: eps has been waiting (for permission) for 1h (watchdog.waiting_after 5m); look at its session on host vm-b',
+      'stale: zeta has old.md in active/ for 2h (stale_after 45m); look at that session on host vm-c',
+      'held: account delta is on hold after 5 crashes; fix it, then run on host vm-b: ccl reconcile --release delta',
+    ])
+    expect(r.attention[0]!.command).toBeNull()
+    expect(verdictLine(r)).toMatch(/\(0\/1 sessions alive, 3 accounts on other hosts, 3 pending, 1 active, 1 delegated\)$/)
+    const text = renderStatus(r)
+    expect(text).toMatch(/^gamma +vm-b +- +remote +free /m)
+    expect(text).toContain('attach: tmux -L ccl attach -t ccl-beta\n')
+
+    // The same accounts with their owner records gone stale: nobody is known to run them, so no session alive.
+    const gone = [remote, held, waiting].map((s) => ({...s, state: 'stale' as const}))
+    expect(report(facts({sessions: [base, ...gone]})).attention.map((a) => a.kind)).toContain('no-session')
+  })
+
+  it("a free account whose host stopped refreshing its owner record is not one failover should have used", () => {
+    const base = facts().sessions[0]!
+    const limited = {...base, activity: 'limited' as const, limited_until: '2026-11-25T13:00:00.000Z'}
+    const wait = {task: 'fix.md', account: 'alpha', reason: 'limited' as const, until: '2026-11-25T13:00:00.000Z', since: '2026-11-25T11:00:00.000Z', age_ms: 3_600_000}
+    const other = {...base, account: 'omega', host: 'vm-b', session: null, owner_refreshed_at: '2026-11-25T11:00:00.000Z', activity: 'free' as const, task: null}
+    const kinds = (state: 'remote' | 'stale') => report(facts({sessions: [limited, {...other, state}], waiting_for_account: [wait]})).attention.map((a) => a.kind)
+    expect([kinds('remote'), kinds('stale')]).toEqual([['waiting-for-account'], []])
   })
 
   it('cuts long lists in the human view and says how many more there are', () => {
@@ -171,8 +206,8 @@ describe('--prometheus rendering', () => {
     expect(value('ccl_delegations_total', {outcome: 'completed'})).toBe(8)
     expect(value('ccl_delegations_total', {outcome: 'failed'})).toBe(1)
     expect(value('ccl_delegation_cost_usd_total')).toBe(0.1234)
-    expect(value('ccl_session_up', {account: 'alpha'})).toBe(1)
-    expect(value('ccl_session_up', {account: 'beta'})).toBe(0)
+    expect(value('ccl_session_up', {account: 'alpha', host: 'vm-a'})).toBe(1)
+    expect(value('ccl_session_up', {account: 'beta', host: 'vm-a'})).toBe(0)
     expect(value('ccl_stale_tasks')).toBe(0)
     expect(value('ccl_symlinks_valid')).toBe(1)
     expect(value('ccl_needs_operator')).toBe(0)
@@ -182,10 +217,11 @@ describe('--prometheus rendering', () => {
 
   it('stays valid with no accounts to list and with odd label values', () => {
     expect(checkExposition(renderPrometheus(report(facts({sessions: []})))).errors).toEqual([])
-    const odd = facts({sessions: [{account: 'a"b\\c\nd', session: 's', state: 'dead', task: null, since: null, crashes: 0, held: false, activity: 'dead', limited_until: null, limit: null, waiting: null, needs_login: null, session_id: null, failovers_in_24h: 0, failovers_out_24h: 0}]})
+    const odd = facts({sessions: [{account: 'a"b\\c\nd', host: 'h"o\\s\nt', session: 's', state: 'dead', owner_refreshed_at: null, task: null, since: null, crashes: 0, held: false, activity: 'dead', limited_until: null, limit: null, waiting: null, needs_login: null, session_id: null, failovers_in_24h: 0, failovers_out_24h: 0}]})
     const {errors, samples} = checkExposition(renderPrometheus(report(odd)))
     expect(errors).toEqual([])
     expect(samples.find((s) => s.name === 'ccl_session_up')?.labels.account).toBe('a"b\\c\nd')
+    expect(samples.find((s) => s.name === 'ccl_session_up')?.labels.host).toBe('h"o\\s\nt')
   })
 
   it('the format checker itself rejects what the format forbids', () => {

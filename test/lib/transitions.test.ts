@@ -121,6 +121,36 @@ describe('the per-task claim', () => {
     expect(await readFile(destination, 'utf8')).toBe('the task\n')
     expect((await lstat(destination)).nlink).toBe(1)
   })
+
+  it("stores a move's destination relative to the queue (hosts mount it at different paths)", async () => {
+    await task('t.md')
+    const claimed = await claimTask(layout, layout.pending, 't.md', 'test', activeDir(layout, 'alpha'))
+    expect(claimed.ok).toBe(true)
+    expect(JSON.parse(await readFile(claimPath(layout.pending, 't.md'), 'utf8')).to).toBe(path.join('active', 'alpha'))
+  })
+
+  it("an older ccl's claim naming the destination by its absolute path still has its cut move completed", async () => {
+    const source = await task('t.md', 'the task\n')
+    const destination = path.join(activeDir(layout, 'alpha'), 't.md')
+    await link(source, destination)
+    await writeClaim(layout.pending, 't.md', {...currentHolder(), pid: await deadPid()}, {to: activeDir(layout, 'alpha')})
+    expect((await claimTask(layout, layout.pending, 't.md', 'test')).ok).toBe(true)
+    expect(await visible(layout.pending)).toEqual([])
+    expect((await lstat(destination)).nlink).toBe(1)
+  })
+
+  it('a claim whose destination leaves the queue (../) completes nothing outside it', async () => {
+    const source = await task('t.md', 'the task\n')
+    const outside = await mkdtemp(path.join(os.tmpdir(), 'ccl-outside-'))
+    try {
+      await link(source, path.join(outside, 't.md'))
+      await writeClaim(layout.pending, 't.md', {...currentHolder(), pid: await deadPid()}, {to: path.relative(layout.root, outside)})
+      expect((await claimTask(layout, layout.pending, 't.md', 'test')).ok).toBe(true)
+      expect(await visible(layout.pending)).toEqual(['t.md'])
+    } finally {
+      await rm(outside, {recursive: true, force: true})
+    }
+  })
 })
 
 describe('sweeping claims', () => {
@@ -135,6 +165,13 @@ describe('sweeping claims', () => {
     expect(await sweepFolder(folder, {tempAgeMs: 600_000, now: Date.now(), layout})).toBe(2)
     expect(await readdir(folder)).toEqual(['u.md'])
     expect((await lstat(path.join(layout.pending, 't.md'))).nlink).toBe(1)
+    // An older ccl's claim with an absolute destination: its move is completed too.
+    await writeFile(path.join(folder, 'w.md'), 'old\n')
+    await link(path.join(folder, 'w.md'), path.join(layout.pending, 'w.md'))
+    await writeClaim(folder, 'w.md', {...currentHolder(), pid: await deadPid()}, {to: layout.pending})
+    expect(await sweepFolder(folder, {tempAgeMs: 600_000, now: Date.now(), layout})).toBe(1)
+    expect(await readdir(folder)).toEqual(['u.md'])
+    expect((await lstat(path.join(layout.pending, 'w.md'))).nlink).toBe(1)
     // Without the layout a claim of a move is left for its next claimant.
     await writeClaim(folder, 'u.md', {...currentHolder(), pid: await deadPid()}, {to: 'pending'})
     expect(await sweepFolder(folder, {tempAgeMs: 600_000, now: Date.now()})).toBe(0)

@@ -3,9 +3,10 @@
 // created exclusively the first time, its mtime refreshed by every pass after. A host whose config
 // names an account another host holds refuses to start it until that host has not refreshed the
 // record for OWNER_STALE_MS (it was shut down, or the account was moved out of its config).
-import {mkdir, readFile, stat, utimes} from 'node:fs/promises'
+import {mkdir, readdir, readFile, stat, utimes} from 'node:fs/promises'
 import path from 'node:path'
 
+import {NAME} from '../config/rules.js'
 import {createExclusive, writeFileAtomic} from '../queue/files.js'
 import {currentHost} from '../queue/holder.js'
 import {type QueueLayout, STATE_DIR_MODE, STATE_FILE_MODE} from '../queue/layout.js'
@@ -83,6 +84,36 @@ export async function claimAccount(layout: Pick<QueueLayout, 'state'>, account: 
 
   const found = await readOwner(file)
   return found?.owner ? {host: found.owner.host, refreshedAt: found.mtime} : null
+}
+
+/** Whether an owner record last refreshed at `refreshedAt` still holds its account (claimAccount's rule). */
+export function ownerFresh(refreshedAt: Date, now: Date): boolean {
+  return now.getTime() - refreshedAt.getTime() < OWNER_STALE_MS
+}
+
+/** One record of `<state>/fleet/accounts/`: its account, who wrote it (null when torn or foreign) and its last refresh. */
+export interface OwnerEntry {
+  account: string
+  owner: AccountOwner | null
+  refreshedAt: Date
+}
+
+/**
+ * Every owner record of the fleet, by account name (what `ccl status` shows another host's accounts
+ * from). Read-only; a name that is no account name (a temp file of a write cut by a kill) is skipped.
+ */
+export async function listOwners(layout: Pick<QueueLayout, 'state'>): Promise<OwnerEntry[]> {
+  let names: string[]
+  try {
+    names = await readdir(ownersDir(layout))
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw error
+  }
+
+  const accounts = names.filter((n) => n.endsWith('.json') && !n.startsWith('.')).map((n) => n.slice(0, -'.json'.length)).filter((n) => NAME.test(n)).sort()
+  const found = await Promise.all(accounts.map(async (account) => ({account, found: await readOwner(path.join(ownersDir(layout), `${account}.json`))})))
+  return found.flatMap(({account, found: f}) => (f ? [{account, owner: f.owner, refreshedAt: f.mtime}] : []))
 }
 
 /** The line an operator reads for an account another host holds. */

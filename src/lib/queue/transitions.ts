@@ -34,6 +34,7 @@ import {describeKind, readRegularFile as readRegular} from '../regular-file.js'
 import {describeHolder, liveness} from './holder.js'
 import {createExclusive, NAME_MAX, numberedName, removeIfExists, sweepTemps, writeFileAtomic} from './files.js'
 import {activeDir, makeStateDir, MARKER_SUFFIX, STATE_FILE_MODE, MAX_DELEGATED_NAME_BYTES, type QueueLayout, unsafeNameReason} from './layout.js'
+import {fromQueuePath, toQueuePath} from './shared-path.js'
 import {createRecord, isBreakable, type ReadRecord, readRecord, type RecordBase, refreshedWithin, releaseOwn, removeIfUnchanged, removeStaleGuard, stamp} from './record.js'
 
 const debug = trace('ccl:queue')
@@ -90,7 +91,7 @@ export type ClaimOutcome = {ok: true; claim: Claim} | {ok: false; holder: string
  */
 export async function claimTask(layout: QueueLayout, dir: string, name: string, purpose: string, to?: string): Promise<ClaimOutcome> {
   const file = claimPath(dir, name)
-  const record: ClaimRecord = {...stamp(), task: name, purpose, at: new Date().toISOString(), to: to === undefined ? null : path.relative(layout.root, to)}
+  const record: ClaimRecord = {...stamp(), task: name, purpose, at: new Date().toISOString(), to: to === undefined ? null : toQueuePath(layout, to)}
   for (let attempt = 0; attempt < 2; attempt++) {
     if (await createRecord(file, record)) {
       debug('claim %s/%s for %s', path.relative(layout.root, dir), name, purpose)
@@ -109,7 +110,9 @@ export async function claimTask(layout: QueueLayout, dir: string, name: string, 
     if (found.kind === 'record' && found.record.purpose === RETRY_PURPOSE && dir === layout.pending) await recoverRetry(layout, found.record.task)
     if (!(await removeIfUnchanged(file, found.text))) continue
     debug('claim %s/%s: broke a stale claim (%s)', path.relative(layout.root, dir), name, found.kind === 'record' ? describeHolder(found.record.holder) : 'torn')
-    if (found.kind === 'record' && found.record.to) await completeHalfMove(layout, dir, name, path.join(layout.root, found.record.to))
+    // Relative to the queue (hosts mount it at different paths); an older ccl's absolute path still counts.
+    const movedTo = found.kind === 'record' && typeof found.record.to === 'string' ? fromQueuePath(layout, found.record.to) : null
+    if (movedTo !== null) await completeHalfMove(layout, dir, name, movedTo)
   }
 
   return {ok: false, holder: 'another process (its claim changed while this one looked)'}
@@ -1290,7 +1293,8 @@ export async function sweepFolder(dir: string, options: {tempAgeMs: number; now:
       if (!options.layout) continue
       if (!(await removeIfUnchanged(file, found.text))) continue
       removed++
-      await completeHalfMove(options.layout, dir, found.record.task, path.join(options.layout.root, found.record.to))
+      const movedTo = fromQueuePath(options.layout, found.record.to)
+      if (movedTo !== null) await completeHalfMove(options.layout, dir, found.record.task, movedTo)
       continue
     }
 

@@ -1,5 +1,5 @@
 import {ACTIVITIES} from '../accounts/state.js'
-import {ATTENTION_KINDS, type StatusReport, type UsageWindowStatus} from '../status/report.js'
+import {ATTENTION_KINDS, onOtherHost, type StatusReport, type UsageWindowStatus} from '../status/report.js'
 
 interface Family {
   name: string
@@ -40,7 +40,7 @@ function usageSamples(report: StatusReport, value: (w: UsageWindowStatus) => num
     (['five_hour', 'seven_day'] as const).flatMap((window) => {
       const w = s.usage?.[window]
       const v = w ? value(w) : undefined
-      return v === undefined || Number.isNaN(v) ? [] : [{labels: {account: s.account, window}, value: v}]
+      return v === undefined || Number.isNaN(v) ? [] : [{labels: {account: s.account, host: s.host, window}, value: v}]
     }),
   )
 }
@@ -109,27 +109,33 @@ export function renderPrometheus(report: StatusReport): string {
     },
     {
       name: 'ccl_session_up',
-      help: "1 when the account's tmux session is alive, 0 when it is dead, absent or tmux could not be asked.",
+      help: "1 when the account's tmux session is alive, 0 when it is dead, absent or tmux could not be asked; this host's accounts only (another host's tmux server is not asked).",
       type: 'gauge',
-      samples: report.sessions.map((s) => ({labels: {account: s.account}, value: s.state === 'alive' ? 1 : 0})),
+      samples: report.sessions.filter((s) => !onOtherHost(s)).map((s) => ({labels: {account: s.account, host: s.host}, value: s.state === 'alive' ? 1 : 0})),
+    },
+    {
+      name: 'ccl_account_owner_fresh',
+      help: "Another host's account: 1 while that host's reconcile refreshes its owner record (state remote), 0 once the record is older than 10 minutes (state stale).",
+      type: 'gauge',
+      samples: report.sessions.filter((s) => onOtherHost(s)).map((s) => ({labels: {account: s.account, host: s.host}, value: s.state === 'remote' ? 1 : 0})),
     },
     {
       name: 'ccl_session_held',
       help: '1 when the account is on hold after too many crashes (reconcile no longer recreates it).',
       type: 'gauge',
-      samples: report.sessions.map((s) => ({labels: {account: s.account}, value: s.held ? 1 : 0})),
+      samples: report.sessions.map((s) => ({labels: {account: s.account, host: s.host}, value: s.held ? 1 : 0})),
     },
     {
       name: 'ccl_account_limited',
       help: '1 while the account is on a usage-limit cooldown (it gets no task until its reset plus failover.margin).',
       type: 'gauge',
-      samples: report.sessions.map((s) => ({labels: {account: s.account}, value: s.activity === 'limited' ? 1 : 0})),
+      samples: report.sessions.map((s) => ({labels: {account: s.account, host: s.host}, value: s.activity === 'limited' ? 1 : 0})),
     },
     {
       name: 'ccl_account_limit_reset_timestamp_seconds',
       help: "When a limited account's cooldown ends (its reset plus failover.margin), as Unix time.",
       type: 'gauge',
-      samples: report.sessions.filter((s) => s.limited_until).map((s) => ({labels: {account: s.account}, value: Math.round(Date.parse(s.limited_until!) / 1000)})),
+      samples: report.sessions.filter((s) => s.limited_until).map((s) => ({labels: {account: s.account, host: s.host}, value: Math.round(Date.parse(s.limited_until!) / 1000)})),
     },
     {
       name: 'ccl_account_usage_ratio',
@@ -147,7 +153,7 @@ export function renderPrometheus(report: StatusReport): string {
       name: 'ccl_session_activity',
       help: "1 for the account's activity (free, working, waiting, limited, needs-login, paused, dead), 0 for the others.",
       type: 'gauge',
-      samples: report.sessions.flatMap((s) => ACTIVITIES.map((activity) => ({labels: {account: s.account, activity}, value: s.activity === activity ? 1 : 0}))),
+      samples: report.sessions.flatMap((s) => ACTIVITIES.map((activity) => ({labels: {account: s.account, host: s.host, activity}, value: s.activity === activity ? 1 : 0}))),
     },
     {
       name: 'ccl_stale_tasks',

@@ -66,10 +66,11 @@ export function renderStatus(report: StatusReport): string {
     '',
     'SESSIONS',
     renderTable(
-      ['account', 'session', 'state', 'activity', 'working on', 'since', 'crashes', 'held', ...(usage ? ['usage'] : [])],
+      ['account', 'host', 'session', 'state', 'activity', 'working on', 'since', 'crashes', 'held', ...(usage ? ['usage'] : [])],
       report.sessions.map((s) => [
         s.account,
-        s.session,
+        s.host,
+        s.session ?? '-',
         s.state,
         describeActivity(s, now),
         s.task ?? '-',
@@ -84,7 +85,9 @@ export function renderStatus(report: StatusReport): string {
   for (const s of report.sessions) if (s.last_crash) out.push(printable(`${s.account}: last crash ${clock(s.last_crash.at, now)}, ${describeCrash(s.last_crash)}`))
 
   // How to look at a session, on the server ccl uses (tmux.socket): a bare `tmux attach` finds another one.
-  if (report.sessions.length > 0) out.push(`attach: ${attachCommand(report.tmux.socket, report.sessions[0]!.session)}${report.sessions.length > 1 ? ' (the same with -t for the others)' : ''}`)
+  // Only this host's sessions can be attached to from here; another host's run on that host's tmux server.
+  const local = report.sessions.filter((s) => s.session !== null)
+  if (local.length > 0) out.push(`attach: ${attachCommand(report.tmux.socket, local[0]!.session!)}${local.length > 1 ? ' (the same with -t for the others)' : ''}`)
 
   const f = report.counters.failovers
   const total = (x: {resume: number; fresh: number}) => x.resume + x.fresh
@@ -150,10 +153,10 @@ export function renderStatus(report: StatusReport): string {
 
   if (report.stale.length > 0) {
     const stale = capped(
-      report.stale.map((t) => [t.account, t.task, age(t.age_ms)]),
+      report.stale.map((t) => [t.account, t.host ?? '-', t.task, age(t.age_ms)]),
       'stale tasks',
     )
-    out.push('', `STALE TASKS (in active/ longer than ${formatDuration(report.stale_after_ms)})`, renderTable(['account', 'task', 'age'], stale.rows) + stale.more)
+    out.push('', `STALE TASKS (in active/ longer than ${formatDuration(report.stale_after_ms)})`, renderTable(['account', 'host', 'task', 'age'], stale.rows) + stale.more)
   }
 
   out.push(

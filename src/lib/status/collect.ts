@@ -3,6 +3,11 @@ import {type DelegationState, delegationState} from '../config/read.js'
 import type {Config} from '../config/schema.js'
 import {type MarkerEntry, scanMarkers} from '../delegation/marker.js'
 import {errorMessage, ProgramNotFoundError} from '../errors.js'
+import {listOwners, OWNER_STALE_MS, type OwnerEntry, ownerFresh, ownersDir} from '../fleet/owners.js'
+import {currentHost} from '../queue/holder.js'
+import {readRecord} from '../queue/record.js'
+import {handOffPath, type HandOffRecord} from '../queue/transitions.js'
+import {printable} from '../render/names.js'
 import {describeOrphan, orphanedMarkers} from '../fsck/markers.js'
 import {queueLayout, requireQueueRoot} from '../queue/layout.js'
 import {activityOf, type AccountState, emptyAccountState, readAccountState, type Usage} from '../accounts/state.js'
@@ -15,7 +20,7 @@ import {scanFailed} from './failed.js'
 import {type AccountCandidate, planPending} from './pending.js'
 import {scanQueue} from './queue.js'
 import {readPause} from '../accounts/pause.js'
-import {attachCommand, attentionItems, type DelegatedJob, type DelegationStatus, type SessionState, type SessionStatus, type StatusReport, type UsageStatus, waitingNotes} from './report.js'
+import {type ActiveTaskStatus, attachCommand, attentionItems, type DelegatedJob, type DelegationStatus, type SessionState, type SessionStatus, type StatusReport, type UsageStatus, waitingNotes} from './report.js'
 import {pendingWait, type WaitingForAccount, waitingTask} from './waiting.js'
 
 export interface CollectOptions {
@@ -72,6 +77,36 @@ function usageStatus(usage: Usage, now: Date, watermark: number): UsageStatus {
 }
 
 /**
+ * Other hosts' accounts: each owner record naming another host, for an account this config does not
+ * name (one it names is shown as this host's; reconcile says when another host holds it). A record of
+ * this host for an account no longer in its config is nobody's now, and is left out.
+ */
+function otherHostsAccounts(config: Config, host: string, owners: OwnerEntry[], warnings: string[]): OwnerEntry[] {
+  const mine = new Set(config.accounts.map((a) => a.name))
+  return owners.filter((o) => {
+    if (mine.has(o.account)) return false
+    if (o.owner === null) {
+      warnings.push(`${ownersDir({state: config.state})}/${o.account}.json: not an owner record (torn or foreign): account ${o.account} shown as no host's`)
+      return false
+    }
+
+    return o.owner.host !== host
+  })
+}
+
+/** Which host holds a task of active/<account>/: the host that runs the account, else the one whose assign handed it over. */
+function activeHost(layout: ReturnType<typeof queueLayout>, account: string, sessions: readonly SessionStatus[]): string | null {
+  const runner = sessions.find((s) => s.account === account)
+  if (runner) return runner.host
+  try {
+    const found = readRecord<HandOffRecord>(handOffPath(layout, account))
+    return found.kind === 'record' && typeof found.record.holder.host === 'string' ? found.record.holder.host : null
+  } catch {
+    return null
+  }
+}
+
+/**
  * Everything `ccl status` shows, from files and one tmux call: it never calls the remote API,
  * and works with no tmux server running (sessions are then absent) or no tmux at all (unknown).
  */
@@ -79,14 +114,19 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
   const layout = queueLayout(config)
   requireQueueRoot(config)
   const now = options.now.getTime()
-  const accounts = config.accounts.map((a) => a.name)
+  const host = config.host ?? currentHost()
   const env = options.env ?? process.env
   // By status's own environment: the one cron or systemd give ccl may differ (docs/reap-status.md).
   const delegation = delegationState(config, env)
   // tmux first: its process runs while this one reads the queue (imported statically for that, so
   // the spawn is not left waiting behind the reads for a module to load).
+  const asked = sessionStates(config, options)
+  // The rest of the fleet (SPEC §8): every account another host's reconcile claimed in <state>/fleet/accounts/.
+  const warnings: string[] = []
+  const others = otherHostsAccounts(config, host, await listOwners(layout), warnings)
+  const accounts = [...config.accounts.map((a) => a.name), ...others.map((o) => o.account)]
   const [tmux, queue, markers, counters, symlinks, records, failed] = await Promise.all([
-    sessionStates(config, options),
+    asked,
     scanQueue(layout, {accounts, staleAfterMs: config.watchdog.stale_after, settleMs: config.dispatch.settle, now: options.now}),
     scanMarkers(layout),
     countersOf(layout, options.now),
@@ -103,33 +143,51 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
     scanFailed(layout.failed, options.now),
   ])
 
-  const warnings: string[] = []
   const windowStart = now - config.watchdog.crash_window
   const hookStates: AccountState[] = []
   const candidates: AccountCandidate[] = []
   const waitingForAccount: WaitingForAccount[] = []
-  const sessions: SessionStatus[] = config.accounts.map((account, i) => {
+  const rows = [
+    ...config.accounts.map((account) => ({account, name: account.name, host, session: account.session as string | null, refreshedAt: null as Date | null})),
+    ...others.map((o) => ({account: null, name: o.account, host: o.owner!.host, session: null, refreshedAt: o.refreshedAt})),
+  ]
+  const sessions: SessionStatus[] = rows.map((row, i) => {
+    const {account, name} = row
     const {record} = records[i]!
-    const working = queue.active.find((t) => t.account === account.name)
-    const state: SessionState = tmux.error ? 'unknown' : (tmux.states.get(account.session) ?? 'absent')
+    const working = queue.active.find((t) => t.account === name)
+    // Another host's tmux server is not ours to ask: its owner record's age says whether that host still runs it.
+    const state: SessionState = row.refreshedAt
+      ? ownerFresh(row.refreshedAt, options.now)
+        ? 'remote'
+        : 'stale'
+      : tmux.error
+        ? 'unknown'
+        : (tmux.states.get(row.session!) ?? 'absent')
     if (!record.held && (state === 'dead' || state === 'absent')) {
-      warnings.push(`session ${account.session} of ${account.name} is ${state}; ccl reconcile recreates it`)
+      warnings.push(`session ${row.session} of ${name} is ${state}; ccl reconcile recreates it`)
+    }
+
+    if (state === 'stale') {
+      const ago = Math.max(0, Math.round((now - row.refreshedAt!.getTime()) / 60_000))
+      warnings.push(
+        printable(`account ${name} of host ${row.host}: its owner record was last refreshed ${ago} min ago (more than ${OWNER_STALE_MS / 60_000}): is ccl reconcile running on ${row.host}? another host whose config names ${name} may take it over`),
+      )
     }
 
     let hooks: AccountState
     try {
-      hooks = readAccountState(layout, account.name)
+      hooks = readAccountState(layout, name)
     } catch (error) {
       warnings.push(errorMessage(error))
-      hooks = emptyAccountState(account.name)
+      hooks = emptyAccountState(name)
     }
 
-    hookStates.push(hooks)
-    const pause = readPause(layout, account.name)
+    const pause = readPause(layout, name)
     // Read-only: an expired limit shows as over here; reconcile or assign clears it and logs account.available.
     const view = activityOf({
       state: hooks,
-      alive: state === 'alive' || state === 'unknown',
+      // What the shared state says of another host's account (its session cannot be asked here).
+      alive: state === 'alive' || state === 'unknown' || state === 'remote' || state === 'stale',
       task: working?.task ?? null,
       now: options.now,
       marginMs: config.failover.margin,
@@ -137,15 +195,22 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
     })
     // Assign's own reason (no hand-off is settled and no pane read here: status changes nothing).
     const trustDialog = hooks.turn === 'waiting' && hooks.waiting?.reason === 'folder-trust'
-    const facts = {held: record.held, createdAt: record.created_at, pause, state: hooks, working: working?.task ?? null, session: state, trustDialog}
-    candidates.push({name: account.name, busy: busyReason(config, account, facts, options.now)})
-    const waits = waitingTask({account: account.name, task: working?.task ?? null, taskSince: working?.since ?? null, view, now: options.now})
+    // Where the next tasks go is this host's to say: assign hands tasks to its own accounts only.
+    if (account && state !== 'remote' && state !== 'stale') {
+      hookStates.push(hooks)
+      const facts = {held: record.held, createdAt: record.created_at, pause, state: hooks, working: working?.task ?? null, session: state, trustDialog}
+      candidates.push({name, busy: busyReason(config, account, facts, options.now)})
+    }
+
+    const waits = waitingTask({account: name, task: working?.task ?? null, taskSince: working?.since ?? null, view, now: options.now})
     if (waits) waitingForAccount.push(waits)
-    const moved = counters.failovers.by_account_24h[account.name]
+    const moved = counters.failovers.by_account_24h[name]
     return {
-      account: account.name,
-      session: account.session,
+      account: name,
+      host: row.host,
+      session: row.session,
       state,
+      owner_refreshed_at: row.refreshedAt?.toISOString() ?? null,
       task: working?.task ?? null,
       since: working?.since ?? null,
       crashes: record.crashes.filter((at) => Date.parse(at) >= windowStart).length,
@@ -182,9 +247,11 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
   // A marker whose task is gone is no active job: nothing will ever finish it (ccl fsck --repair sets it aside).
   const orphans = orphanedMarkers(layout, markers.markers)
   const orphanPaths = new Set(orphans.map((o) => o.path))
-  const stale = queue.active.filter((t) => t.stale)
+  const active = queue.active.map((t): ActiveTaskStatus => ({...t, host: activeHost(layout, t.account, sessions)}))
+  const stale = active.filter((t) => t.stale)
   const facts = {
     generated_at: options.now.toISOString(),
+    host,
     warnings,
     sessions,
     tmux: {socket: config.tmux.socket ?? null, attach: attachCommand(config.tmux.socket ?? null, 'SESSION'), error: tmux.error, missing: tmux.missing},
@@ -195,7 +262,7 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
       oldest_pending: oldest ? {task: oldest.name, since: new Date(oldest.mtimeMs).toISOString(), age_ms: Math.max(0, now - oldest.mtimeMs)} : null,
       next,
     },
-    active: queue.active,
+    active,
     held: queue.held,
     stale,
     stale_after_ms: config.watchdog.stale_after,

@@ -8,13 +8,33 @@ import type {PendingPlan} from './pending.js'
 import type {ActiveTask, HeldTask, QueueCounts} from './queue.js'
 import {describeAccountWait, describePendingWait, type PendingWait, type WaitingForAccount} from './waiting.js'
 
-/** `unknown`: tmux could not be asked (no binary, a broken socket); status still reports the rest. */
-export type SessionState = 'alive' | 'dead' | 'absent' | 'unknown'
+/**
+ * `unknown`: tmux could not be asked (no binary, a broken socket); status still reports the rest.
+ * `remote`: another host's account whose owner record that host refreshed within OWNER_STALE_MS (its
+ * tmux server is not ours to ask); `stale`: one whose owner record is older (that host may be down,
+ * or just not running reconcile: never `dead`, which this host cannot know).
+ */
+export type SessionState = 'alive' | 'dead' | 'absent' | 'unknown' | 'remote' | 'stale'
+
+/** The account runs on another host (from its owner record in `<state>/fleet/accounts/`). */
+export function onOtherHost(session: Pick<SessionStatus, 'state'>): boolean {
+  return session.state === 'remote' || session.state === 'stale'
+}
+
+/** A task in active/, and the host whose account holds it (null when no host is known to run that account). */
+export interface ActiveTaskStatus extends ActiveTask {
+  host: string | null
+}
 
 export interface SessionStatus {
   account: string
-  session: string
+  /** The host that runs the account: this config's `host:` (default the hostname), or the owner record's for another host's. */
+  host: string
+  /** Its tmux session; null for another host's account (its name is in that host's config). */
+  session: string | null
   state: SessionState
+  /** Another host's account: when that host's reconcile last refreshed its owner record; null for this host's. */
+  owner_refreshed_at: string | null
   /** The task in its active/ folder, if any, and since when. */
   task: string | null
   since: string | null
@@ -155,6 +175,8 @@ export interface Attention {
 
 export interface StatusReport {
   generated_at: string
+  /** The host this report was made on (the config's `host:`, default the hostname). */
+  host: string
   needs_operator: boolean
   /** Everything that needs an operator, each with a stable kind (exit 1 when not empty). */
   attention: Attention[]
@@ -166,10 +188,10 @@ export interface StatusReport {
   tmux: TmuxStatus
   delegation: DelegationStatus
   queue: QueueStatus
-  active: ActiveTask[]
+  active: ActiveTaskStatus[]
   /** Tasks in pending/ never dispatched as they are (a name a paste cannot carry, a symlink): for an operator. */
   held: HeldTask[]
-  stale: ActiveTask[]
+  stale: ActiveTaskStatus[]
   stale_after_ms: number
   waiting_after_ms: number
   delegated: DelegatedJob[]
@@ -216,7 +238,9 @@ export function attentionItems(facts: StatusFacts): Attention[] {
   }
 
   const alive = facts.sessions.filter((s) => s.state === 'alive').length
-  if (!facts.tmux.error && alive === 0 && facts.queue.pending > 0) {
+  // Another host whose reconcile is running may be working the queue: then no session of ours is nobody's.
+  const remote = facts.sessions.filter((s) => s.state === 'remote').length
+  if (!facts.tmux.error && alive === 0 && remote === 0 && facts.queue.pending > 0) {
     const n = facts.queue.pending
     add(
       'no-session',
@@ -244,17 +268,19 @@ export function attentionItems(facts: StatusFacts): Attention[] {
 
     const since = session.waiting?.since ? Date.parse(session.waiting.since) : Number.NaN
     if (session.waiting && now - since > facts.waiting_after_ms) {
+      const where = session.session === null ? `look at its session on host ${printable(session.host)}` : `look at session ${session.session}: ${attach(session.session)}`
       add(
         'waiting',
-        `waiting: ${session.account} has been waiting (${describeWait(session.waiting.why)}) for ${formatDuration(now - since)} (watchdog.waiting_after ${formatDuration(facts.waiting_after_ms)}); look at session ${session.session}: ${attach(session.session)}`,
-        {account: session.account, command: attach(session.session)},
+        `waiting: ${session.account} has been waiting (${describeWait(session.waiting.why)}) for ${formatDuration(now - since)} (watchdog.waiting_after ${formatDuration(facts.waiting_after_ms)}); ${where}`,
+        {account: session.account, command: session.session === null ? null : attach(session.session)},
       )
     }
   }
 
   // A task waiting on its limited account is failover's ordinary case; it needs an operator only when
   // it has waited past watchdog.waiting_after while another account is free (failover should have moved it).
-  const free = facts.sessions.filter((s) => s.activity === 'free').map((s) => s.account)
+  // An account whose host stopped refreshing its owner record is nobody's to count on.
+  const free = facts.sessions.filter((s) => s.activity === 'free' && s.state !== 'stale').map((s) => s.account)
   for (const wait of facts.waiting_for_account) {
     if (free.length === 0 || wait.age_ms === null || wait.age_ms <= facts.waiting_after_ms) continue
     add(
@@ -267,16 +293,18 @@ export function attentionItems(facts: StatusFacts): Attention[] {
   for (const task of facts.held) add('task-held', `held task: pending/${printable(task.task)}: ${task.why}`, {task: task.task})
   for (const task of facts.stale) {
     const session = facts.sessions.find((s) => s.account === task.account)?.session
+    const elsewhere = !session && task.host !== null && task.host !== facts.host ? ` on host ${printable(task.host)}` : ''
     add(
       'stale',
-      `stale: ${task.account} has ${task.task} in active/ for ${formatDuration(task.age_ms)} (stale_after ${formatDuration(facts.stale_after_ms)}); look at that session${session ? `: ${attach(session)}` : ''}`,
+      `stale: ${task.account} has ${task.task} in active/ for ${formatDuration(task.age_ms)} (stale_after ${formatDuration(facts.stale_after_ms)}); look at that session${session ? `: ${attach(session)}` : elsewhere}`,
       {task: task.task, account: task.account, command: session ? attach(session) : null},
     )
   }
 
   for (const session of facts.sessions.filter((s) => s.held)) {
     const why = session.last_crash ? ` (last: ${describeCrash(session.last_crash)})` : ''
-    add('account-held', `held: account ${session.account} is on hold after ${session.crashes} crashes${why}; fix it, then run: ccl reconcile --release ${session.account}`, {
+    const on = onOtherHost(session) ? ` on host ${printable(session.host)}` : ''
+    add('account-held', `held: account ${session.account} is on hold after ${session.crashes} crashes${why}; fix it, then run${on}: ccl reconcile --release ${session.account}`, {
       account: session.account,
       command: `ccl reconcile --release ${session.account}`,
     })
@@ -372,7 +400,9 @@ const VERDICT: readonly [AttentionKind, (n: number) => string][] = [
 /** The one line an operator reads first. */
 export function verdictLine(report: StatusReport): string {
   const alive = report.sessions.filter((s) => s.state === 'alive').length
-  const summary = `${alive}/${report.sessions.length} sessions alive, ${report.queue.pending} pending, ${report.queue.active} active, ${report.queue.delegated} delegated`
+  const elsewhere = report.sessions.filter((s) => onOtherHost(s)).length
+  const others = elsewhere > 0 ? `, ${plural(elsewhere, 'account')} on other hosts` : ''
+  const summary = `${alive}/${report.sessions.length - elsewhere} sessions alive${others}, ${report.queue.pending} pending, ${report.queue.active} active, ${report.queue.delegated} delegated`
   if (!report.needs_operator) return `ok: nothing needs an operator (${summary})`
   const count = (kind: AttentionKind) => report.attention.filter((a) => a.kind === kind).length
   const parts = VERDICT.filter(([kind]) => count(kind) > 0).map(([kind, words]) => words(count(kind)))
