@@ -12,10 +12,10 @@ for (const stream of [process.stdout, process.stderr]) {
   })
 }
 
-// The hot commands (`route FILE…`, `hook`, `statusline`, `reconcile`, `status`) first: their fast entry runs them without oclif when it
+// The hot commands (`route FILE…`, `hook`, `statusline`, `reconcile`, `status`, `reap`) first: their fast entry runs them without oclif when it
 // understands the whole command line, and hands anything else (help, a bad flag…) to oclif.
 const command = process.argv[2]
-const FAST = new Set(['route', 'hook', 'statusline', 'reconcile', 'status'])
+const FAST = new Set(['route', 'hook', 'statusline', 'reconcile', 'status', 'reap'])
 // CCL_FAST=0 sends them through oclif too (for a comparison, or if the fast entry were ever in doubt).
 const done = FAST.has(command) && process.env.CCL_FAST !== '0' && (await (await import(`../dist/fast/${command}.js`)).runFast(process.argv.slice(3)))
 if (!done) {

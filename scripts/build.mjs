@@ -69,7 +69,7 @@ const result = await build({
 // The fast entries of the hot commands (bin/run.js imports them before oclif, src/fast/argv.ts): each
 // built apart, so a start loads its entry and a chunk or two rather than ~15 shared chunks (~10 ms).
 // What they load with import() (the account records, only when spill is on) stays in a chunk of its own.
-for (const name of ['route', 'hook', 'statusline', 'reconcile', 'status']) {
+for (const name of ['route', 'hook', 'statusline', 'reconcile', 'status', 'reap']) {
   const fast = await build({
     ...common,
     entryPoints: [`src/fast/${name}.ts`],

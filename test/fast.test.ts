@@ -188,6 +188,27 @@ it('a reconcile whose config was validated before (its cache) loads neither ocli
   for (const heavy of ['@oclif/core', 'zod', 'execa']) expect(loaded).not.toContain(heavy)
 })
 
+describe('ccl reap: the fast path and oclif print the same', () => {
+  // No markers in pending/: each pass has nothing to ask the platform, the same output both ways.
+  const table: [string, () => string[], 'fast' | 'oclif'][] = [
+    ['a plain pass', () => [...config()], 'fast'],
+    ['--quiet', () => [...config(), '--quiet'], 'fast'],
+    ['--dry-run --json', () => [...config(), '--dry-run', '--json'], 'fast'],
+    ['an invalid config', () => ['--config', path.join(sandbox.dir, 'invalid.yaml'), '--quiet'], 'fast'],
+    ['an invalid config, --json', () => ['--json', '--config', path.join(sandbox.dir, 'invalid.yaml')], 'fast'],
+    ['an operand', () => [...config(), 'extra'], 'oclif'],
+    ['an unknown flag', () => [...config(), '--bogus'], 'oclif'],
+    ['--help', () => ['--help'], 'oclif'],
+  ]
+  for (const [what, argv, path_] of table) {
+    it(what, async () => {
+      const {fast, oclif} = await both(['reap', ...argv()])
+      expect(fast.ran).toBe(path_)
+      expectSameOutput(fast.result, oclif.result)
+    })
+  }
+})
+
 describe('warm starts load only what they use', () => {
   // Once the config is in its cache (src/lib/config/cached.ts), a hook, a route, a statusline and a
   // status run load neither the schema (zod) nor the YAML parser for the config, nor node:crypto

@@ -1,12 +1,9 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
-import {delegationState} from '../lib/config/read.js'
 import {type ReapedJob, type ReapRun, runReap, type RunReapOptions, summarize} from '../lib/delegation/reap.js'
-import {BugError, EXIT_CODES} from '../lib/errors.js'
-import {queueLayout} from '../lib/queue/layout.js'
-import {renderReapedJob, renderReapSummary, renderReapTotals} from '../lib/render/reap.js'
-import {connect, describeRetry} from '../lib/secutools/options.js'
+import {renderReapedJob, renderReapTotals} from '../lib/render/reap.js'
+import {reapOptions, reapWantsListr, reportReap, runReapPlain} from '../runs/reap.js'
 
 export default class Reap extends BaseCommand<typeof Reap> {
   static override summary = 'Collect finished delegated jobs into done/ or failed/, with a result footer.'
@@ -35,41 +32,12 @@ The timer (contrib/systemd) and cron lines (contrib/cron) run it every 30 s; wit
 
   async run(): Promise<ReapRun> {
     const config = this.cclConfig()
-    const delegation = delegationState(config, process.env)
-    const dryRun = this.flags['dry-run']
-    const quiet = this.flags.quiet
-    const showProgress = !this.jsonEnabled() && !quiet
-    const options: RunReapOptions = {
-      layout: queueLayout(config),
-      delegation,
-      dryRun,
-      client: delegation.on
-        ? () => connect(delegation, process.env, {userAgent: `ccl/${this.config.version}`, onRetry: (info) => this.note(describeRetry(info))})
-        : () => Promise.reject(new BugError('reap asked for a client with delegation off')),
-    }
-
-    const result =
-      showProgress && process.stderr.isTTY && process.stdout.isTTY && delegation.on ? await this.withListr(options, delegation.settings.concurrency) : await this.plain(options, showProgress)
-
-    if (result.skipped) {
-      this.note(`ccl reap: ${result.skipped}`)
-      return result
-    }
-
-    const changed = result.jobs.some((job) => job.outcome !== 'running') || result.errors > 0
-    if (!quiet || changed) this.log(renderReapSummary(result))
-    if (result.errors > 0) this.setExitCode(EXIT_CODES.failure)
-    return result
-  }
-
-  /** Off a terminal (cron, a pipe; listr2 itself falls back when stdout is not a TTY): plain lines on stderr. */
-  private async plain(options: RunReapOptions, showProgress: boolean): Promise<ReapRun> {
-    return runReap({
-      ...options,
-      onStart: (markers) => {
-        if (showProgress && markers > 0) this.note(`reap: ${markers} delegated job${markers === 1 ? '' : 's'} to look at`)
-      },
-    })
+    const flags = {dryRun: this.flags['dry-run'], quiet: this.flags.quiet, json: this.jsonEnabled()}
+    // Off a terminal the same plain run as the fast entry (src/runs/reap.ts); on one, a listr2 line.
+    if (!reapWantsListr(config, flags)) return runReapPlain(config, flags)
+    const options = {...reapOptions(config), dryRun: flags.dryRun}
+    const concurrency = options.delegation.on ? options.delegation.settings.concurrency : 1
+    return reportReap(await this.withListr(options, concurrency), flags)
   }
 
   /** On a terminal: a listr2 line that counts jobs as they come in (on stderr, so stdout stays the result). */
