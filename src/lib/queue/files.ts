@@ -1,7 +1,7 @@
 // File primitives of the queue. Every temporary name ccl makes starts with TEMP_PREFIX and is short,
 // so a 255-byte task name never makes it too long, and the next run can sweep what a killed writer left.
-import {constants, lstatSync} from 'node:fs'
-import {link, lstat, open, readdir, rename, unlink} from 'node:fs/promises'
+import {closeSync, constants, fchmodSync, fsync, lstatSync, openSync, writeSync} from 'node:fs'
+import {link, lstat, readdir, rename, unlink} from 'node:fs/promises'
 import path from 'node:path'
 import {randomHex} from '../digest.js'
 
@@ -12,21 +12,35 @@ export function tempName(dir: string): string {
   return path.join(dir, `${TEMP_PREFIX}${process.pid}-${randomHex(6)}`)
 }
 
+const fsyncFd = async (fd: number) => new Promise<void>((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())))
+
+/**
+ * Creates `file` (O_EXCL) with `data`. The open, fchmod, write and close are synchronous: they are
+ * small, and four trips through libuv's thread pool cost more than the work (a reap of 1,000 jobs
+ * spent ~0.65 ms of its own time per file this way). The fsync, which waits for the disk, stays off
+ * the event loop, so the other jobs of a run go on meanwhile.
+ */
 async function writeNew(file: string, data: string | Buffer, fsync: boolean, mode?: number): Promise<void> {
-  const handle = await open(file, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o644)
+  const fd = openSync(file, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o644)
   try {
     // fchmod, not open's mode: the umask must not narrow a mode kept from the file being replaced.
-    if (mode !== undefined) await handle.chmod(mode)
-    await handle.writeFile(data)
-    if (fsync) await handle.sync()
+    if (mode !== undefined) fchmodSync(fd, mode)
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data
+    for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written, bytes.length - written)
+    if (fsync) await fsyncFd(fd)
   } catch (error) {
     // A write that failed (ENOSPC, EIO, EDQUOT) leaves no half-written temp behind: it is ours, just made.
-    await handle.close().catch(() => undefined)
+    try {
+      closeSync(fd)
+    } catch {
+      // already the error being reported
+    }
+
     await removeIfExists(file).catch(() => undefined)
     throw error
   }
 
-  await handle.close()
+  closeSync(fd)
 }
 
 /**
