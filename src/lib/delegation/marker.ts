@@ -143,8 +143,9 @@ export async function scanMarkers(layout: QueueLayout): Promise<MarkerScan> {
   // One by one, synchronously: reap reads 1,000 markers in ~35 ms this way, where 32 fs/promises
   // reads in flight took ~170 ms; the scan sits between reap's start and its first request.
   const scan: MarkerScan = {leftovers: names.some((name) => name.startsWith('.ccl-')), markers: [], problems: []}
+  const prefix = path.join(layout.pending, '/')
   for (const task of tasks) {
-    const file = path.join(layout.pending, task + MARKER_SUFFIX)
+    const file = prefix + task + MARKER_SUFFIX // a task name is one plain segment (isTaskName)
     let marker: Marker | undefined
     try {
       marker = await readMarkerIfExists(file)

@@ -28,8 +28,13 @@ export function orphanOf(layout: QueueLayout, task: string, markerFile: string, 
   return {task, path: markerFile, where: whereIs(layout, task)}
 }
 
-export function orphanedMarkers(layout: QueueLayout, markers: readonly MarkerEntry[]): OrphanedMarker[] {
-  return markers.flatMap((m) => orphanOf(layout, m.task, m.path, m.marker.idempotency_key) ?? [])
+/**
+ * The orphaned ones among `markers`. `listed` (pending/'s names, listed as the markers were read: status)
+ * spares a stat of each task seen there; only a task missing from the listing is looked at again. A task
+ * that left pending/ in the moment between the two is judged by the next run.
+ */
+export function orphanedMarkers(layout: QueueLayout, markers: readonly MarkerEntry[], listed?: ReadonlySet<string>): OrphanedMarker[] {
+  return markers.flatMap((m) => (listed?.has(m.task) ? [] : (orphanOf(layout, m.task, m.path, m.marker.idempotency_key) ?? [])))
 }
 
 /** The line status, reap and fsck print for one. */

@@ -245,7 +245,7 @@ export async function collectStatus(config: Config, options: CollectOptions): Pr
 
   const badMarkers = markers.problems.map((p) => p.message)
   // A marker whose task is gone is no active job: nothing will ever finish it (ccl fsck --repair sets it aside).
-  const orphans = orphanedMarkers(layout, markers.markers)
+  const orphans = orphanedMarkers(layout, markers.markers, queue.pendingNames)
   const orphanPaths = new Set(orphans.map((o) => o.path))
   const active = queue.active.map((t): ActiveTaskStatus => ({...t, host: activeHost(layout, t.account, sessions)}))
   const stale = active.filter((t) => t.stale)

@@ -36,6 +36,8 @@ export interface QueueScan {
   held: HeldTask[]
   /** The pending tasks without a marker, oldest first (mtime, then name). */
   waiting: TaskEntry[]
+  /** Every name in pending/ when it was listed (a marker's task among them is not orphaned). */
+  pendingNames: ReadonlySet<string>
 }
 
 async function names(dir: string): Promise<string[]> {
@@ -100,6 +102,7 @@ export async function scanQueue(
   return {
     held,
     waiting,
+    pendingNames: new Set(pendingListing.names),
     counts: {
       pending: waiting.length,
       settling,
