@@ -2,11 +2,11 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
 import {UsageError} from '../lib/errors.js'
-import {existingSegments, rotateLog} from '../lib/events/archive.js'
+import {rotateLog} from '../lib/events/archive.js'
 import type {CclEvent} from '../lib/events/log.js'
-import {type EventQuery, followEvents, parseSince, queryEvents, taskName} from '../lib/events/query.js'
-import type {FollowItem} from '../lib/events/stream.js'
-import {queueLayout} from '../lib/queue/layout.js'
+import {eventLogs, hostLog} from '../lib/events/logs.js'
+import {type EventQuery, type FleetFollowItem, followEvents, parseSince, queryEvents, taskName} from '../lib/events/query.js'
+import {type QueueLayout, queueLayout} from '../lib/queue/layout.js'
 import {renderEvent} from '../lib/render/events.js'
 import {updateCounters} from '../lib/status/checkpoint.js'
 import {printable} from '../lib/render/names.js'
@@ -43,22 +43,21 @@ Exit codes: 0 ok (also: no event yet, nothing to rotate), 2 bad flag (also --rot
     if (this.flags.rotate) return this.rotate()
     const config = this.cclConfig()
     const layout = queueLayout(config)
-    const file = layout.events
     const query = this.query(new Date())
 
     if (this.flags.follow) {
-      await this.follow(file, query)
+      await this.follow(layout, query)
       return undefined
     }
 
-    const segments = await existingSegments(layout)
+    const logs = await eventLogs(layout)
     if (this.jsonEnabled()) {
       const events: CclEvent[] = []
-      for await (const batch of queryEvents(segments, query)) events.push(...batch)
+      for await (const batch of queryEvents(logs, query)) events.push(...batch)
       return {events}
     }
 
-    for await (const batch of queryEvents(segments, query)) process.stdout.write(batch.map((event) => renderEvent(event)).join('\n') + '\n')
+    for await (const batch of queryEvents(logs, query)) process.stdout.write(batch.map((event) => renderEvent(event)).join('\n') + '\n')
     return undefined
   }
 
@@ -70,7 +69,8 @@ Exit codes: 0 ok (also: no event yet, nothing to rotate), 2 bad flag (also --rot
 
     const layout = queueLayout(this.cclConfig())
     const now = new Date()
-    const outcome = await rotateLog(layout, now)
+    // Only this host's log: the others are their hosts' to rotate (they may be appending to them now).
+    const outcome = await rotateLog(hostLog(layout), now)
     if (!outcome.rotated) {
       this.note(`ccl events: nothing to rotate: ${printable(layout.events)} is ${outcome.reason === 'missing' ? 'missing' : 'empty'}`)
       return {archive: null, rotated: false}
@@ -101,7 +101,7 @@ Exit codes: 0 ok (also: no event yet, nothing to rotate), 2 bad flag (also --rot
   }
 
   /** Until Ctrl-C or SIGTERM, which end it cleanly (exit 0), as for tail -f. */
-  private async follow(file: string, query: EventQuery): Promise<void> {
+  private async follow(layout: QueueLayout, query: EventQuery): Promise<void> {
     const controller = new AbortController()
     const stop = () => controller.abort()
     process.once('SIGINT', stop)
@@ -109,13 +109,13 @@ Exit codes: 0 ok (also: no event yet, nothing to rotate), 2 bad flag (also --rot
     const json = this.jsonEnabled()
     let caughtUp = false
     try {
-      for await (const item of followEvents(file, query, {signal: controller.signal})) {
+      for await (const item of followEvents(async () => eventLogs(layout), query, {signal: controller.signal})) {
         if (item.kind === 'events') {
           process.stdout.write(item.events.map((event) => (json ? JSON.stringify(event) : renderEvent(event))).join('\n') + '\n')
         } else if (item.kind === 'caught-up') {
           caughtUp = true
         } else {
-          this.note(`ccl events: ${describe(item.note, file, caughtUp)}`)
+          this.note(`ccl events: ${describe(item.note, item.file, caughtUp)}`)
         }
       }
     } finally {
@@ -125,7 +125,7 @@ Exit codes: 0 ok (also: no event yet, nothing to rotate), 2 bad flag (also --rot
   }
 }
 
-function describe(note: Extract<FollowItem, {kind: 'note'}>['note'], file: string, caughtUp: boolean): string {
+function describe(note: Extract<FleetFollowItem, {kind: 'note'}>['note'], file: string, caughtUp: boolean): string {
   const name = printable(file)
   switch (note) {
     case 'missing': {
