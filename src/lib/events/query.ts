@@ -75,9 +75,13 @@ interface Source {
   next(): Promise<CclEvent[] | null>
 }
 
-/** An event of a host's log gains `host`, the folder's name; the legacy log's events are as they are. */
+/**
+ * An event of a host's log gains `host`, the folder's name; the legacy log's events are as they are.
+ * Set on the events as parsed: they are fresh objects of the stream's, which nobody else holds.
+ */
 function withHost(events: CclEvent[], host: string | null): CclEvent[] {
-  return host === null ? events : events.map((event) => ({...event, host}))
+  if (host !== null) for (const event of events) event.host = host
+  return events
 }
 
 /** One log read as a stream: its archives oldest first, then its live log. */
@@ -125,18 +129,32 @@ async function* mergeByTs(sources: readonly Source[]): AsyncGenerator<CclEvent[]
   }
 
   let out: CclEvent[] = []
-  while (heads.length > 0) {
+  while (heads.length > 1) {
     let pick = 0
     for (let h = 1; h < heads.length; h++) if (heads[h]!.key < heads[pick]!.key) pick = h
+    // The picked stream goes on while it stays before every other head (a tie goes to the stream listed first).
+    let bound = Number.POSITIVE_INFINITY
+    let boundFirst = false
+    for (let h = 0; h < heads.length; h++) {
+      if (h === pick || heads[h]!.key > bound) continue
+      if (heads[h]!.key < bound || h < pick) boundFirst = h < pick
+      bound = heads[h]!.key
+    }
+
     const head = heads[pick]!
-    out.push(head.batch[head.i]!)
-    head.i++
-    if (head.i < head.batch.length) {
-      head.key = keyOf(head.batch[head.i]!, head.key)
-    } else {
-      const next = await refill(head.source, head.key)
-      if (next) heads[pick] = next
-      else heads.splice(pick, 1)
+    for (;;) {
+      out.push(head.batch[head.i]!)
+      head.i++
+      if (head.i < head.batch.length) {
+        head.key = keyOf(head.batch[head.i]!, head.key)
+      } else {
+        const next = await refill(head.source, head.key)
+        if (next) heads[pick] = next
+        else heads.splice(pick, 1)
+        break
+      }
+
+      if (head.key > bound || (head.key === bound && boundFirst)) break
     }
 
     if (out.length >= MERGED_BATCH) {
@@ -146,6 +164,11 @@ async function* mergeByTs(sources: readonly Source[]): AsyncGenerator<CclEvent[]
   }
 
   if (out.length > 0) yield out
+  // One stream left: the rest of it as it comes, nothing to compare.
+  const last = heads[0]
+  if (!last) return
+  yield last.batch.slice(last.i)
+  for (let batch = await last.source.next(); batch !== null; batch = await last.source.next()) if (batch.length > 0) yield batch
 }
 
 /** The matching events of a stream (the last `lines` of them, if set). */
