@@ -398,6 +398,24 @@ describe('the counters checkpoint', () => {
       expect(run.counters).toEqual(await fullRead(now))
     })
 
+    it('the legacy log deleted after the upgrade: its counts stay (it is never written again), and a legacy file that appears later is counted as new', async () => {
+      const now = start
+      await append(files.legacyEvents, 4, now)
+      await append(files.events, 2, now, 100)
+      const before = (await updateCounters(files, now)).counters
+      await unlink(files.legacyEvents)
+      const run = await updateCounters(files, now)
+      expect(run.rebuilt).toBeNull()
+      expect(run.counters).toEqual(before)
+      expect(Object.keys(parseCheckpoint(await readFile(checkpointPath(files), 'utf8'))!.logs)).toEqual(['hosts/h1/events.jsonl'])
+      // An older ccl on another host, mid-upgrade, still writing it: a new file, read from its start.
+      await append(files.legacyEvents, 2, now, 200)
+      expect((await updateCounters(files, now)).counters.all_time).toMatchObject({submitted: before.all_time.submitted + 1, completed: before.all_time.completed + 1})
+      // A host's log is not so: its file gone (not rotated) rebuilds from what is on disk.
+      await unlink(files.events)
+      expect((await updateCounters(files, now)).rebuilt).toBe('the file of the checkpoint is gone (hosts/h1/events.jsonl)')
+    })
+
     it('two status runs at once, while two hosts append, never count an event twice: each checkpoint is whole, the last one wins', async () => {
       let now = start
       const h2 = await filesOf(dir, 'h2')

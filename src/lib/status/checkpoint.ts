@@ -116,6 +116,8 @@ interface Segment {
 /** One log's segments that exist, oldest first. */
 interface OpenLog {
   key: string
+  /** The legacy top-level log (no host). */
+  legacy: boolean
   segments: Segment[]
 }
 
@@ -124,7 +126,7 @@ async function openLogs(files: CounterFiles): Promise<OpenLog[]> {
   const logs: OpenLog[] = []
   const seen = new Set<number>()
   try {
-    for (const log of await eventLogs(files)) logs.push({key: logKey(files, log), segments: await openSegments(log, seen)})
+    for (const log of await eventLogs(files)) logs.push({key: logKey(files, log), legacy: log.host === null, segments: await openSegments(log, seen)})
   } catch (error) {
     await Promise.all(logs.flatMap((l) => l.segments.map(async (s) => s.handle.close())))
     throw error
@@ -190,7 +192,11 @@ async function resumePoints(checkpoint: Checkpoint | null, logs: OpenLog[], nowM
   if (nowMs < checkpoint.at - CLOCK_SLACK_MS) return 'the clock is before the checkpoint'
   const points = new Map<string, Resume>()
   for (const [key, mark] of Object.entries(checkpoint.logs)) {
-    const segments = logs.find((log) => log.key === key)?.segments ?? []
+    const log = logs.find((l) => l.key === key)
+    const segments = log?.segments ?? []
+    // The legacy log is never written again: once none of its files is left (deleted or compressed
+    // after an upgrade), its counts stay in the totals and its mark goes. A file there later is new.
+    if (segments.length === 0 && log?.legacy) continue
     const index = segments.findIndex((s) => s.ino === mark.ino)
     if (index === -1) return `the file of the checkpoint is gone (${key})`
     const found = segments[index]!
