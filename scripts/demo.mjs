@@ -239,7 +239,11 @@ async function main() {
   }
 
   const local = done.length - remote
-  const events = (await readFile(path.join(queue, '.ccl', 'events.jsonl'), 'utf8')).split('\n').filter(Boolean).map((line) => JSON.parse(line))
+  // Every host's log (hosts/<host>/events.jsonl; the demo has one host) and the legacy top-level one.
+  const state = path.join(queue, '.ccl')
+  const logs = [path.join(state, 'events.jsonl'), ...(await readdir(path.join(state, 'hosts')).catch(() => [])).map((host) => path.join(state, 'hosts', host, 'events.jsonl'))]
+  const texts = await Promise.all(logs.map(async (file) => readFile(file, 'utf8').catch(() => '')))
+  const events = texts.join('\n').split('\n').filter(Boolean).map((line) => JSON.parse(line))
   const failovers = events.filter((e) => e.event === 'task.failed_over')
   const moved = failovers.map((e) => `${e.task}: ${e.from} -> ${e.to}, ${e.mode === 'resume' ? 'same conversation' : 'afresh'}`).join('; ')
   const summary = `demo: ${done.length}/${TASKS.length} tasks done (${local} local, ${remote} remote, $${cost.toFixed(2)}); ${failovers.length} failed over${moved ? ` (${moved})` : ''}`

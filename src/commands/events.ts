@@ -2,23 +2,24 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
 import {UsageError} from '../lib/errors.js'
-import {existingSegments, rotateLog} from '../lib/events/archive.js'
+import {rotateLog} from '../lib/events/archive.js'
 import type {CclEvent} from '../lib/events/log.js'
-import {type EventQuery, followEvents, parseSince, queryEvents, taskName} from '../lib/events/query.js'
-import type {FollowItem} from '../lib/events/stream.js'
-import {queueLayout} from '../lib/queue/layout.js'
+import {eventLogs, hostLog} from '../lib/events/logs.js'
+import {type EventQuery, type FleetFollowItem, followEvents, parseSince, queryEvents, taskName} from '../lib/events/query.js'
+import {type QueueLayout, queueLayout} from '../lib/queue/layout.js'
 import {renderEvent} from '../lib/render/events.js'
 import {updateCounters} from '../lib/status/checkpoint.js'
 import {printable} from '../lib/render/names.js'
 
 export default class Events extends BaseCommand<typeof Events> {
-  static override summary = 'The event log: what ccl did, when, to which task and account; --follow watches it.'
+  static override summary = 'The event log of every host: what ccl did, when, to which task and account; --follow watches it.'
   static override description = `One line per event, oldest first: time (UTC), event, task, account, then the fields that matter for it (provider, job and cost of a delegation; reason of a requeue; from→to of a failover; …). Names are printed with control characters escaped. Torn or foreign lines in the log are skipped.
 Filters combine: --task NAME (its events, also a requeue that renamed it), --account NAME (its events, and failovers from or to it), --since a duration back from now (30m, 2h, 1d) or an ISO date (2026-12-01, 2026-12-01T08:00Z). -n N keeps the last N matching events.
 --follow prints the matching events, then each new one as it is appended, like tail -F: it waits for a log that does not exist yet, and after a rotation (the log renamed away and a new one created) or a truncation it reads the new content from its start. Ctrl-C or SIGTERM stops it, exit 0.
 --json prints one document {schemaVersion, events: [...]}; with --follow, one JSON object per event and line (JSON lines), as in the log.
-Without --follow the archives of the log (events-YYYYMMDDTHHMMSSZ.jsonl in the state folder, made by --rotate) are read too, oldest first, then the live log.
---rotate renames the live log to a new archive (UTC time of the rotation in its name; a suffix -1, -2… if taken; never overwrites), prints the archive's path and brings status's counters (counters.json) up to date; writers start a new log with their next event. A missing or empty log is not rotated: a note on stderr, nothing on stdout, exit 0. --rotate takes no other flag but --json and --config.
+Each host appends only to its own log, <state>/hosts/<host>/events.jsonl; every host's log and the legacy <state>/events.jsonl (written by ccl before per-host logs, never again) are read and merged by time (a tie keeps file order); --json gives each event of a host's log its host. --follow follows every host's live log, and a host's that appears later.
+Without --follow the archives of each log (events-YYYYMMDDTHHMMSSZ.jsonl beside it, made by --rotate) are read too, oldest first, then the live log.
+--rotate renames this host's live log (only this host's: others may be appending to theirs) to a new archive in its folder (UTC time of the rotation in its name; a suffix -1, -2… if taken; never overwrites), prints the archive's path and brings status's counters (counters.json) up to date; writers start a new log with their next event. A missing or empty log is not rotated: a note on stderr, nothing on stdout, exit 0. --rotate takes no other flag but --json and --config.
 Exit codes: 0 ok (also: no event yet, nothing to rotate), 2 bad flag (also --rotate with a filter or --follow) (e.g. a --since that is neither a duration nor a date), 3 config error.`
 
   static override examples = [
@@ -36,29 +37,28 @@ Exit codes: 0 ok (also: no event yet, nothing to rotate), 2 bad flag (also --rot
     account: Flags.string({description: 'only the events of this account, and failovers from or to it', helpValue: 'NAME'}),
     since: Flags.string({description: 'only events since then: a duration back from now (30m, 2h, 1d) or an ISO date (2026-12-01, 2026-12-01T08:00Z)', helpValue: 'D|DATE'}),
     lines: Flags.integer({char: 'n', description: 'of the events already logged, only the last N that match (0 with --follow: only new ones)', min: 0, helpValue: 'N'}),
-    rotate: Flags.boolean({description: 'rename the log to an archive events-YYYYMMDDTHHMMSSZ.jsonl in the state folder and print its path'}),
+    rotate: Flags.boolean({description: "rename this host's log to an archive events-YYYYMMDDTHHMMSSZ.jsonl in its folder and print its path"}),
   }
 
   async run(): Promise<{events: CclEvent[]} | {archive: string | null; rotated: boolean} | undefined> {
     if (this.flags.rotate) return this.rotate()
     const config = this.cclConfig()
     const layout = queueLayout(config)
-    const file = layout.events
     const query = this.query(new Date())
 
     if (this.flags.follow) {
-      await this.follow(file, query)
+      await this.follow(layout, query)
       return undefined
     }
 
-    const segments = await existingSegments(layout)
+    const logs = await eventLogs(layout)
     if (this.jsonEnabled()) {
       const events: CclEvent[] = []
-      for await (const batch of queryEvents(segments, query)) events.push(...batch)
+      for await (const batch of queryEvents(logs, query)) events.push(...batch)
       return {events}
     }
 
-    for await (const batch of queryEvents(segments, query)) process.stdout.write(batch.map((event) => renderEvent(event)).join('\n') + '\n')
+    for await (const batch of queryEvents(logs, query)) process.stdout.write(batch.map((event) => renderEvent(event)).join('\n') + '\n')
     return undefined
   }
 
@@ -70,7 +70,8 @@ Exit codes: 0 ok (also: no event yet, nothing to rotate), 2 bad flag (also --rot
 
     const layout = queueLayout(this.cclConfig())
     const now = new Date()
-    const outcome = await rotateLog(layout, now)
+    // Only this host's log: the others are their hosts' to rotate (they may be appending to them now).
+    const outcome = await rotateLog(hostLog(layout), now)
     if (!outcome.rotated) {
       this.note(`ccl events: nothing to rotate: ${printable(layout.events)} is ${outcome.reason === 'missing' ? 'missing' : 'empty'}`)
       return {archive: null, rotated: false}
@@ -101,7 +102,7 @@ Exit codes: 0 ok (also: no event yet, nothing to rotate), 2 bad flag (also --rot
   }
 
   /** Until Ctrl-C or SIGTERM, which end it cleanly (exit 0), as for tail -f. */
-  private async follow(file: string, query: EventQuery): Promise<void> {
+  private async follow(layout: QueueLayout, query: EventQuery): Promise<void> {
     const controller = new AbortController()
     const stop = () => controller.abort()
     process.once('SIGINT', stop)
@@ -109,13 +110,13 @@ Exit codes: 0 ok (also: no event yet, nothing to rotate), 2 bad flag (also --rot
     const json = this.jsonEnabled()
     let caughtUp = false
     try {
-      for await (const item of followEvents(file, query, {signal: controller.signal})) {
+      for await (const item of followEvents(async () => eventLogs(layout), query, {signal: controller.signal})) {
         if (item.kind === 'events') {
           process.stdout.write(item.events.map((event) => (json ? JSON.stringify(event) : renderEvent(event))).join('\n') + '\n')
         } else if (item.kind === 'caught-up') {
           caughtUp = true
         } else {
-          this.note(`ccl events: ${describe(item.note, file, caughtUp)}`)
+          this.note(`ccl events: ${describe(item.note, item.file, caughtUp)}`)
         }
       }
     } finally {
@@ -125,7 +126,7 @@ Exit codes: 0 ok (also: no event yet, nothing to rotate), 2 bad flag (also --rot
   }
 }
 
-function describe(note: Extract<FollowItem, {kind: 'note'}>['note'], file: string, caughtUp: boolean): string {
+function describe(note: Extract<FleetFollowItem, {kind: 'note'}>['note'], file: string, caughtUp: boolean): string {
   const name = printable(file)
   switch (note) {
     case 'missing': {

@@ -14,7 +14,7 @@ export default class Reap extends BaseCommand<typeof Reap> {
     failed, cancelled   -> failed/NAME.md with the footer and the error
     past job_timeout    -> failed/NAME.md, status timed_out (measured from submitted_at)
     queued, running     -> left for the next reap
-Each outcome appends an event to events.jsonl. Finishing is crash-safe: the result is written first,
+Each outcome appends an event to this host's events.jsonl. Finishing is crash-safe: the result is written first,
 then the task and the marker are removed; a reap killed at any point is completed by the next one
 without a second file or footer. One reap runs at a time: a second exits 0 at once saying so.
 The timer (contrib/systemd) and cron lines (contrib/cron) run it every 30 s; with delegation off and no markers it does nothing and exits 0.`

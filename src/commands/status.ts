@@ -11,7 +11,7 @@ Prints a one-line verdict, then tables: sessions of the whole fleet, each with i
 crashes within crash_window, held; another host's accounts, from <state>/fleet/accounts/, are remote while that host's
 reconcile refreshes their owner record and stale after 10 minutes without) with the tmux attach line for ccl's server, queue counts with the oldest pending task and where the next five would go
 and why they wait, whether delegation is on, delegated jobs (task, provider, job, state, age), delegation counters from
-events.jsonl (all time and last 24 h), stale tasks and symlink health.
+every host's event log (all time and last 24 h), stale tasks and symlink health.
 Exits 1 when something needs a person, each an attention item with a stable kind (--json attention[]): tmux missing, no
 session alive while tasks wait, delegation off although configured (its key variable unset), a claim stuck submitting,
 failed tasks (with the ccl retry line), stale tasks, held accounts or tasks, accounts needing login, sessions waiting

@@ -3,6 +3,7 @@ import path from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
 
 import {type LoopSandbox, makeLoopSandbox, mtimeMs, waitFor} from '../support/loop.js'
+import {allLogText} from '../support/events.js'
 
 let loop: LoopSandbox | undefined
 
@@ -20,7 +21,7 @@ async function started(options: Parameters<typeof makeLoopSandbox>[0] = {}): Pro
 }
 
 async function events(l: LoopSandbox): Promise<{event: string; task?: string; account?: string; reason?: string}[]> {
-  const text = await readFile(path.join(l.sandbox.queue, '.ccl', 'events.jsonl'), 'utf8').catch(() => '')
+  const text = allLogText(path.join(l.sandbox.queue, '.ccl'))
   return text.split('\n').filter(Boolean).map((line) => JSON.parse(line))
 }
 

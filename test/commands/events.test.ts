@@ -1,22 +1,29 @@
-// ccl events against a real events.jsonl in a temp folder, through the built binary: the human
-// lines, the filters, --json, and --follow across appends, rotation, truncation and a missing log.
+// ccl events against real event logs in a temp folder, through the built binary: the human
+// lines, the filters, --json, and --follow across appends, rotation, truncation and a missing log;
+// and a fleet's logs (SPEC §8): one per host under hosts/<host>/, plus the legacy top-level one,
+// merged by ts, each event with its host, rotated per host.
 import {type ChildProcess, spawn} from 'node:child_process'
-import {readFileSync, statSync} from 'node:fs'
+import {readdirSync, readFileSync, statSync} from 'node:fs'
 import {appendFile, mkdir, rename, truncate, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+import {stringify} from 'yaml'
 
 import {MAX_LINE_BYTES, readEventStream} from '../../src/lib/events/stream.js'
 import {waitFor} from '../support/loop.js'
 import {BIN, makeSandbox, runCcl, type Sandbox} from '../support/sandbox.js'
 
 let sandbox: Sandbox
+/** The log of this config's host, host-a: the one its ccl appends to. */
 let log: string
+let state: string
+const HOST = 'host-a'
 const children: ChildProcess[] = []
 
 beforeEach(async () => {
-  sandbox = await makeSandbox()
-  log = path.join(sandbox.queue, '.ccl', 'events.jsonl')
+  sandbox = await makeSandbox({config: {host: HOST}})
+  state = path.join(sandbox.queue, '.ccl')
+  log = path.join(state, 'hosts', HOST, 'events.jsonl')
 })
 afterEach(async () => {
   for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
@@ -165,7 +172,7 @@ describe('ccl events', () => {
     // The live log is there again, empty and 0600, and status's checkpoint has moved onto it.
     expect(statSync(log).size).toBe(0)
     expect(statSync(log).mode & 0o777).toBe(0o600)
-    expect(JSON.parse(readFileSync(path.join(path.dirname(log), 'counters.json'), 'utf8'))).toMatchObject({segment: {ino: statSync(log).ino, offset: 0}, totals: {completed: 1}})
+    expect(JSON.parse(readFileSync(path.join(state, 'counters.json'), 'utf8'))).toMatchObject({logs: {[`hosts/${HOST}/events.jsonl`]: {ino: statSync(log).ino, offset: 0}}, totals: {completed: 1}})
     await appendFile(log, HISTORY[7]!)
     const names = (await ccl(['--since', '2026-11-01'])).stdout.split('\n').filter(Boolean).map((l) => l.split(/ +/)[1])
     expect(names).toEqual(['task.assigned', 'delegation.completed', 'task.done'])
@@ -193,12 +200,12 @@ describe('ccl events', () => {
     expect(readFileSync(log, 'utf8')).toBe(HISTORY.join(''))
   })
 
-  it('--json: one document {schemaVersion: 1, events}, the events as logged; no log yet is no event', async () => {
+  it('--json: one document {schemaVersion: 1, events}, the events as logged with their host; no log yet is no event', async () => {
     expect(JSON.parse((await ccl(['--json'])).stdout)).toEqual({schemaVersion: 1, events: []})
     await writeLog(...HISTORY)
     const run = await ccl(['--json', '--task', 'sum.md'])
     expect(run.code).toBe(0)
-    expect(JSON.parse(run.stdout)).toEqual({schemaVersion: 1, events: [JSON.parse(HISTORY[1]!)]})
+    expect(JSON.parse(run.stdout)).toEqual({schemaVersion: 1, events: [{...JSON.parse(HISTORY[1]!), host: HOST}]})
   })
 
   it('a config error exits 3', async () => {
@@ -285,9 +292,134 @@ describe('ccl events --follow', () => {
     ]
     await writeLog(...events.map((e) => line(e)), '{"torn\n')
     await f.until(() => f.lines().length === 2, 'the events of a.md')
-    expect(f.lines().map((l) => JSON.parse(l) as unknown)).toEqual([events[0], events[2]])
+    expect(f.lines().map((l) => JSON.parse(l) as unknown)).toEqual([events[0], events[2]].map((e) => ({...e, host: HOST})))
     expect(await f.stop('SIGINT')).toBe(0)
     expect(f.out.stdout).not.toContain('schemaVersion')
+  })
+})
+
+describe('a fleet: one log per host (SPEC §8)', () => {
+  /** The same config on another host: its own `host:`, the same queue and state folder. */
+  async function configOf(host: string): Promise<string> {
+    const file = path.join(sandbox.dir, `ccl-${host}.yaml`)
+    await writeFile(file, stringify({...sandbox.config, host}))
+    return file
+  }
+
+  const hostLog = (host: string) => path.join(state, 'hosts', host, 'events.jsonl')
+  async function writeHostLog(host: string, ...lines: string[]): Promise<void> {
+    await mkdir(path.dirname(hostLog(host)), {recursive: true})
+    await writeFile(hostLog(host), lines.join(''))
+  }
+
+  const json = async (args: string[] = [], config = sandbox.configFile) => {
+    const run = await runCcl(['events', '--config', config, '--json', ...args], {cwd: sandbox.dir})
+    expect(run.stderr).toBe('')
+    return JSON.parse(run.stdout).events as Record<string, unknown>[]
+  }
+
+  it('two hosts appending at once each write only their own hosts/<host>/events.jsonl (0700 folders, 0600 files), never the legacy log; ccl events on either shows both, merged by ts', async () => {
+    const b = await configOf('host-b')
+    // Each host pauses and unpauses its own account five times, both at once: real processes, real appends.
+    const churn = async (config: string, account: string) => {
+      for (let i = 0; i < 5; i++) {
+        expect((await runCcl(['pause', account, '--config', config], {cwd: sandbox.dir})).code).toBe(0)
+        expect((await runCcl(['unpause', account, '--config', config], {cwd: sandbox.dir})).code).toBe(0)
+      }
+    }
+
+    await Promise.all([churn(sandbox.configFile, 'alpha'), churn(b, 'beta')])
+    const written = (host: string) => readFileSync(hostLog(host), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as {account: string})
+    expect(new Set(written(HOST).map((e) => e.account))).toEqual(new Set(['alpha']))
+    expect(new Set(written('host-b').map((e) => e.account))).toEqual(new Set(['beta']))
+    expect(written(HOST)).toHaveLength(10)
+    expect(written('host-b')).toHaveLength(10)
+    expect(() => statSync(path.join(state, 'events.jsonl'))).toThrow(/ENOENT/)
+    for (const host of [HOST, 'host-b']) {
+      expect(statSync(hostLog(host)).mode & 0o777).toBe(0o600)
+      expect(statSync(path.dirname(hostLog(host))).mode & 0o777).toBe(0o700)
+    }
+
+    expect(statSync(path.join(state, 'hosts')).mode & 0o777).toBe(0o700)
+    for (const config of [sandbox.configFile, b]) {
+      const events = await json([], config)
+      expect(events).toHaveLength(20)
+      expect(events.filter((e) => e.host === HOST).every((e) => e.account === 'alpha')).toBe(true)
+      expect(events.filter((e) => e.host === 'host-b').every((e) => e.account === 'beta')).toBe(true)
+      const times = events.map((e) => Date.parse(e.ts as string))
+      expect(times).toEqual([...times].sort((x, y) => x - y))
+    }
+  })
+
+  it('merges every host\'s log and the legacy one by ts, each event with its host (legacy: the host it holds, or none); a tie keeps file order, legacy first, then hosts by name; filters and -n apply to the merge', async () => {
+    await mkdir(state, {recursive: true})
+    await writeFile(path.join(state, 'events.jsonl'), line({ts: at('2026-12-01T09:00'), event: 'task.assigned', task: 'old.md', account: 'alpha'}) + line({ts: at('2026-12-01T10:02'), event: 'task.done', task: 'old.md', account: 'alpha', host: 'oldbox'}))
+    await writeHostLog(HOST, line({ts: at('2026-12-01T10:00'), event: 'task.assigned', task: 'a.md', account: 'alpha'}), line({ts: at('2026-12-01T10:02'), event: 'task.done', task: 'a.md', account: 'alpha'}), line({ts: at('2026-12-01T10:02'), event: 'session.released', account: 'alpha'}))
+    await writeHostLog('host-b', line({ts: at('2026-12-01T10:01'), event: 'task.assigned', task: 'b.md', account: 'beta'}), '{"torn', '\n', line({ts: at('2026-12-01T10:02'), event: 'task.done', task: 'b.md', account: 'beta'}), line({ts: at('2026-12-01T10:03'), event: 'session.released', account: 'beta'}))
+    // Not a host's folder (no host is named so): never read.
+    await mkdir(path.join(state, 'hosts', '.tmp'), {recursive: true})
+    await writeFile(path.join(state, 'hosts', '.tmp', 'events.jsonl'), line({ts: at('2026-12-01T10:00'), event: 'task.lost'}))
+    const events = await json()
+    expect(events.map((e) => `${e.ts as string} ${e.event as string} ${(e.task as string | undefined) ?? '-'} ${(e.host as string | undefined) ?? 'none'}`)).toEqual([
+      '2026-12-01T09:00:00.000Z task.assigned old.md none',
+      '2026-12-01T10:00:00.000Z task.assigned a.md host-a',
+      '2026-12-01T10:01:00.000Z task.assigned b.md host-b',
+      '2026-12-01T10:02:00.000Z task.done old.md oldbox',
+      '2026-12-01T10:02:00.000Z task.done a.md host-a',
+      '2026-12-01T10:02:00.000Z session.released - host-a',
+      '2026-12-01T10:02:00.000Z task.done b.md host-b',
+      '2026-12-01T10:03:00.000Z session.released - host-b',
+    ])
+    expect((await json(['--account', 'beta'])).map((e) => e.event)).toEqual(['task.assigned', 'task.done', 'session.released'])
+    expect((await json(['-n', '2'])).map((e) => `${e.event as string}@${e.host as string}`)).toEqual(['task.done@host-b', 'session.released@host-b'])
+    expect((await json(['--task', 'old.md'])).map((e) => e.host)).toEqual([undefined, 'oldbox'])
+    const human = await ccl(['--since', '2026-12-01T10:01Z'])
+    expect(human.stdout.split('\n').filter(Boolean).map((l) => l.split(/ +/).slice(1, 3).join(' '))).toEqual(['task.assigned b.md', 'task.done old.md', 'task.done a.md', 'session.released -', 'task.done b.md', 'session.released -'])
+  })
+
+  it('--rotate rotates only this host\'s log, into its own folder; the other hosts\' logs and the legacy log are left as they are, and still read', async () => {
+    await mkdir(state, {recursive: true})
+    await writeFile(path.join(state, 'events.jsonl'), line({ts: at('2026-12-01T09:00'), event: 'task.assigned', task: 'old.md', account: 'alpha'}))
+    await writeHostLog(HOST, line({ts: at('2026-12-01T10:00'), event: 'task.assigned', task: 'a.md', account: 'alpha'}))
+    await writeHostLog('host-b', line({ts: at('2026-12-01T10:01'), event: 'task.assigned', task: 'b.md', account: 'beta'}))
+    const before = {b: statSync(hostLog('host-b')), legacy: statSync(path.join(state, 'events.jsonl'))}
+    const rotated = await ccl(['--rotate'])
+    expect(rotated.code).toBe(0)
+    const archive = rotated.stdout.trim()
+    expect(path.dirname(archive)).toBe(path.join(state, 'hosts', HOST))
+    expect(statSync(log).size).toBe(0)
+    for (const [file, was] of [[hostLog('host-b'), before.b], [path.join(state, 'events.jsonl'), before.legacy]] as const) {
+      const now = statSync(file)
+      expect({ino: now.ino, size: now.size}).toEqual({ino: was.ino, size: was.size})
+    }
+
+    expect((await json()).map((e) => e.task)).toEqual(['old.md', 'a.md', 'b.md'])
+    // host-b rotates its own, and the counters (fleet-wide) still hold all three.
+    const b = await configOf('host-b')
+    const other = await runCcl(['events', '--rotate', '--config', b], {cwd: sandbox.dir})
+    expect(path.dirname(other.stdout.trim())).toBe(path.join(state, 'hosts', 'host-b'))
+    expect((await json()).map((e) => e.task)).toEqual(['old.md', 'a.md', 'b.md'])
+    expect(readdirSync(path.join(state, 'hosts', HOST)).filter((n) => n.startsWith('events-'))).toHaveLength(1)
+  })
+
+  it('--follow follows every host: an append to another host\'s log and the first event of a host that joins later are printed, with their host', async () => {
+    await writeHostLog('host-b', line({ts: at('2026-12-01T10:01'), event: 'task.assigned', task: 'b.md', account: 'beta'}))
+    await writeFile(path.join(state, 'events.jsonl'), line({ts: at('2026-12-01T09:00'), event: 'task.assigned', task: 'old.md', account: 'alpha'}))
+    const f = follow(['--json'])
+    await f.until(() => f.lines().length === 2, 'the history of every log')
+    expect(f.lines().map((l) => (JSON.parse(l) as {task: string}).task)).toEqual(['old.md', 'b.md'])
+    await appendFile(hostLog('host-b'), line({ts: at('2026-12-01T10:05'), event: 'task.done', task: 'b.md', account: 'beta'}))
+    await f.until(() => f.lines().length === 3, 'the append on host-b')
+    await writeHostLog('host-c', line({ts: at('2026-12-01T10:06'), event: 'task.assigned', task: 'c.md', account: 'gamma'}))
+    await f.until(() => f.lines().length === 4, 'the new host')
+    await writeLog(line({ts: at('2026-12-01T10:07'), event: 'task.done', task: 'a.md', account: 'alpha'}))
+    await f.until(() => f.lines().length === 5, 'this host\'s first event')
+    expect(f.lines().slice(2).map((l) => JSON.parse(l) as unknown)).toEqual([
+      {ts: at('2026-12-01T10:05'), event: 'task.done', task: 'b.md', account: 'beta', host: 'host-b'},
+      {ts: at('2026-12-01T10:06'), event: 'task.assigned', task: 'c.md', account: 'gamma', host: 'host-c'},
+      {ts: at('2026-12-01T10:07'), event: 'task.done', task: 'a.md', account: 'alpha', host: HOST},
+    ])
+    expect(await f.stop('SIGINT')).toBe(0)
   })
 })
 

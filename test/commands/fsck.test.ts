@@ -240,6 +240,26 @@ describe('ccl fsck', () => {
     expect(await readFile(log, 'utf8')).toBe(whole)
   })
 
+  it('events-torn in every log: each host\'s log and the legacy one are checked, each repaired on its own; a host folder open to others is a warning', async () => {
+    const whole = '{"ts":"2026-01-01T00:00:00.000Z","event":"task.done","task":"a.md"}\n'
+    const logs = [path.join(state, 'events.jsonl'), path.join(state, 'hosts', 'host-a', 'events.jsonl'), path.join(state, 'hosts', 'host-b', 'events.jsonl')]
+    for (const log of logs) {
+      await mkdir(path.dirname(log), {recursive: true, mode: 0o700})
+      await writeFile(log, whole + '{"ts":"2026-01-0', {mode: 0o600})
+      await utimes(log, ago(60_000), ago(60_000))
+    }
+
+    const check = await fsckJson()
+    expect(check.code).toBe(1)
+    expect(check.report.problems.filter((p) => p.kind === 'events-torn').map((p) => p.path).sort()).toEqual([...logs].sort())
+    const {code, report} = await fsckJson('--repair')
+    expect(code).toBe(0)
+    expect(report.repaired.map((r) => r.kind)).toEqual(['events-torn', 'events-torn', 'events-torn'])
+    for (const log of logs) expect(await readFile(log, 'utf8')).toBe(whole)
+    await chmod(path.join(state, 'hosts', 'host-b'), 0o755)
+    expect((await fsckJson()).report.problems).toMatchObject([{kind: 'state-readable', path: path.join(state, 'hosts', 'host-b'), severity: 'warning'}])
+  })
+
   it('modes: an unreadable task is a problem; group-writable tasks and world-readable state are warnings (exit 0)', async () => {
     await writeFile(path.join(pending, 'shut.md'), 'x\n')
     await chmod(path.join(pending, 'shut.md'), 0o200)

@@ -6,6 +6,7 @@ import {afterEach, describe, expect, it} from 'vitest'
 
 import {type LoopSandbox, makeLoopSandbox, waitFor} from '../support/loop.js'
 import {runCcl} from '../support/sandbox.js'
+import {allLogText} from '../support/events.js'
 
 let loop: LoopSandbox | undefined
 
@@ -56,7 +57,7 @@ async function accountState(l: LoopSandbox, account: string): Promise<Json | und
 }
 
 async function events(l: LoopSandbox): Promise<Json[]> {
-  const text = await readFile(path.join(l.sandbox.queue, '.ccl', 'events.jsonl'), 'utf8').catch(() => '')
+  const text = allLogText(path.join(l.sandbox.queue, '.ccl'))
   return text.split('\n').filter(Boolean).map((line) => JSON.parse(line))
 }
 

@@ -5,6 +5,7 @@ import {afterEach, describe, expect, it} from 'vitest'
 
 import {type LoopSandbox, makeLoopSandbox, mtimeMs, waitFor} from '../support/loop.js'
 import {BIN} from '../support/sandbox.js'
+import {allLogText} from '../support/events.js'
 
 let loop: LoopSandbox | undefined
 
@@ -30,7 +31,7 @@ async function workFor(l: LoopSandbox, workMs: number): Promise<void> {
 
 const panePid = async (l: LoopSandbox) => Number((await l.server.tmux('list-panes', '-t', '=ccl-alpha:', '-F', '#{pane_pid}')).trim())
 const events = async (l: LoopSandbox) =>
-  (await readFile(path.join(l.sandbox.queue, '.ccl', 'events.jsonl'), 'utf8').catch(() => ''))
+  allLogText(path.join(l.sandbox.queue, '.ccl'))
     .split('\n')
     .filter(Boolean)
     .map((line) => JSON.parse(line) as Record<string, unknown>)

@@ -3,6 +3,7 @@
 // writes there is private: the folder 0700 (tightened when found looser), its files 0600.
 import {execFileSync} from 'node:child_process'
 import {chmod, mkdir, stat, writeFile} from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
@@ -84,6 +85,8 @@ describe('the state folder is private', () => {
     expect(run.stderr).not.toMatch(/internal error/)
     const mode = async (...parts: string[]) => ((await stat(path.join(state, ...parts))).mode & 0o777).toString(8)
     expect(await mode()).toBe('700')
-    expect(await mode('events.jsonl')).toBe('600')
+    // The log is this host's (SPEC §8), in folders as private as the state folder.
+    expect(await mode('hosts', os.hostname(), 'events.jsonl')).toBe('600')
+    expect([await mode('hosts'), await mode('hosts', os.hostname())]).toEqual(['700', '700'])
   })
 })

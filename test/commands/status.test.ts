@@ -377,20 +377,22 @@ describe('ccl status: account health (failovers, tasks waiting for an account)',
 
   it('keeps its counters in counters.json (0600) and reads only what the log gained; they survive ccl events --rotate', async () => {
     await configure(noServer())
-    const events = path.join(state(), 'events.jsonl')
+    // This host's log (the config has no host: the hostname), and the legacy log of an earlier ccl, counted too.
+    const events = path.join(state(), 'hosts', os.hostname(), 'events.jsonl')
     const ago = (h: number) => new Date(Date.now() - h * 3_600_000)
+    await appendEvent(path.join(state(), 'events.jsonl'), 'delegation.submitted', {task: 'old.md'}, ago(40))
     await appendEvent(events, 'delegation.completed', {task: 'a.md', cost_usd: 0.5}, ago(30))
     await appendEvent(events, 'delegation.completed', {task: 'b.md', cost_usd: 0.25}, ago(1))
     const first = JSON.parse((await status(['--json'])).stdout).counters
     const checkpoint = path.join(state(), 'counters.json')
     expect((await stat(checkpoint)).mode & 0o777).toBe(0o600)
-    expect(JSON.parse(await readFile(checkpoint, 'utf8')).segment.offset).toBe((await stat(events)).size)
+    expect(JSON.parse(await readFile(checkpoint, 'utf8')).logs[`hosts/${os.hostname()}/events.jsonl`].offset).toBe((await stat(events)).size)
 
     const rotate = await runCcl(['events', '--rotate', '--config', sandbox.configFile], {cwd: sandbox.dir})
     expect(rotate.code).toBe(0)
     await appendEvent(events, 'delegation.failed', {task: 'c.md', cost_usd: 1}, ago(2))
     const after = JSON.parse((await status(['--json'])).stdout).counters
-    expect(first.all_time).toMatchObject({completed: 2, cost_usd: 0.75})
+    expect(first.all_time).toMatchObject({submitted: 1, completed: 2, cost_usd: 0.75})
     expect(after.all_time).toMatchObject({completed: 2, failed: 1, cost_usd: 1.75})
     expect(after.last_24h).toMatchObject({completed: 1, failed: 1, cost_usd: 1.25})
     // A rebuild (checkpoint gone) reads the archive and the new log: the same counts.

@@ -8,6 +8,7 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {loadedPackages} from '../support/loaded-packages.js'
 import {BIN, makeSandbox, REPO, runCcl, type Sandbox} from '../support/sandbox.js'
+import {allLogText} from '../support/events.js'
 
 let sandbox: Sandbox
 beforeEach(async () => {
@@ -24,7 +25,7 @@ const stateOf = (account: string) => path.join(sandbox.queue, '.ccl', 'accounts'
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const readJson = async (file: string): Promise<Record<string, any>> => JSON.parse(await readFile(file, 'utf8'))
 const events = async () =>
-  (await readFile(path.join(sandbox.queue, '.ccl', 'events.jsonl'), 'utf8').catch(() => ''))
+  allLogText(path.join(sandbox.queue, '.ccl'))
     .split('\n')
     .filter(Boolean)
     .map((line) => JSON.parse(line) as {event: string; reason?: string; source?: string})

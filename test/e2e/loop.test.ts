@@ -7,6 +7,7 @@ import {type FakeSecutools, startFakeSecutools} from '../support/fake-secutools.
 import {type LoopSandbox, makeLoopSandbox, waitFor} from '../support/loop.js'
 import {cronLine} from '../support/cron.js'
 import {BIN, REPO} from '../support/sandbox.js'
+import {allLogText} from '../support/events.js'
 
 // The whole loop as an installed machine runs it: cron fires reconcile, a dispatcher and reap at the
 // same moment, each through its own line of contrib/cron/ccl (`flock -n`), with `ccl` on PATH as npm installs it.
@@ -137,7 +138,7 @@ async function expectEveryTaskDoneOnce(m: Machine, killed: string): Promise<void
   const moved = standIn.filter((e) => e.event === 'done').map((e) => path.basename(e.task!)).sort()
   expect(moved).toEqual([...LOCAL].sort())
   expect(standIn.filter((e) => e.event === 'received' && e.task?.endsWith(`/${killed}`)).length).toBeGreaterThanOrEqual(2)
-  const events = (await readFile(path.join(l.sandbox.queue, '.ccl', 'events.jsonl'), 'utf8')).split('\n').filter(Boolean).map((x) => JSON.parse(x))
+  const events = allLogText(path.join(l.sandbox.queue, '.ccl')).split('\n').filter(Boolean).map((x) => JSON.parse(x))
   expect(events.some((e) => e.event === 'task.requeued' && e.task === killed)).toBe(true)
   expect(events.some((e) => e.event === 'session.crashed')).toBe(true)
   expect(JSON.stringify(events)).not.toContain(KEY)

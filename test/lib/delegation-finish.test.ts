@@ -9,6 +9,7 @@ import {parseFooter} from '../../src/lib/delegation/footer.js'
 import {contentHash, idempotencyKey, type Marker, serializeMarker} from '../../src/lib/delegation/marker.js'
 import {type QueueLayout, ensureLayout, markerPath, queueLayout} from '../../src/lib/queue/layout.js'
 import {resultJournalName} from '../../src/lib/queue/transitions.js'
+import {allEvents} from '../support/events.js'
 import {makeSandbox, type Sandbox} from '../support/sandbox.js'
 
 let sandbox: Sandbox
@@ -121,6 +122,21 @@ describe('finishJob', () => {
       expect(events.filter((e) => e.event === 'delegation.completed')).toHaveLength(1)
     })
   }
+
+  it('a run killed on one host after logging its outcome, finished by another host: the outcome is found in the first host\'s log, not logged twice', async () => {
+    const onA = queueLayout({queue: sandbox.queue, state: path.join(sandbox.queue, '.ccl'), host: 'host-a'})
+    const onB = queueLayout({queue: sandbox.queue, state: path.join(sandbox.queue, '.ccl'), host: 'host-b'})
+    const request = await delegated('fix.md', 'body\n')
+    const crashAfterLogged = {now, onStep: (step: FinishStep) => {
+      if (step === 'logged') throw new Crash(step)
+    }}
+    await expect(finishJob(onA, request, crashAfterLogged)).rejects.toThrow(Crash)
+    expect(await finishJob(onB, request, {now})).toMatchObject({kind: 'finished', recovered: true})
+    const outcomes = allEvents(path.join(sandbox.queue, '.ccl')).filter((e) => e.event === 'delegation.completed')
+    expect(outcomes).toHaveLength(1)
+    expect(await readEvents(onA.events)).toHaveLength(1)
+    expect(await readEvents(onB.events)).toEqual([])
+  })
 
   it('recovers from its journal even when the task is already gone and only the marker is left', async () => {
     const request = await delegated('gone.md')

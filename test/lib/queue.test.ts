@@ -5,6 +5,7 @@ import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {appendEvent, readEvents} from '../../src/lib/events/log.js'
+import {currentHost} from '../../src/lib/queue/holder.js'
 import {createExclusive, numberedName, removeIfExists, sweepTemps, writeFileAtomic} from '../../src/lib/queue/files.js'
 import {ensureLayout, isTaskName, listTasks, markerPath, queueLayout, scanTasks} from '../../src/lib/queue/layout.js'
 import {tryLock} from '../../src/lib/queue/lock.js'
@@ -22,9 +23,11 @@ afterEach(async () => {
 
 describe('layout', () => {
   it('places every folder of SPEC §3', async () => {
-    const layout = queueLayout({queue: '/q', state: '/q/.ccl'})
+    const layout = queueLayout({queue: '/q', state: '/q/.ccl', host: 'h1'})
     expect(layout).toMatchObject({pending: '/q/pending', active: '/q/active', done: '/q/done', failed: '/q/failed'})
-    expect(layout.events).toBe('/q/.ccl/events.jsonl')
+    // Each host appends to its own log (SPEC §8); the top-level one is the legacy log, only read.
+    expect(layout).toMatchObject({events: '/q/.ccl/hosts/h1/events.jsonl', host: 'h1', hosts: '/q/.ccl/hosts', legacyEvents: '/q/.ccl/events.jsonl'})
+    expect(queueLayout({queue: '/q', state: '/q/.ccl'}).events).toBe(`/q/.ccl/hosts/${currentHost()}/events.jsonl`)
     expect(markerPath(layout, 'a.md')).toBe('/q/pending/a.md.delegated')
   })
 

@@ -9,6 +9,7 @@ import {claudeBinDir, doTheTask, makeClaudeAccount, requireClaudeCode, shellQuot
 import {linkAll, makeSandbox, runCcl, type Sandbox} from '../support/sandbox.js'
 import {startMessagesApi, type MessagesApi} from '../support/messages-api.mjs'
 import {type PrivateTmux, startPrivateTmux, tmuxEnv} from '../support/tmux.js'
+import {allLogText} from '../support/events.js'
 
 let sandbox: Sandbox | undefined
 let api: MessagesApi | undefined
@@ -84,7 +85,7 @@ it('reconcile and dispatch drive two real sessions: their hooks record them, two
   expect(await waitFor(async () => (await done()).length === 2, 90_000)).toBe(true)
   expect(await done()).toEqual(['one.md', 'two.md'])
   const events = async (): Promise<Json[]> =>
-    (await readFile(path.join(queue, '.ccl', 'events.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l))
+    allLogText(path.join(queue, '.ccl')).split('\n').filter(Boolean).map((l) => JSON.parse(l))
   expect((await events()).filter((e) => e.event === 'task.assigned').every((e) => e.confirmed === true)).toBe(true)
 
   // The third task goes to beta (alpha is given the fourth), and beta hits its limit on it.

@@ -13,6 +13,7 @@ import {startMessagesApi, type MessagesApi} from '../support/messages-api.mjs'
 import {claudeBinDir, doTheTask, makeClaudeAccount, requireClaudeCode, shellQuote, waitUntil as waitFor} from '../support/real-claude.js'
 import {linkAll, makeSandbox, runCcl, type Sandbox} from '../support/sandbox.js'
 import {type PrivateTmux, startPrivateTmux, tmuxEnv} from '../support/tmux.js'
+import {allLogText} from '../support/events.js'
 
 let sandbox: Sandbox | undefined
 let api: MessagesApi | undefined
@@ -80,7 +81,7 @@ async function fleet(options: {betaCwd?: string; config?: Record<string, unknown
   const f: Fleet = {
     ccl: (args) => runCcl(args, {env, cwd: sandbox!.dir, timeoutMs: 180_000}),
     state: async (name) => readFile(path.join(queue, '.ccl', 'accounts', `${name}.json`), 'utf8').then((t) => JSON.parse(t), () => undefined),
-    events: async () => (await readFile(path.join(queue, '.ccl', 'events.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l)),
+    events: async () => allLogText(path.join(queue, '.ccl')).split('\n').filter(Boolean).map((l) => JSON.parse(l)),
     async add(name, ageS) {
       await writeFile(path.join(queue, 'pending', name), `Task ${name}.\n`)
       const at = new Date(Date.now() - ageS * 1000)

@@ -1,9 +1,10 @@
-import {readdir, readFile, writeFile} from 'node:fs/promises'
+import {readdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {idempotencyKey, type Marker, serializeMarker} from '../../src/lib/delegation/marker.js'
 import type {FakeJob, FakeSecutools} from './fake-secutools.js'
 import type {Sandbox} from './sandbox.js'
+import {allEvents} from './events.js'
 
 /** Sandbox config with delegation on, pointed at the fake. */
 export async function delegationOn(sandbox: Sandbox, fake: FakeSecutools, extra: Record<string, unknown> = {}): Promise<NodeJS.ProcessEnv> {
@@ -86,10 +87,5 @@ export async function queueState(sandbox: Sandbox): Promise<{pending: string[]; 
 }
 
 export async function eventsOf(sandbox: Sandbox): Promise<Record<string, unknown>[]> {
-  try {
-    const text = await readFile(path.join(sandbox.queue, '.ccl', 'events.jsonl'), 'utf8')
-    return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>)
-  } catch {
-    return []
-  }
+  return allEvents(path.join(sandbox.queue, '.ccl'))
 }

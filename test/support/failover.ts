@@ -4,6 +4,7 @@ import path from 'node:path'
 import {expect} from 'vitest'
 
 import {completeLines, type LoopSandbox, makeLoopSandbox, type StandInEntry, waitFor} from './loop.js'
+import {logTexts} from './events.js'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = Record<string, any>
@@ -13,8 +14,7 @@ export async function accountState(l: LoopSandbox, account: string): Promise<Jso
 }
 
 export async function events(l: LoopSandbox): Promise<Json[]> {
-  const text = await readFile(path.join(l.sandbox.queue, '.ccl', 'events.jsonl'), 'utf8').catch(() => '')
-  return completeLines(text).map((line) => JSON.parse(line))
+  return logTexts(path.join(l.sandbox.queue, '.ccl')).flatMap((text) => completeLines(text).map((line) => JSON.parse(line) as Json))
 }
 
 export interface Setup {

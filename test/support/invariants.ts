@@ -8,6 +8,7 @@ import path from 'node:path'
 import type {FakeJob} from './fake-secutools.js'
 import type {LoopSandbox, StandInEntry} from './loop.js'
 import {REPO} from './sandbox.js'
+import {allLogText} from './events.js'
 
 /** What a task of a trial is: done by a session, done by a remote job, or failed by its remote job. */
 export type TaskKind = 'local' | 'remote' | 'failing'
@@ -161,7 +162,7 @@ function whoDid(log: StandInEntry[], stem: string): string {
 function historyOf(l: LoopSandbox, stem: string): string {
   let text = ''
   try {
-    text = readFileSync(path.join(l.sandbox.queue, '.ccl', 'events.jsonl'), 'utf8')
+    text = allLogText(path.join(l.sandbox.queue, '.ccl'))
   } catch {
     return ''
   }

@@ -1,10 +1,10 @@
 import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {readEvents} from '../../src/lib/events/log.js'
 import type {LastCrash} from '../../src/lib/sessions/crash.js'
 import {linkAll, makeSandbox, runCcl, type Sandbox} from './sandbox.js'
 import {type PrivateTmux, startPrivateTmux} from './tmux.js'
+import {allEvents} from './events.js'
 
 export interface Machine {
   sandbox: Sandbox
@@ -42,7 +42,7 @@ export async function makeMachine(options: {accounts?: string[]; command?: strin
       return out.split('\n').filter(Boolean).sort()
     },
     async events() {
-      return (await readEvents(path.join(state, 'events.jsonl'))) as Awaited<ReturnType<Machine['events']>>
+      return allEvents(state) as Awaited<ReturnType<Machine['events']>>
     },
     async record(account) {
       return JSON.parse(await readFile(path.join(state, 'sessions', `${account}.json`), 'utf8'))

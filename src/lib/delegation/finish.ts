@@ -2,6 +2,7 @@ import path from 'node:path'
 
 import {BugError} from '../errors.js'
 import {appendEvent, type EventName} from '../events/log.js'
+import {eventLogs} from '../events/logs.js'
 import {readLogChunks} from '../events/stream.js'
 import type {QueueLayout} from '../queue/layout.js'
 import {type FinishStep, finishDelegated} from '../queue/transitions.js'
@@ -11,8 +12,8 @@ import {isDelegatedContent, type Marker} from './marker.js'
 /*
  * Finishing a delegated job: the queue core's finishDelegated moves the task to done/ or failed/
  * with its footer, crash-safe and journaled (see transitions.ts); this file supplies the footer and
- * the outcome event. On the recovery path the event is appended only when events.jsonl (ccl's own
- * journal) has no outcome line for that job id yet.
+ * the outcome event. On the recovery path the event is appended only when no event log (ccl's own
+ * journal: any host's, or the legacy one) has an outcome line for that job id yet.
  */
 
 export type {FinishStep} from '../queue/transitions.js'
@@ -27,10 +28,16 @@ const OUTCOME_EVENTS: Record<FooterStatus, EventName> = {
 }
 
 /**
- * Whether events.jsonl already has an outcome line for this job (only read on the recovery path).
+ * Whether an event log already has an outcome line for this job (only read on the recovery path):
+ * any host's live log or the legacy one, since the run that was killed may have been another host's.
  * A claim cancelled before it had a job id (`job_id` "") is told apart by where its task went.
  */
-export async function outcomeLogged(eventsFile: string, jobId: string, destination?: string): Promise<boolean> {
+export async function outcomeLogged(layout: Parameters<typeof eventLogs>[0], jobId: string, destination?: string): Promise<boolean> {
+  for (const log of await eventLogs(layout)) if (await outcomeIn(log.live, jobId, destination)) return true
+  return false
+}
+
+async function outcomeIn(eventsFile: string, jobId: string, destination?: string): Promise<boolean> {
   // Streamed by whole lines: the log grows without bound, and a log too big to hold in one string
   // must not keep a killed reap from ever finishing (its task would stay in pending/ and done/).
   const needle = Buffer.from(`"job_id":${JSON.stringify(jobId)}`)
@@ -103,7 +110,7 @@ export async function finishJob(layout: QueueLayout, request: FinishRequest, opt
         const footer = recovered ? parseFooter(prepared) : outcome?.footer
         if (!footer) throw new BugError(`${destination}: the journaled result carries no footer`)
         logged = footer
-        if (recovered && (await outcomeLogged(layout.events, footer.job_id, path.relative(layout.root, destination)))) return
+        if (recovered && (await outcomeLogged(layout, footer.job_id, path.relative(layout.root, destination)))) return
         await appendEvent(layout.events, OUTCOME_EVENTS[footer.status], outcomeFields(footer, destination, layout), options.now)
       },
     },

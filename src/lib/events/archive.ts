@@ -1,5 +1,6 @@
-// Rotation of events.jsonl: the live log renamed to `events-YYYYMMDDTHHMMSSZ.jsonl` in the state
-// folder, and the list of every segment of the log (archives oldest first, then the live log).
+// Rotation of one event log (a host's `hosts/<host>/events.jsonl`, see logs.ts): the live log renamed
+// to `events-YYYYMMDDTHHMMSSZ.jsonl` in its own folder, and the list of every segment of that log
+// (archives oldest first, then the live log).
 // Writers need nothing: appendEvent opens the path with O_APPEND on every event and creates it
 // when missing, so the first event after a rotation starts the new live log.
 import {link, open, readdir, rename, unlink} from 'node:fs/promises'
@@ -48,24 +49,30 @@ async function archiveNames(stateDir: string): Promise<ArchiveName[]> {
   return names.flatMap((name) => parseArchive(name) ?? []).sort(byAge)
 }
 
-/** The archives of the log in the state folder, oldest first (full paths). */
-export async function listArchives(stateDir: string): Promise<string[]> {
-  return (await archiveNames(stateDir)).map((a) => path.join(stateDir, a.name))
+/** Where one log lives: the folder of its archives and its live file (an EventLog of logs.ts is one). */
+export interface LogFolder {
+  dir: string
+  live: string
+}
+
+/** The archives of the log in its folder, oldest first (full paths). */
+export async function listArchives(dir: string): Promise<string[]> {
+  return (await archiveNames(dir)).map((a) => path.join(dir, a.name))
 }
 
 /** Every segment of the log, oldest first: the archives, then the live log (which may not exist). */
-export async function logSegments(layout: {state: string; events: string}): Promise<string[]> {
-  return [...(await listArchives(layout.state)), layout.events]
+export async function logSegments(log: LogFolder): Promise<string[]> {
+  return [...(await listArchives(log.dir)), log.live]
 }
 
 /**
  * The segments that exist, oldest first, each file once: a rotation killed between its link and its
  * unlink leaves the live log and its archive as two names of one file, read as the archive.
  */
-export async function existingSegments(layout: {state: string; events: string}): Promise<string[]> {
+export async function existingSegments(log: LogFolder): Promise<string[]> {
   const seen = new Set<number>()
   const found: string[] = []
-  for (const file of await logSegments(layout)) {
+  for (const file of await logSegments(log)) {
     const info = await statOrNull(file)
     if (!info || !info.isFile() || seen.has(info.ino)) continue
     seen.add(info.ino)
@@ -84,17 +91,17 @@ export type RotateOutcome = {rotated: true; archive: string} | {rotated: false; 
  * The name is after every existing archive's, even when the clock went back, so that names order
  * the archives as they were made. A missing or empty live log is not rotated.
  */
-export async function rotateLog(layout: {state: string; events: string}, now: Date): Promise<RotateOutcome> {
-  const live = await statOrNull(layout.events)
+export async function rotateLog(log: LogFolder, now: Date): Promise<RotateOutcome> {
+  const live = await statOrNull(log.live)
   if (!live) return {rotated: false, archive: null, reason: 'missing'}
-  const archives = await archiveNames(layout.state)
+  const archives = await archiveNames(log.dir)
   for (const archive of archives) {
-    const file = path.join(layout.state, archive.name)
+    const file = path.join(log.dir, archive.name)
     const info = await statOrNull(file)
     if (info && info.ino === live.ino && info.dev === live.dev) {
       // An earlier rotation was stopped after its link: finish it.
-      await unlinkIfThere(layout.events)
-      await createEmpty(layout.events)
+      await unlinkIfThere(log.live)
+      await createEmpty(log.live)
       return {rotated: true, archive: file}
     }
   }
@@ -109,22 +116,22 @@ export async function rotateLog(layout: {state: string; events: string}, now: Da
   }
 
   for (;; n++) {
-    const file = path.join(layout.state, archiveFile(stamp, n))
+    const file = path.join(log.dir, archiveFile(stamp, n))
     try {
-      await link(layout.events, file)
+      await link(log.live, file)
     } catch (error) {
       const {code} = error as NodeJS.ErrnoException
       if (code === 'EEXIST') continue
       if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS') throw error
       // A filesystem without hard links: a checked rename (the race with another rotation is the only gap).
       if (await statOrNull(file)) continue
-      await rename(layout.events, file)
-      await createEmpty(layout.events)
+      await rename(log.live, file)
+      await createEmpty(log.live)
       return {rotated: true, archive: file}
     }
 
-    await unlinkIfThere(layout.events)
-    await createEmpty(layout.events)
+    await unlinkIfThere(log.live)
+    await createEmpty(log.live)
     return {rotated: true, archive: file}
   }
 }

@@ -8,6 +8,7 @@ import {receivedBy} from '../assign/assign.js'
 import type {Config} from '../config/schema.js'
 import {readMarkerIfExists} from '../delegation/marker.js'
 import {errorMessage, UserError} from '../errors.js'
+import {eventLogsSync} from '../events/logs.js'
 import {removeIfExists, TEMP_PREFIX} from '../queue/files.js'
 import {ownersDir} from '../fleet/owners.js'
 import {liveness, processStart} from '../queue/holder.js'
@@ -351,7 +352,9 @@ async function checkStateFiles(layout: QueueLayout, findings: Finding[]): Promis
     }
   }
 
-  for (const file of [layout.state, layout.sessions, layout.events, handOffDir(layout), failoverDir(layout)]) {
+  // Every log (the legacy one, each host's) and each host's folder: any host's log may be forged.
+  const logs = eventLogsSync(layout).flatMap((log) => (log.host === null ? [log.live] : [log.dir, log.live]))
+  for (const file of [layout.state, layout.sessions, layout.hosts, ...logs, handOffDir(layout), failoverDir(layout)]) {
     const info = lstatOrNull(file)
     if (!info) continue
     const mode = info.mode & 0o777
@@ -360,9 +363,13 @@ async function checkStateFiles(layout: QueueLayout, findings: Finding[]): Promis
   }
 }
 
-/** The event log's last line: a writer killed mid-line leaves it without its newline. Reads its tail only. */
+/** Each event log's last line (the legacy log's, every host's): a writer killed mid-line leaves it without its newline. */
 function checkEvents(layout: QueueLayout, now: number, findings: Finding[]): void {
-  const file = layout.events
+  for (const log of eventLogsSync(layout)) checkEventLog(log.live, now, findings)
+}
+
+/** One live log's last line; reads its tail only. */
+function checkEventLog(file: string, now: number, findings: Finding[]): void {
   const info = lstatOrNull(file)
   if (!info?.isFile() || info.size === 0) return
   const tail = readTail(file, info.size)

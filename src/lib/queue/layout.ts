@@ -6,6 +6,7 @@ import type {Config} from '../config/schema.js'
 import {CONTROL} from '../control-chars.js'
 import {describeKind} from '../regular-file.js'
 import {ConfigError, StateDirError} from '../errors.js'
+import {currentHost} from './holder.js'
 
 /** Where everything lives on disk (SPEC §3). */
 export interface QueueLayout {
@@ -16,7 +17,14 @@ export interface QueueLayout {
   failed: string
   state: string
   sessions: string
+  /** This host's event log, `<state>/hosts/<host>/events.jsonl`: the only log this host appends to (SPEC §8). */
   events: string
+  /** The host whose log `events` is (the config's `host`, default the hostname). */
+  host: string
+  /** `<state>/hosts`: one folder per host that ever wrote an event, holding its log and its archives. */
+  hosts: string
+  /** `<state>/events.jsonl`, the one log of ccl before per-host logs: still read by every reader, never written. */
+  legacyEvents: string
   locks: string
 }
 
@@ -25,8 +33,11 @@ export const MARKER_SUFFIX = '.delegated'
 /** The longest task name (bytes) whose marker `NAME.delegated` still fits in Linux's 255-byte file names. */
 export const MAX_DELEGATED_NAME_BYTES = 255 - MARKER_SUFFIX.length
 
-export function queueLayout(config: Pick<Config, 'queue' | 'state'>): QueueLayout {
+/** The layout of a config; `host` absent: the host of this run (holder.ts currentHost). */
+export function queueLayout(config: Pick<Config, 'queue' | 'state'> & {host?: string | undefined}): QueueLayout {
   const root = config.queue
+  const host = config.host ?? currentHost()
+  const hosts = path.join(config.state, 'hosts')
   return {
     root,
     pending: path.join(root, 'pending'),
@@ -35,7 +46,10 @@ export function queueLayout(config: Pick<Config, 'queue' | 'state'>): QueueLayou
     failed: path.join(root, 'failed'),
     state: config.state,
     sessions: path.join(config.state, 'sessions'),
-    events: path.join(config.state, 'events.jsonl'),
+    events: path.join(hosts, host, 'events.jsonl'),
+    host,
+    hosts,
+    legacyEvents: path.join(config.state, 'events.jsonl'),
     locks: path.join(config.state, 'locks'),
   }
 }
@@ -128,7 +142,7 @@ export async function makeStateDir(dir: string): Promise<void> {
  * tightened to 0700 when it exists with a looser mode (an older ccl made it 0755). Throws
  * StateDirError (exit 3) naming it. Every command that writes state calls it first.
  */
-export async function ensureStateDir(layout: Pick<QueueLayout, 'state'>): Promise<void> {
+export async function ensureStateDir(layout: Pick<QueueLayout, 'state'> & Partial<Pick<QueueLayout, 'events'>>): Promise<void> {
   const dir = layout.state
   await makeStateDir(dir)
   try {
@@ -137,9 +151,12 @@ export async function ensureStateDir(layout: Pick<QueueLayout, 'state'>): Promis
     // Tightened only when it is ours: another user's folder is left as it is (access says whether we may write).
     if ((info.mode & 0o077) !== 0 && info.uid === process.getuid?.()) await chmod(dir, info.mode & 0o700)
     await access(dir, constants.W_OK | constants.X_OK)
-    // The log is created 0600; one an older ccl made 0644 is tightened here, once per command that writes state.
-    const log = await stat(path.join(dir, 'events.jsonl')).catch(() => null)
-    if (log && (log.mode & 0o077) !== 0 && log.uid === process.getuid?.()) await chmod(path.join(dir, 'events.jsonl'), log.mode & 0o700)
+    // The log is created 0600; one an older ccl made 0644 (the legacy top-level log) is tightened here,
+    // once per command that writes state, and so is this host's.
+    for (const file of [path.join(dir, 'events.jsonl'), ...(layout.events ? [layout.events] : [])]) {
+      const log = await stat(file).catch(() => null)
+      if (log && (log.mode & 0o077) !== 0 && log.uid === process.getuid?.()) await chmod(file, log.mode & 0o700)
+    }
   } catch (error) {
     if (error instanceof StateDirError) throw error
     throw new StateDirError(dir, dirProblem(error as NodeJS.ErrnoException), {cause: error})
@@ -149,7 +166,7 @@ export async function ensureStateDir(layout: Pick<QueueLayout, 'state'>): Promis
 /** Creates every folder of the layout (and one active/ folder per account); safe to repeat. The state folder's are 0700. */
 export async function ensureLayout(layout: QueueLayout, accounts: readonly string[] = []): Promise<void> {
   await ensureStateDir(layout)
-  await Promise.all([layout.sessions, layout.locks].map(async (dir) => makeStateDir(dir)))
+  await Promise.all([layout.sessions, layout.locks, path.dirname(layout.events)].map(async (dir) => makeStateDir(dir)))
   const dirs = [layout.pending, layout.done, layout.failed, ...accounts.map((a) => activeDir(layout, a))]
   await Promise.all(dirs.map((dir) => mkdir(dir, {recursive: true})))
 }
