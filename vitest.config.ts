@@ -2,6 +2,7 @@ import {configDefaults, defineConfig} from 'vitest/config'
 
 export default defineConfig({
   test: {
+    setupFiles: ['test/support/isolate-env.ts'],
     include: ['test/**/*.test.ts'],
     // test/real runs the real Claude Code CLI (a 360 MB install): its own lane, `npm run test:real`;
     // test/fault, the fault-injection lane (SIGKILLs, a flaky platform, concurrency): `npm run test:faults`;

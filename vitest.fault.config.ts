@@ -6,6 +6,7 @@ import {defineConfig} from 'vitest/config'
 // reaps and reconciles at once. docs/faults.md.
 export default defineConfig({
   test: {
+    setupFiles: ['test/support/isolate-env.ts'],
     include: ['test/fault/**/*.test.ts'],
     testTimeout: 180_000,
     hookTimeout: 30_000,

@@ -4,6 +4,7 @@ import {defineConfig} from 'vitest/config'
 // stand-in, in private tmux servers. docs/real-claude-code.md.
 export default defineConfig({
   test: {
+    setupFiles: ['test/support/isolate-env.ts'],
     include: ['test/real/**/*.test.ts'],
     testTimeout: 90_000,
     hookTimeout: 30_000,

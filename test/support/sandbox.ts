@@ -90,7 +90,8 @@ export interface RunResult {
 
 /**
  * Runs the built binary as cron or bash would: a separate process, its stdout, stderr and exit code.
- * HOME and XDG_CONFIG_HOME point into the sandbox so no test can read the user's own config.
+ * HOME and XDG_CONFIG_HOME point into the sandbox so no test can read the user's own config; XDG_CACHE_HOME
+ * is the test file's own (isolate-env.ts).
  * Rejects when stdout or stderr holds a known API key (test/support/secrets.ts), whatever the test asserts.
  */
 export function runCcl(
@@ -102,6 +103,8 @@ export function runCcl(
     PATH: process.env.PATH,
     HOME: cwd,
     XDG_CONFIG_HOME: path.join(cwd, '.config'),
+    // The config cache goes where test/support/isolate-env.ts put this file's, not into cwd (often pending/).
+    ...(process.env.XDG_CACHE_HOME ? {XDG_CACHE_HOME: process.env.XDG_CACHE_HOME} : {}),
     LANG: 'C.UTF-8',
     ...options.env,
   }
