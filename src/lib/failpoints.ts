@@ -28,6 +28,8 @@ export const FAILPOINTS = {
   'failover.after-source-restart': "the source runs a fresh session; the target's is not restarted yet",
   'failover.after-target-start': "the target's session is started (--resume or plain); no prompt yet",
   'failover.after-paste': 'the prompt is pasted and Enter pressed; the journal still stands',
+  'failover.after-release': 'a release for another host: the task is back in pending/; the journal still says source-stopped, the source has no session',
+  'failover.after-release-restart': 'a release: the source runs a fresh session; the journal still stands',
   'reconcile.after-lock': 'reconcile holds its lock and has looked at the sessions; nothing changed yet',
   'reap.after-lock': 'reap holds its lock; nothing polled yet',
   'retry.prepared': "retry wrote the task's new content to pending/.ccl-retry-<hash>; pending/NAME not linked yet, failed/NAME untouched",

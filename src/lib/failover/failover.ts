@@ -14,12 +14,18 @@
  *      then the journal goes and `task.failed_over` is logged. No free account: T stays with A
  *      ("waiting for a free account") and the first account to become free takes it; A itself,
  *      once its limit is over, by the continue prompt in its own (still open) conversation.
+ *   2b. No free account here, but in a fleet (SPEC §8) another host's account looks free (its host
+ *      refreshed its claim on it lately, and its shared records say not limited, no task, no hand-off):
+ *      T is released — a journal of kind `release`, A's session killed, T back to pending/ in its place
+ *      through the queue core, A restarted plain — so any host's dispatch hands it out. Another host
+ *      cannot be made to start a session here, and its accounts cannot be started from here: across
+ *      hosts T starts afresh with the assign prompt (the event names the conversation it ran in).
  *   3. When resuming is impossible (failover.resume false, no session id, different cwds, no
  *      transcript under the target's projects/, or the --resume fails), B starts afresh with the
  *      assign prompt, and the event says why.
  */
 import {randomBytes} from 'node:crypto'
-import {lstatSync, readdirSync, realpathSync} from 'node:fs'
+import {lstatSync, readdirSync, readFileSync, realpathSync} from 'node:fs'
 import path from 'node:path'
 
 import type {Account, Config} from '../config/schema.js'
@@ -32,11 +38,17 @@ import {
   beginFailover,
   type Failover,
   finishFailover,
+  finishRelease,
+  handOffPath,
   moveForFailover,
   readFailovers,
+  releaseForFailover,
   settleHandOff,
   stepFailover,
 } from '../queue/transitions.js'
+import {currentHost} from '../queue/holder.js'
+import {ownersDir} from '../fleet/owners.js'
+import {readPause} from '../accounts/pause.js'
 import {type AccountState, clearExpiredLimit, type Limited, hooksActive, limitedUntil, promptHash, promptReceived, readAccountState, updateAccountState} from '../accounts/state.js'
 import {rankByHeadroom} from '../accounts/usage.js'
 import {renderPrompt, whyBusy} from '../assign/assign.js'
@@ -207,9 +219,12 @@ export async function runFailovers(ctx: FailoverContext): Promise<{outcomes: Fai
     outcomes.push({task: '?', from, to: null, mode: null, result: 'under-way', detail: `${file} is not a failover journal ccl can read: move it away once you have checked active/${from}/`})
   }
 
+  const ours = new Set(config.accounts.map((a) => a.name))
   for (const journal of journals) {
+    // Another host's journal, about its own accounts: that host's reconcile carries it on.
+    if (journal.record.holder?.host !== currentHost() && !ours.has(journal.record.from) && !ours.has(journal.record.to)) continue
     busy.add(journal.record.from).add(journal.record.to)
-    const outcome = await safely(ctx, journal.record.task, journal.record.from, () => advance(ctx, journal))
+    const outcome = await safely(ctx, journal.record.task, journal.record.from, () => (journal.record.kind === 'release' ? advanceRelease(ctx, journal) : advance(ctx, journal)))
     outcomes.push(outcome)
     if (outcome.result !== 'under-way') {
       busy.delete(journal.record.from)
@@ -244,6 +259,29 @@ export async function runFailovers(ctx: FailoverContext): Promise<{outcomes: Fai
     }
 
     if (!target) {
+      const elsewhere = need.inPlace ? null : freeElsewhere(config, layout, now())
+      if (elsewhere) {
+        const begun = await beginFailover(layout, {
+          from: need.from.name,
+          to: need.from.name,
+          task: need.task,
+          session_id: isSessionId(state.session_id) ? state.session_id : null,
+          cwd: state.cwd ?? need.from.cwd,
+          mode: 'fresh',
+          why: `${need.from.name} ${need.why}; no account of ${currentHost()} is free, ${elsewhere} is`,
+          now: now(),
+          releasedFor: elsewhere,
+        })
+        if (begun.kind === 'begun') {
+          ctx.progress?.(`failover of ${need.task}: ${need.from.name} ${need.why}; no account here is free, ${elsewhere} is: back to pending/ for any host`)
+          failpoint('failover.after-begin')
+          const outcome = await safely(ctx, need.task, need.from.name, () => advanceRelease(ctx, begun.failover))
+          outcomes.push(outcome)
+          if (outcome.result === 'under-way') busy.add(need.from.name)
+          continue
+        }
+      }
+
       outcomes.push({task: need.task, from: need.from.name, to: null, mode: null, result: 'waiting', detail: `waiting for a free account (${need.from.name} ${need.why})`})
       continue
     }
@@ -273,6 +311,78 @@ export async function runFailovers(ctx: FailoverContext): Promise<{outcomes: Fai
   }
 
   return {outcomes, busy}
+}
+
+/** A host's claim on an account refreshed within this long: that host's reconcile is running. */
+const HOST_SEEN_WITHIN_MS = 2 * 60_000
+
+/**
+ * An account of another host of the fleet that looks free from the shared state, as `alpha on vm-b`,
+ * or null: its host claimed it (<state>/fleet/accounts/) within HOST_SEEN_WITHIN_MS, its record says
+ * neither limited nor needing login, it is not paused, and it has no task and no hand-off. Its tmux
+ * session cannot be seen from here; that host's reconcile keeps it alive.
+ */
+export function freeElsewhere(config: Config, layout: QueueLayout, now: Date): string | null {
+  const ours = new Set(config.accounts.map((a) => a.name))
+  const dir = ownersDir(layout)
+  for (const file of listNames(dir).sort()) {
+    if (!file.endsWith('.json') || file.startsWith('.')) continue
+    const name = file.slice(0, -'.json'.length)
+    if (ours.has(name)) continue
+    let host: unknown
+    try {
+      const info = lstatSync(path.join(dir, file))
+      if (!info.isFile() || now.getTime() - info.mtimeMs > HOST_SEEN_WITHIN_MS) continue
+      host = (JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as {host?: unknown}).host
+    } catch {
+      continue
+    }
+
+    if (typeof host !== 'string' || host === currentHost()) continue
+    const state = safeState(layout, name)
+    if (!state || unavailable(state, config, now) !== null) continue
+    if (readPause(layout, name) !== null || firstTask(activeDir(layout, name)) !== undefined || isFile(handOffPath(layout, name))) continue
+    return `${name} on ${host}`
+  }
+
+  return null
+}
+
+/**
+ * Carries a release on (see 2b above): A's session stopped (a limited session carries on by itself
+ * at its reset), T back to pending/ in its place, A restarted plain; then the journal goes.
+ */
+async function advanceRelease(ctx: FailoverContext, start: Failover): Promise<FailoverOutcome> {
+  const {config, layout, tmux, now} = ctx
+  let f = start
+  const from = accountNamed(config, f.record.from)
+  const out = (result: FailoverOutcome['result'], detail: string): FailoverOutcome => ({task: f.record.task, from: from.name, to: null, mode: null, result, detail})
+  for (;;) {
+    switch (f.record.step) {
+      case 'started': {
+        await tmux.killSession(from.session)
+        failpoint('failover.after-stop')
+        f = await stepFailover(f, {step: 'source-stopped'})
+        continue
+      }
+
+      case 'source-stopped': {
+        const conversation = f.record.session_id ? ` (its conversation: ${f.record.session_id})` : ''
+        const released = await releaseForFailover(layout, f, `released for another host: ${f.record.why ?? ''}${conversation}`, now())
+        if (released.kind === 'claimed') return out('under-way', `the task is claimed by ${released.by}; the next pass goes on`)
+        failpoint('failover.after-release')
+        f = await stepFailover(f, {step: 'moved'})
+        continue
+      }
+
+      default: {
+        await restartPlain(ctx, from, f.record.started_at)
+        failpoint('failover.after-release-restart')
+        await finishRelease(f)
+        return out('done', `back in pending/ for any host of the fleet (${f.record.released_for ?? 'another host'} looked free); it starts afresh there`)
+      }
+    }
+  }
 }
 
 async function safely(ctx: FailoverContext, task: string, from: string, run: () => Promise<FailoverOutcome>): Promise<FailoverOutcome> {

@@ -5,6 +5,7 @@
  *   requeue (reconcile, undo, recover) active/<a>/T     → pending/T[.n]        under the claim of active/<a>/T
  *   finish (reap)                      pending/T+marker → done|failed/T[.n]    under T's claim, journaled in .ccl-result-<key>
  *   fail over (reconcile)              active/<a>/T     → active/<b>/T         under T's claim, journaled in <state>/failover/<a>.json
+ *   release (reconcile, fleet)         active/<a>/T     → pending/T[.n]        under T's claim, journaled in <state>/failover/<a>.json (kind release)
  *   retry (operator)                   failed/T         → pending/T            under pending/T's claim, journaled in pending/.ccl-retry-<hash>
  *   requeue (operator)                 active/<a>/T     → pending/T[.n]        under the claim of active/<a>/T, refused while a hand-off or failover stands
  *   cancel (operator)                  pending/T+marker → failed/T[.n]         the finish above, under the `reap` lock
@@ -679,6 +680,14 @@ export interface FailoverRecord extends RecordBase {
   /** When the prompt was pasted (step `pasting`): its UserPromptSubmit is looked for from then. */
   pasted_at: string | null
   pending_mtime_ms: number
+  /**
+   * `release` (a fleet, SPEC §8): no account of this host is free but another host's is; the task goes
+   * back to pending/ in its place for any host's dispatch, instead of to an account of this config
+   * (`to` equals `from`). Steps: started → source-stopped → moved (back in pending/) → journal removed.
+   */
+  kind?: 'release'
+  /** For a release: the account of another host that looked free when it began (informative). */
+  released_for?: string
 }
 
 /**
@@ -748,7 +757,7 @@ export type BeginFailover =
  */
 export async function beginFailover(
   layout: QueueLayout,
-  options: {from: string; to: string; task: string; session_id: string | null; cwd: string | null; mode: 'resume' | 'fresh'; why: string | null; now: Date},
+  options: {from: string; to: string; task: string; session_id: string | null; cwd: string | null; mode: 'resume' | 'fresh'; why: string | null; now: Date; releasedFor?: string},
 ): Promise<BeginFailover> {
   const {from, to, task, now} = options
   const source = path.join(activeDir(layout, from), task)
@@ -771,6 +780,7 @@ export async function beginFailover(
     target_started_at: null,
     pasted_at: null,
     pending_mtime_ms: pendingMtime,
+    ...(options.releasedFor === undefined ? {} : {kind: 'release' as const, released_for: options.releasedFor}),
   }
   const file = failoverPath(layout, from)
   await makeStateDir(failoverDir(layout))
@@ -851,6 +861,45 @@ export async function moveForFailover(layout: QueueLayout, failover: Failover, n
   } finally {
     await claimed.claim.release()
   }
+}
+
+export type FailoverRelease = {kind: 'released'; requeued: Requeued | null} | {kind: 'claimed'; by: string}
+
+/**
+ * A release (kind `release`): active/<from>/T back to pending/ under its claim, in its place in line
+ * (the hand-off record of `from` knows it; else the journal does), as every requeue; `task.requeued`
+ * says why and names the conversation it ran in. Repeatable: a task no longer in active/<from>/ (a
+ * killed run moved it; a move cut between link and unlink is completed by the claim) is released.
+ */
+export async function releaseForFailover(layout: QueueLayout, failover: Failover, reason: string, now: Date): Promise<FailoverRelease> {
+  const {from, task} = failover.record
+  const folder = activeDir(layout, from)
+  const claimed = await claimTask(layout, folder, task, `release: ${reason}`, layout.pending)
+  if (!claimed.ok) return {kind: 'claimed', by: claimed.holder}
+  try {
+    if (inspect(path.join(folder, task)).kind !== 'file') return {kind: 'released', requeued: null}
+    const handOff = readHandOff(layout, from)
+    const known = handOff.kind === 'record' && handOff.record.task === task ? handOff : undefined
+    const moved = await moveClaimed(layout, claimed.claim, layout.pending, {avoidMarkers: true})
+    const at = (known?.record.pending_mtime_ms ?? failover.record.pending_mtime_ms) / 1000
+    await utimes(moved.path, at, at)
+    if (known) await removeIfUnchanged(handOffPath(layout, from), known.text)
+    await appendEvent(
+      layout.events,
+      'task.requeued',
+      {task, account: from, as: moved.name, renamed: moved.renamed, reason, from: `active/${from}`, failover: 'release', session_id: failover.record.session_id},
+      now,
+    )
+    return {kind: 'released', requeued: {account: from, task, as: moved.name, renamed: moved.renamed, restored: true}}
+  } finally {
+    await claimed.claim.release()
+  }
+}
+
+/** A release is complete (the task in pending/, the source restarted): the journal goes. */
+export async function finishRelease(failover: Failover): Promise<void> {
+  await removeIfUnchanged(failover.file, failover.text)
+  debug('release of %s from %s: done', failover.record.task, failover.record.from)
 }
 
 /** The failover is complete: the target's hand-off record says delivered (task.done follows from it), the journal goes. */
