@@ -18,6 +18,8 @@ export interface HostSpec {
   /** The queue as this host reaches it (its mount of the shared folder). */
   queue: string
   accounts: string[]
+  /** How long this host's stand-ins take per task (default: the fleet's workMs). */
+  workMs?: number
 }
 
 export interface Host {
@@ -79,7 +81,7 @@ export async function makeFleet(options: FleetOptions): Promise<Fleet> {
         .map(([key, value]) => `${key}='${value.replaceAll("'", "'\\''")}' `)
         .join('')
     const command = (name: string) =>
-      `${extra(name)}STANDIN_LOG='${log}' STANDIN_NAME=${name} STANDIN_WORK_MS=${options.workMs ?? 150} exec '${process.execPath}' '${STAND_IN}'`
+      `${extra(name)}STANDIN_LOG='${log}' STANDIN_NAME=${name} STANDIN_WORK_MS=${spec.workMs ?? options.workMs ?? 150} exec '${process.execPath}' '${STAND_IN}'`
     const configFile = path.join(dir, 'ccl.yaml')
     const host: Host = {
       host: spec.host,
