@@ -21,7 +21,7 @@ afterEach(async () => {
   base = undefined
 })
 
-async function twoHosts(): Promise<Fleet> {
+async function twoHosts(limited: string[] = ['alpha']): Promise<Fleet> {
   base = await mkdtemp(path.join(os.tmpdir(), 'ccl-release-'))
   const queue = path.join(base, 'queue')
   fleet = await makeFleet({
@@ -29,7 +29,7 @@ async function twoHosts(): Promise<Fleet> {
       {host: 'vm-a', queue, accounts: ['alpha', 'beta']},
       {host: 'vm-b', queue, accounts: ['gamma']},
     ],
-    standInEnv: {alpha: {STANDIN_LIMIT_AFTER: '1', STANDIN_NO_AUTO_CONTINUE: '1'}},
+    standInEnv: Object.fromEntries(limited.map((account) => [account, {STANDIN_LIMIT_AFTER: '1', STANDIN_NO_AUTO_CONTINUE: '1'}])),
   })
   await startFleet(fleet)
   return fleet
@@ -126,6 +126,26 @@ describe('failover across hosts: the task goes back to pending/ for another host
     // vm-b's reconcile does not touch vm-a's accounts or journals
     expect((await f.hosts[1]!.ccl(['reconcile'])).code).toBe(0)
     expect(await f.where()).toMatchObject({'active/alpha': ['second.md']})
+  })
+
+  it('two accounts of vm-a limited holding a task each, one account free on vm-b: one task released, the other waits', async () => {
+    const f = await twoHosts(['alpha', 'beta'])
+    const a = f.hosts[0]!
+    for (const [account, first, second] of [['alpha', 'a1.md', 'a2.md'], ['beta', 'b1.md', 'b2.md']] as const) {
+      await f.addTask(first, `${first}\n`, 90)
+      expect((await a.ccl(['assign', first, '--account', account])).code).toBe(0)
+      expect(await waitFor(async () => (await events(f)).some((e) => e.event === 'task.done' && e.task === first), 20_000)).toBe(true)
+      await f.addTask(second, `${second}\n`, 80)
+      expect((await a.ccl(['assign', second, '--account', account])).code).toBe(0)
+      expect(await waitFor(async () => (await fleetAccountState(f, account))?.limited != null, 20_000)).toBe(true)
+    }
+
+    const json = JSON.parse((await a.ccl(['reconcile', '--json'])).stdout)
+    expect(json.failovers.map((o: {task: string; result: string}) => [o.task, o.result])).toEqual([
+      ['a2.md', 'done'],
+      ['b2.md', 'waiting'],
+    ])
+    expect(await f.where()).toEqual({pending: ['a2.md'], 'active/beta': ['b2.md'], done: ['a1.md', 'b1.md']})
   })
 
   for (const point of POINTS) {

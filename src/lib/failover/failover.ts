@@ -233,6 +233,8 @@ export async function runFailovers(ctx: FailoverContext): Promise<{outcomes: Fai
   }
 
   const taken = new Set(busy)
+  // Accounts of other hosts a release of this pass counted on: one released task per free account.
+  const promised = new Set<string>()
   for (const need of failoverNeeds(config, layout, now())) {
     if (taken.has(need.from.name)) continue
     // A hand-off to it still under way (assign is pasting) is not ours to take.
@@ -259,8 +261,9 @@ export async function runFailovers(ctx: FailoverContext): Promise<{outcomes: Fai
     }
 
     if (!target) {
-      const elsewhere = need.inPlace ? null : freeElsewhere(config, layout, now())
+      const elsewhere = need.inPlace ? null : freeElsewhere(config, layout, now(), promised)
       if (elsewhere) {
+        promised.add(elsewhere.account)
         const begun = await beginFailover(layout, {
           from: need.from.name,
           to: need.from.name,
@@ -268,12 +271,12 @@ export async function runFailovers(ctx: FailoverContext): Promise<{outcomes: Fai
           session_id: isSessionId(state.session_id) ? state.session_id : null,
           cwd: state.cwd ?? need.from.cwd,
           mode: 'fresh',
-          why: `${need.from.name} ${need.why}; no account of ${currentHost()} is free, ${elsewhere} is`,
+          why: `${need.from.name} ${need.why}; no account of ${currentHost()} is free, ${elsewhere.label} is`,
           now: now(),
-          releasedFor: elsewhere,
+          releasedFor: elsewhere.label,
         })
         if (begun.kind === 'begun') {
-          ctx.progress?.(`failover of ${need.task}: ${need.from.name} ${need.why}; no account here is free, ${elsewhere} is: back to pending/ for any host`)
+          ctx.progress?.(`failover of ${need.task}: ${need.from.name} ${need.why}; no account here is free, ${elsewhere.label} is: back to pending/ for any host`)
           failpoint('failover.after-begin')
           const outcome = await safely(ctx, need.task, need.from.name, () => advanceRelease(ctx, begun.failover))
           outcomes.push(outcome)
@@ -317,18 +320,18 @@ export async function runFailovers(ctx: FailoverContext): Promise<{outcomes: Fai
 const HOST_SEEN_WITHIN_MS = 2 * 60_000
 
 /**
- * An account of another host of the fleet that looks free from the shared state, as `alpha on vm-b`,
- * or null: its host claimed it (<state>/fleet/accounts/) within HOST_SEEN_WITHIN_MS, its record says
+ * An account of another host of the fleet that looks free from the shared state (`label`: `gamma on
+ * vm-b`), none of `skip`, or null: its host claimed it (<state>/fleet/accounts/) within HOST_SEEN_WITHIN_MS, its record says
  * neither limited nor needing login, it is not paused, and it has no task and no hand-off. Its tmux
  * session cannot be seen from here; that host's reconcile keeps it alive.
  */
-export function freeElsewhere(config: Config, layout: QueueLayout, now: Date): string | null {
+export function freeElsewhere(config: Config, layout: QueueLayout, now: Date, skip: ReadonlySet<string> = new Set()): {account: string; label: string} | null {
   const ours = new Set(config.accounts.map((a) => a.name))
   const dir = ownersDir(layout)
   for (const file of listNames(dir).sort()) {
     if (!file.endsWith('.json') || file.startsWith('.')) continue
     const name = file.slice(0, -'.json'.length)
-    if (ours.has(name)) continue
+    if (ours.has(name) || skip.has(name)) continue
     let host: unknown
     try {
       const info = lstatSync(path.join(dir, file))
@@ -342,7 +345,7 @@ export function freeElsewhere(config: Config, layout: QueueLayout, now: Date): s
     const state = safeState(layout, name)
     if (!state || unavailable(state, config, now) !== null) continue
     if (readPause(layout, name) !== null || firstTask(activeDir(layout, name)) !== undefined || isFile(handOffPath(layout, name))) continue
-    return `${name} on ${host}`
+    return {account: name, label: `${name} on ${host}`}
   }
 
   return null
