@@ -30,6 +30,8 @@ export const FAILPOINTS = {
   'failover.after-paste': 'the prompt is pasted and Enter pressed; the journal still stands',
   'failover.after-release': 'a release for another host: the task is back in pending/; the journal still says source-stopped, the source has no session',
   'failover.after-release-restart': 'a release: the source runs a fresh session; the journal still stands',
+  'failover.after-adopt-begin': "an adoption of a released task: the journal and the target's hand-off record are written; the task is still in pending/",
+  'failover.after-adopt-move': 'an adoption: the task is in active/<to>/, the hint gone; the journal still says started',
   'reconcile.after-lock': 'reconcile holds its lock and has looked at the sessions; nothing changed yet',
   'reap.after-lock': 'reap holds its lock; nothing polled yet',
   'retry.prepared': "retry wrote the task's new content to pending/.ccl-retry-<hash>; pending/NAME not linked yet, failed/NAME untouched",

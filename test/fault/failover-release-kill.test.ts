@@ -3,7 +3,7 @@
 // vm-a's other account is busy; vm-b's gamma is free. vm-a's reconcile releases the task back to pending/
 // (its place in line kept) and vm-b's dispatch hands it to gamma, which starts it afresh. Killed at every
 // step of the release, the next passes finish it: the task is done once, by gamma, and alpha never got it again.
-import {mkdtemp, rename, rm, writeFile} from 'node:fs/promises'
+import {mkdtemp, readdir, readFile, rename, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
@@ -21,7 +21,7 @@ afterEach(async () => {
   base = undefined
 })
 
-async function twoHosts(limited: string[] = ['alpha']): Promise<Fleet> {
+async function twoHosts(limited: string[] = ['alpha'], resume = false): Promise<Fleet> {
   base = await mkdtemp(path.join(os.tmpdir(), 'ccl-release-'))
   const queue = path.join(base, 'queue')
   fleet = await makeFleet({
@@ -30,6 +30,7 @@ async function twoHosts(limited: string[] = ['alpha']): Promise<Fleet> {
       {host: 'vm-b', queue, accounts: ['gamma']},
     ],
     standInEnv: Object.fromEntries(limited.map((account) => [account, {STANDIN_LIMIT_AFTER: '1', STANDIN_NO_AUTO_CONTINUE: '1'}])),
+    ...(resume ? {oneSharedRoot: true, config: {failover: {margin: '1s', across_hosts: 'resume'}}} : {}),
   })
   await startFleet(fleet)
   return fleet
@@ -164,4 +165,79 @@ describe('failover across hosts: the task goes back to pending/ for another host
       await expectDoneOnceByGamma(f, point === 'move.after-link' ? 0 : 1)
     })
   }
+})
+
+describe('failover.across_hosts: resume, every host on one shared root and cwd', {timeout: 180_000}, () => {
+  const hints = (f: Fleet) => path.join(f.hosts[0]!.queue, '.ccl', 'failover', 'released')
+
+  async function released(f: Fleet): Promise<string> {
+    await limitedWithNoLocalAccount(f)
+    const id = (await fleetAccountState(f, 'alpha'))!.session_id as string
+    const pass = await f.hosts[0]!.ccl(['reconcile'])
+    expect(pass.code, pass.stderr).toBe(0)
+    expect(await f.where()).toMatchObject({pending: ['second.md']})
+    expect(JSON.parse(await readFile(path.join(hints(f), 'second.md.json'), 'utf8'))).toMatchObject({task: 'second.md', from: 'alpha', host: 'vm-a', session_id: id})
+    // both hosts' dispatch leave it for a reconcile that can resume it
+    for (const host of f.hosts) {
+      const run = await host.ccl(['dispatch', '--json'])
+      expect(JSON.parse(run.stdout).entries).toEqual([expect.objectContaining({task: 'second.md', outcome: 'waiting', detail: expect.stringContaining('released by another host')})])
+    }
+
+    expect(await f.where()).toMatchObject({pending: ['second.md']})
+    return id
+  }
+
+  async function resumedByGamma(f: Fleet, id: string): Promise<void> {
+    for (let i = 0; i < 6 && !((await f.where()).done ?? []).includes('second.md'); i++) {
+      const run = await f.hosts[1]!.ccl(['reconcile'])
+      expect(run.code, run.stderr).toBe(0)
+      await waitFor(async () => (await f.where()).done?.includes('second.md') ?? false, 6000)
+    }
+
+    expect(await waitFor(async () => doneBy(await f.standInEvents(), 'second.md').length > 0, 5000)).toBe(true)
+    const log = await f.standInEvents()
+    expect(doneBy(log, 'second.md')).toEqual(['gamma'])
+    expect(log.filter((e) => e.event === 'session' && e.standIn === 'gamma').at(-1)).toMatchObject({source: 'resume', session: id})
+    const told = log.filter((e) => e.event === 'received' && e.standIn === 'gamma')
+    expect(told).toHaveLength(1)
+    expect(told[0]!.session).toBe(id)
+    expect(told[0]!.prompt).toContain(`Continue the task you were working on; it is now at ${path.join(f.hosts[1]!.queue, 'active', 'gamma', 'second.md')}`)
+    expect(log.filter((e) => e.event === 'received' && e.standIn === 'alpha' && e.prompt?.includes('second.md'))).toHaveLength(1)
+    expect((await events(f)).filter((e) => e.event === 'task.failed_over')).toEqual([expect.objectContaining({task: 'second.md', from: 'alpha', to: 'gamma', mode: 'resume', session_id: id})])
+    await rename(path.join(f.hosts[0]!.queue, 'active', 'beta', 'long.md'), path.join(f.hosts[0]!.queue, 'done', 'long.md'))
+    expect(await f.where()).toEqual({done: ['first.md', 'long.md', 'second.md']})
+    expect(await readdir(hints(f))).toEqual([])
+    expect((await readdir(path.join(f.hosts[0]!.queue, '.ccl', 'failover'))).filter((n) => n.endsWith('.json'))).toEqual([])
+    for (const host of f.hosts) expect((await host.ccl(['fsck'])).code).toBe(0)
+  }
+
+  it("vm-b's reconcile adopts the released task: gamma resumes alpha's conversation, done once", async () => {
+    const f = await twoHosts(['alpha'], true)
+    const id = await released(f)
+    await resumedByGamma(f, id)
+  })
+
+  for (const point of ['failover.after-adopt-begin', 'failover.after-adopt-move', 'failover.after-target-start'] as const) {
+    it(`vm-b's reconcile killed at ${point}: the next passes go on; gamma resumes it, done once`, async () => {
+      const f = await twoHosts(['alpha'], true)
+      const id = await released(f)
+      const killed = await f.hosts[1]!.ccl(['reconcile'], {env: {CCL_FAILPOINTS: `${point}=kill`}})
+      expect(killed.code, killed.stderr).not.toBe(0)
+      // vm-a's passes leave vm-b's adoption alone (its journal is named after alpha)
+      expect((await f.hosts[0]!.ccl(['reconcile'])).code).toBe(0)
+      expect((await f.hosts[0]!.ccl(['dispatch'])).code).toBe(0)
+      await resumedByGamma(f, id)
+    })
+  }
+
+  it('nobody resumed it in time: once the hint is past its time, dispatch hands it out afresh and reconcile drops the hint', async () => {
+    const f = await twoHosts(['alpha'], true)
+    await released(f)
+    const file = path.join(hints(f), 'second.md.json')
+    const hint = JSON.parse(await readFile(file, 'utf8'))
+    await writeFile(file, JSON.stringify({...hint, resume_until: new Date(Date.now() - 1000).toISOString()}) + '\n')
+    await settle(f)
+    await expectDoneOnceByGamma(f)
+    expect(await readdir(hints(f))).toEqual([])
+  })
 })

@@ -56,6 +56,11 @@ export interface FleetOptions {
   /** Environment every ccl run gets (the platform's key…). */
   env?: NodeJS.ProcessEnv
   workMs?: number
+  /**
+   * Every host's shared.root one folder and every account's cwd one folder (failover.across_hosts: resume
+   * needs both); by default each host has its own, as separate machines do.
+   */
+  oneSharedRoot?: boolean
 }
 
 /** The hosts' configs written, the queue's folders made; no session started (see startFleet). */
@@ -67,7 +72,9 @@ export async function makeFleet(options: FleetOptions): Promise<Fleet> {
   const hosts: Host[] = []
   for (const spec of options.hosts) {
     const dir = path.join(base, spec.host)
-    const shared = path.join(dir, 'shared')
+    const shared = options.oneSharedRoot ? path.join(base, 'shared') : path.join(dir, 'shared')
+    const cwd = options.oneSharedRoot ? path.join(base, 'work') : dir
+    await mkdir(cwd, {recursive: true})
     const homes = Object.fromEntries(spec.accounts.map((name) => [name, path.join(dir, 'homes', `.claude-${name}`)]))
     for (const d of ['projects', 'file-history', 'session-env']) await mkdir(path.join(shared, d), {recursive: true})
     for (const home of Object.values(homes)) {
@@ -96,7 +103,7 @@ export async function makeFleet(options: FleetOptions): Promise<Fleet> {
         queue: spec.queue,
         shared: {root: shared},
         tmux: {socket: server.socket},
-        accounts: spec.accounts.map((name) => ({name, home: homes[name], cwd: dir, command: command(name)})),
+        accounts: spec.accounts.map((name) => ({name, home: homes[name], cwd, command: command(name)})),
         assign: {enter_delay: '100ms', ready_after: '0s'},
         failover: {margin: '1s'},
         watchdog: {crash_limit: 1_000_000},

@@ -19,7 +19,10 @@
  *      T is released — a journal of kind `release`, A's session killed, T back to pending/ in its place
  *      through the queue core, A restarted plain — so any host's dispatch hands it out. Another host
  *      cannot be made to start a session here, and its accounts cannot be started from here: across
- *      hosts T starts afresh with the assign prompt (the event names the conversation it ran in).
+ *      hosts T starts afresh with the assign prompt (the event names the conversation it ran in);
+ *      with failover.across_hosts: resume a hint names the conversation, dispatch leaves T for a minute,
+ *      and a reconcile (of any host) with a free account that reaches the transcript adopts it: T
+ *      pending/ → active/B/ (a journal of kind adopt), then B resumes as in 2 from source-restarted.
  *   3. When resuming is impossible (failover.resume false, no session id, different cwds, no
  *      transcript under the target's projects/, or the --resume fails), B starts afresh with the
  *      assign prompt, and the event says why.
@@ -35,13 +38,18 @@ import {failpoint} from '../failpoints.js'
 import {activeDir, type QueueLayout} from '../queue/layout.js'
 import {
   abortFailover,
+  beginAdopt,
   beginFailover,
+  dropResumeHint,
   type Failover,
   finishFailover,
   finishRelease,
   handOffPath,
+  moveForAdopt,
   moveForFailover,
   readFailovers,
+  readResumeHints,
+  resumeHintDir,
   releaseForFailover,
   settleHandOff,
   stepFailover,
@@ -179,25 +187,32 @@ function isFile(file: string): boolean {
   }
 }
 
-/** Whether a reconcile pass has failover work: a journal left by a killed run, or a need. */
+/** Whether a reconcile pass has failover work: a journal left by a killed run, a released task to adopt, or a need. */
 export function failoverDue(config: Config, layout: QueueLayout, now: Date): boolean {
-  return listNames(path.join(layout.state, 'failover')).some((n) => n.endsWith('.json')) || failoverNeeds(config, layout, now).length > 0
+  return (
+    listNames(path.join(layout.state, 'failover')).some((n) => n.endsWith('.json')) ||
+    listNames(resumeHintDir(layout)).some((n) => n.endsWith('.json')) ||
+    failoverNeeds(config, layout, now).length > 0
+  )
 }
 
 /** Why the task cannot resume its conversation on `to`, or null when it can. */
 export function whyNotResume(config: Config, from: Account, to: Account, state: AccountState): string | null {
+  const transcriptDir = state.transcript_path && path.basename(state.transcript_path) === `${state.session_id}.jsonl` ? path.basename(path.dirname(state.transcript_path)) : null
+  return whyNotResumeOn(config, from.name, {session_id: state.session_id, cwd: state.cwd ?? from.cwd, transcriptDir}, to)
+}
+
+/** whyNotResume for a conversation known by its id, cwd and transcript folder (under projects/): a released task's hint too. */
+export function whyNotResumeOn(config: Config, fromName: string, conversation: {session_id: string | null; cwd: string | null; transcriptDir: string | null}, to: Account): string | null {
   if (!config.failover.resume) return 'failover.resume is false'
-  if (!isSessionId(state.session_id)) return `the session id of ${from.name}'s conversation is not known (no hook recorded it)`
-  const cwd = state.cwd ?? from.cwd
-  if (path.resolve(cwd) !== path.resolve(to.cwd)) return `the accounts' cwds differ (${from.name} ran in ${cwd}, ${to.name} runs in ${to.cwd})`
+  if (!isSessionId(conversation.session_id)) return `the session id of ${fromName}'s conversation is not known (no hook recorded it)`
+  const cwd = conversation.cwd ?? to.cwd
+  if (path.resolve(cwd) !== path.resolve(to.cwd)) return `the accounts' cwds differ (${fromName} ran in ${cwd}, ${to.name} runs in ${to.cwd})`
   // Where the target's Claude Code will look: under its own projects/ (shared), in the folder the
   // source's transcript is in (hooks said where), or the one Claude Code names for the cwd.
-  const id = state.session_id
+  const id = conversation.session_id
   const candidates = [transcriptPath(to.home, to.cwd, id), ...(realCwd(to.cwd) === to.cwd ? [] : [transcriptPath(to.home, realCwd(to.cwd), id)])]
-  if (state.transcript_path && path.basename(state.transcript_path) === `${id}.jsonl`) {
-    candidates.unshift(path.join(to.home, 'projects', path.basename(path.dirname(state.transcript_path)), `${id}.jsonl`))
-  }
-
+  if (conversation.transcriptDir) candidates.unshift(path.join(to.home, 'projects', conversation.transcriptDir, `${id}.jsonl`))
   if (!candidates.some((file) => isFile(file))) return `the conversation's transcript is not at ${candidates.at(-1)} (is projects/ shared?)`
   return null
 }
@@ -222,7 +237,8 @@ export async function runFailovers(ctx: FailoverContext): Promise<{outcomes: Fai
   const ours = new Set(config.accounts.map((a) => a.name))
   for (const journal of journals) {
     // Another host's journal, about its own accounts: that host's reconcile carries it on.
-    if (journal.record.holder?.host !== currentHost() && !ours.has(journal.record.from) && !ours.has(journal.record.to)) continue
+    // An adoption is its target's host's (its source is another host's account).
+    if (journal.record.kind === 'adopt' ? !ours.has(journal.record.to) : journal.record.holder?.host !== currentHost() && !ours.has(journal.record.from) && !ours.has(journal.record.to)) continue
     busy.add(journal.record.from).add(journal.record.to)
     const outcome = await safely(ctx, journal.record.task, journal.record.from, () => (journal.record.kind === 'release' ? advanceRelease(ctx, journal) : advance(ctx, journal)))
     outcomes.push(outcome)
@@ -313,8 +329,38 @@ export async function runFailovers(ctx: FailoverContext): Promise<{outcomes: Fai
     if (outcome.result === 'under-way') busy.add(need.from.name).add(target.name)
   }
 
+  for (const {hint, file} of readResumeHints(layout)) {
+    if (!isFile(path.join(layout.pending, hint.task)) || Date.parse(hint.resume_until) <= now().getTime()) {
+      await dropResumeHint(file) // handed out, or nobody could resume it in time: dispatch starts it afresh
+      continue
+    }
+
+    let target: Account | undefined
+    for (const candidate of config.accounts) {
+      if (taken.has(candidate.name) || whyNotResumeOn(config, hint.from, {session_id: hint.session_id, cwd: hint.cwd, transcriptDir: hint.transcript_dir}, candidate) !== null) continue
+      const why = await whyBusy(config, layout, ctx.tmux, candidate, now()).catch((error: unknown) => errorMessage(error))
+      if (why === null) {
+        target = candidate
+        break
+      }
+    }
+
+    if (!target) continue
+    const begun = await beginAdopt(layout, {hint, to: target.name, now: now()})
+    if (begun.kind !== 'begun') continue
+    taken.add(target.name)
+    ctx.progress?.(`failover of ${hint.task}: released by ${hint.from} on ${hint.host}; ${target.name} resumes its conversation ${hint.session_id}`)
+    failpoint('failover.after-adopt-begin')
+    const outcome = await safely(ctx, hint.task, hint.from, () => advance(ctx, begun.failover))
+    outcomes.push(outcome)
+    if (outcome.result === 'under-way') busy.add(target.name)
+  }
+
   return {outcomes, busy}
 }
+
+/** With failover.across_hosts: resume, how long dispatch leaves a released task for a host that can resume it. */
+export const RESUME_WAIT_MS = 60_000
 
 /** A host's claim on an account refreshed within this long: that host's reconcile is running. */
 const HOST_SEEN_WITHIN_MS = 2 * 60_000
@@ -371,7 +417,12 @@ async function advanceRelease(ctx: FailoverContext, start: Failover): Promise<Fa
 
       case 'source-stopped': {
         const conversation = f.record.session_id ? ` (its conversation: ${f.record.session_id})` : ''
-        const released = await releaseForFailover(layout, f, `released for another host: ${f.record.why ?? ''}${conversation}`, now())
+        const transcript = safeState(layout, from.name)?.transcript_path ?? null
+        const hint =
+          config.failover.across_hosts === 'resume' && config.failover.resume
+            ? {resumeUntil: new Date(now().getTime() + RESUME_WAIT_MS), transcriptDir: transcript && f.record.session_id && path.basename(transcript) === `${f.record.session_id}.jsonl` ? path.basename(path.dirname(transcript)) : null}
+            : undefined
+        const released = await releaseForFailover(layout, f, `released for another host: ${f.record.why ?? ''}${conversation}`, now(), hint)
         if (released.kind === 'claimed') return out('under-way', `the task is claimed by ${released.by}; the next pass goes on`)
         failpoint('failover.after-release')
         f = await stepFailover(f, {step: 'moved'})
@@ -417,20 +468,39 @@ async function advance(ctx: FailoverContext, start: Failover): Promise<FailoverO
   const {config, layout, tmux, now} = ctx
   const sleep = ctx.sleep ?? defaultSleep
   let f = start
-  const from = accountNamed(config, f.record.from)
+  const adopt = f.record.kind === 'adopt'
+  // An adoption's source is an account of another host: nothing is done to it here.
+  const from = adopt ? null : accountNamed(config, f.record.from)
   const to = accountNamed(config, f.record.to)
-  const inPlace = from.name === to.name
-  const out = (result: FailoverOutcome['result'], detail: string): FailoverOutcome => ({task: f.record.task, from: from.name, to: to.name, mode: f.record.mode, result, detail})
+  const inPlace = f.record.from === to.name
+  const out = (result: FailoverOutcome['result'], detail: string): FailoverOutcome => ({task: f.record.task, from: f.record.from, to: to.name, mode: f.record.mode, result, detail})
+  const source = (): Account => {
+    if (!from) throw new Error(`the adoption journal ${f.file} is at step ${f.record.step}, which only a failover from this host's account has`)
+    return from
+  }
 
   for (;;) {
     switch (f.record.step) {
       case 'started': {
+        if (adopt) {
+          const moved = await moveForAdopt(layout, f, now())
+          if (moved.kind === 'claimed') return out('under-way', `the task is claimed by ${moved.by}; the next pass goes on`)
+          if (moved.kind === 'gone') {
+            await abortFailover(layout, f, 'the task left pending/ meanwhile', now())
+            return out('undone', `the task left pending/ meanwhile (now in ${moved.where ?? 'no queue folder'})`)
+          }
+
+          failpoint('failover.after-adopt-move')
+          f = await stepFailover(f, {step: 'source-restarted'})
+          continue
+        }
+
         if (inPlace) {
           f = await stepFailover(f, {step: 'target-started', target_started_at: null})
           continue
         }
 
-        await tmux.killSession(from.session)
+        await tmux.killSession(source().session)
         failpoint('failover.after-stop')
         f = await stepFailover(f, {step: 'source-stopped'})
         continue
@@ -440,9 +510,9 @@ async function advance(ctx: FailoverContext, start: Failover): Promise<FailoverO
         const moved = await moveForFailover(layout, f, now())
         if (moved.kind === 'claimed') return out('under-way', `the task is claimed by ${moved.by}; the next pass goes on`)
         if (moved.kind === 'gone') {
-          await restartPlain(ctx, from, f.record.started_at)
+          await restartPlain(ctx, source(), f.record.started_at)
           await abortFailover(layout, f, 'the task left active/ meanwhile', now())
-          return out('undone', `the task left active/${from.name}/ meanwhile (now in ${moved.where ?? 'no queue folder'})`)
+          return out('undone', `the task left active/${f.record.from}/ meanwhile (now in ${moved.where ?? 'no queue folder'})`)
         }
 
         failpoint('failover.after-move')
@@ -451,7 +521,7 @@ async function advance(ctx: FailoverContext, start: Failover): Promise<FailoverO
       }
 
       case 'moved': {
-        await restartPlain(ctx, from, f.record.started_at)
+        await restartPlain(ctx, source(), f.record.started_at)
         failpoint('failover.after-source-restart')
         f = await stepFailover(f, {step: 'source-restarted'})
         continue
@@ -619,12 +689,12 @@ async function finish(ctx: FailoverContext, f: Failover): Promise<FailoverOutcom
 }
 
 /** It cannot go on: the task back to pending/ in its place (or, not moved yet, left with the source), the source running. */
-async function undo(ctx: FailoverContext, f: Failover, from: Account, reason: string): Promise<FailoverOutcome> {
+async function undo(ctx: FailoverContext, f: Failover, from: Account | null, reason: string): Promise<FailoverOutcome> {
   const {layout, now} = ctx
-  if (f.record.to !== from.name) await restartPlain(ctx, from, f.record.started_at)
+  if (from && f.record.to !== from.name) await restartPlain(ctx, from, f.record.started_at)
   const requeued = await abortFailover(layout, f, reason, now())
   const detail = `undone: ${reason}${requeued ? `; the task is back in pending/${requeued.renamed ? ` as ${requeued.as}` : ''}` : ''}`
-  return {task: f.record.task, from: from.name, to: f.record.to, mode: f.record.mode, result: 'undone', detail}
+  return {task: f.record.task, from: f.record.from, to: f.record.to, mode: f.record.mode, result: 'undone', detail}
 }
 
 /**
