@@ -60,11 +60,15 @@ describe('two hosts on one GlusterFS queue', () => {
     fleet = await makeFleet({
       hosts: [
         {host: 'vm-a', queue: path.join(dir.a, 'queue'), accounts: ['alpha', 'beta'], workMs: 300},
-        // vm-b's sessions work longer, so one can be killed mid-task
-        {host: 'vm-b', queue: path.join(dir.b, 'queue'), accounts: ['gamma', 'delta'], workMs: 1200},
+        {host: 'vm-b', queue: path.join(dir.b, 'queue'), accounts: ['gamma', 'delta'], workMs: 800},
       ],
-      // each of vm-a's sessions does one task, then meets its usage limit on the next (reset in an hour)
-      standInEnv: {alpha: {STANDIN_LIMIT_AFTER: '1', STANDIN_NO_AUTO_CONTINUE: '1'}, beta: {STANDIN_LIMIT_AFTER: '1', STANDIN_NO_AUTO_CONTINUE: '1'}},
+      // each of vm-a's sessions does one task, then meets its usage limit on the next (reset in an hour);
+      // delta works longer, so that its session can be killed mid-task
+      standInEnv: {
+        alpha: {STANDIN_LIMIT_AFTER: '1', STANDIN_NO_AUTO_CONTINUE: '1'},
+        beta: {STANDIN_LIMIT_AFTER: '1', STANDIN_NO_AUTO_CONTINUE: '1'},
+        delta: {STANDIN_WORK_MS: '6000'},
+      },
       config: {delegation: {base_url: fake.url, providers: PROVIDERS, retries: 2, timeout: '5s'}},
       env: {SECUTOOLS_API_KEY: fake.apiKey, CCL_TEST_BACKOFF_BASE_MS: '1', CCL_TEST_MAX_RETRY_AFTER_MS: '5'},
     })
@@ -87,12 +91,13 @@ describe('two hosts on one GlusterFS queue', () => {
       }
 
       if (!killed) {
-        // a vm-b session working on a task (its prompt received, not done): killed, as a crash would
+        // delta's session working on a task (its prompt received, the task in active/delta/): killed, as a
+        // crash would; it counts once the task is still there after the kill (no session can finish it now)
+        const task = (await names('active/delta')).find((n) => n.endsWith('.md'))
         const entries = await fleet.standInEvents()
-        const working = entries.find((e) => e.event === 'received' && ['gamma', 'delta'].includes(e.standIn) && e.task && doneBy(entries, path.basename(e.task)).length === 0)
-        if (working) {
-          killed = {account: working.standIn, task: path.basename(working.task!)}
-          await fleet.hosts[1]!.server.tmux('kill-session', '-t', `=ccl-${killed.account}`)
+        if (task && entries.some((e) => e.event === 'received' && e.standIn === 'delta' && e.task && path.basename(e.task) === task)) {
+          await fleet.hosts[1]!.server.tmux('kill-session', '-t', '=ccl-delta')
+          if ((await names('active/delta')).includes(task)) killed = {account: 'delta', task}
         }
       }
 

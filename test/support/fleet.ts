@@ -49,7 +49,7 @@ export interface Fleet {
 
 export interface FleetOptions {
   hosts: HostSpec[]
-  /** Extra environment of one account's stand-in, by account name. */
+  /** Extra environment of one account's stand-in, by account name (over the defaults: STANDIN_WORK_MS too). */
   standInEnv?: Record<string, Record<string, string>>
   /** Config keys every host gets (delegation, failover…). */
   config?: Record<string, unknown>
@@ -88,7 +88,7 @@ export async function makeFleet(options: FleetOptions): Promise<Fleet> {
         .map(([key, value]) => `${key}='${value.replaceAll("'", "'\\''")}' `)
         .join('')
     const command = (name: string) =>
-      `${extra(name)}STANDIN_LOG='${log}' STANDIN_NAME=${name} STANDIN_WORK_MS=${spec.workMs ?? options.workMs ?? 150} exec '${process.execPath}' '${STAND_IN}'`
+      `STANDIN_LOG='${log}' STANDIN_NAME=${name} STANDIN_WORK_MS=${spec.workMs ?? options.workMs ?? 150} ${extra(name)}exec '${process.execPath}' '${STAND_IN}'`
     const configFile = path.join(dir, 'ccl.yaml')
     const host: Host = {
       host: spec.host,
