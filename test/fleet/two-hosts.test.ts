@@ -5,13 +5,13 @@
 // run at once, round after round, as their timers would. Meanwhile a session of vm-b is killed mid-task,
 // and both accounts of vm-a hit their usage limit holding a task, so with no account of vm-a free their
 // tasks go back to pending/ and vm-b does them. Every task is done once; both hosts are sound by fsck.
-import {readdir, readFile} from 'node:fs/promises'
+import {readdir, readFile, rename, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {startFakeSecutools, type FakeSecutools} from '../support/fake-secutools.js'
-import {doneBy, type Fleet, makeFleet, startFleet} from '../support/fleet.js'
+import {doneBy, type Fleet, fleetAccountState, makeFleet, startFleet} from '../support/fleet.js'
 import {type FleetDir, fleetDir, glusterMounts} from '../support/gluster.js'
 import {waitFor} from '../support/loop.js'
 
@@ -22,6 +22,7 @@ const PROVIDERS = ['gemini', 'gpu', 'claude-api']
 let dir: FleetDir
 let fake: FakeSecutools
 let fleet: Fleet
+let resumeFleet: Fleet | undefined
 
 beforeAll(async () => {
   dir = await fleetDir(await glusterMounts())
@@ -29,6 +30,7 @@ beforeAll(async () => {
 }, 240_000)
 
 afterAll(async () => {
+  await resumeFleet?.cleanup()
   await fleet?.cleanup()
   await fake?.close()
   await dir?.cleanup()
@@ -154,5 +156,64 @@ describe('two hosts on one GlusterFS queue', () => {
     }
 
     expect((await readdir(path.join(dir.a, 'queue', '.ccl', 'failover')).catch(() => [] as string[])).filter((n) => n.endsWith('.json'))).toEqual([])
+  })
+})
+
+describe('two hosts on one GlusterFS queue, one shared root on the volume (failover.across_hosts: resume)', () => {
+  it("vm-a's limited task is adopted by vm-b, whose account resumes the conversation through its own mount; done once", {timeout: 120_000}, async () => {
+    const f = await makeFleet({
+      hosts: [
+        {host: 'vm-a', queue: path.join(dir.a, 'resume-queue'), accounts: ['alpha', 'beta'], sharedRoot: path.join(dir.a, 'shared')},
+        {host: 'vm-b', queue: path.join(dir.b, 'resume-queue'), accounts: ['gamma'], sharedRoot: path.join(dir.b, 'shared')},
+      ],
+      standInEnv: {alpha: {STANDIN_LIMIT_AFTER: '1', STANDIN_NO_AUTO_CONTINUE: '1'}},
+      config: {failover: {margin: '1s', across_hosts: 'resume'}},
+      workMs: 200,
+    })
+    resumeFleet = f
+    await startFleet(f)
+    const [a, b] = f.hosts as [(typeof f.hosts)[0], (typeof f.hosts)[0]]
+    const queue = (...parts: string[]) => path.join(a.queue, ...parts)
+    // beta busy with a task of its own; alpha does first.md, then meets its limit on second.md
+    await writeFile(queue('active', 'beta', 'long.md'), 'Long.\n')
+    await f.addTask('first.md', 'First.\n', 90)
+    expect((await a.ccl(['assign', 'first.md', '--account', 'alpha'])).code).toBe(0)
+    expect(await waitFor(async () => doneBy(await f.standInEvents(), 'first.md').length > 0, 20_000)).toBe(true)
+    await f.addTask('second.md', 'Second.\n', 80)
+    expect((await a.ccl(['assign', 'second.md', '--account', 'alpha'])).code).toBe(0)
+    expect(await waitFor(async () => (await fleetAccountState(f, 'alpha'))?.limited != null, 20_000)).toBe(true)
+    const id = (await fleetAccountState(f, 'alpha'))!.session_id as string
+
+    const released = await a.ccl(['reconcile'])
+    expect(released.stdout).toContain('failover: second.md: alpha: back in pending/ for any host of the fleet (gamma on vm-b looked free)')
+    for (let i = 0; i < 6 && !(await f.where()).done?.includes('second.md'); i++) {
+      // both hosts' timers; dispatch leaves the task to vm-b's reconcile, which adopts it
+      for (const host of [a, b]) for (const command of [['reconcile'], ['dispatch']]) expect((await host.ccl(command)).code).toBeLessThanOrEqual(1)
+      await waitFor(async () => (await f.where()).done?.includes('second.md') ?? false, 6000)
+    }
+
+    expect(await waitFor(async () => doneBy(await f.standInEvents(), 'second.md').length > 0, 5000)).toBe(true)
+    const log = await f.standInEvents()
+    expect(doneBy(log, 'second.md')).toEqual(['gamma'])
+    // gamma's session came up in alpha's conversation, its transcript read through mount B
+    expect(log.filter((e) => e.event === 'session' && e.standIn === 'gamma').at(-1)).toMatchObject({source: 'resume', session: id})
+    const told = log.filter((e) => e.event === 'received' && e.standIn === 'gamma')
+    expect(told).toEqual([expect.objectContaining({session: id, prompt: expect.stringContaining(`it is now at ${path.join(b.queue, 'active', 'gamma', 'second.md')}`)})])
+    const folders = await readdir(path.join(dir.b, 'shared', 'projects'))
+    const found = []
+    for (const folder of folders) if ((await readdir(path.join(dir.b, 'shared', 'projects', folder))).includes(`${id}.jsonl`)) found.push(folder)
+    expect(found, 'one transcript of the conversation in the shared projects/').toHaveLength(1)
+    const transcript = await readFile(path.join(dir.b, 'shared', 'projects', found[0]!, `${id}.jsonl`), 'utf8')
+    expect(transcript).toContain(path.join(a.queue, 'active', 'alpha', 'second.md'))
+    expect(transcript).toContain('Continue the task you were working on')
+    const run = await b.ccl(['events', '--json'])
+    const failedOver = (JSON.parse(run.stdout).events as Json[]).filter((e) => e.event === 'task.failed_over')
+    expect(failedOver).toEqual([expect.objectContaining({task: 'second.md', from: 'alpha', to: 'gamma', mode: 'resume', session_id: id})])
+    await rename(queue('active', 'beta', 'long.md'), queue('done', 'long.md'))
+    expect(await f.where()).toEqual({done: ['first.md', 'long.md', 'second.md']})
+    for (const host of f.hosts) {
+      const fsck = await host.ccl(['fsck'])
+      expect(fsck.code, `${host.host}: ${fsck.stdout}${fsck.stderr}`).toBe(0)
+    }
   })
 })

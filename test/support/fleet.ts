@@ -20,6 +20,8 @@ export interface HostSpec {
   accounts: string[]
   /** How long this host's stand-ins take per task (default: the fleet's workMs). */
   workMs?: number
+  /** This host's shared.root, as it reaches it (one folder on the volume for every host); default its own. */
+  sharedRoot?: string
 }
 
 export interface Host {
@@ -72,8 +74,8 @@ export async function makeFleet(options: FleetOptions): Promise<Fleet> {
   const hosts: Host[] = []
   for (const spec of options.hosts) {
     const dir = path.join(base, spec.host)
-    const shared = options.oneSharedRoot ? path.join(base, 'shared') : path.join(dir, 'shared')
-    const cwd = options.oneSharedRoot ? path.join(base, 'work') : dir
+    const shared = spec.sharedRoot ?? (options.oneSharedRoot ? path.join(base, 'shared') : path.join(dir, 'shared'))
+    const cwd = options.oneSharedRoot || spec.sharedRoot ? path.join(base, 'work') : dir
     await mkdir(cwd, {recursive: true})
     const homes = Object.fromEntries(spec.accounts.map((name) => [name, path.join(dir, 'homes', `.claude-${name}`)]))
     for (const d of ['projects', 'file-history', 'session-env']) await mkdir(path.join(shared, d), {recursive: true})
