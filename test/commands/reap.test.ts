@@ -1,6 +1,7 @@
-import {readFile, utimes} from 'node:fs/promises'
+import {mkdtemp, readdir, readFile, utimes, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+import {stringify} from 'yaml'
 
 import {parseFooter} from '../../src/lib/delegation/footer.js'
 import {idempotencyKey} from '../../src/lib/delegation/marker.js'
@@ -8,6 +9,7 @@ import {FINISH_STEPS} from '../../src/lib/delegation/finish.js'
 import {lockHolder, tryLock} from '../../src/lib/queue/lock.js'
 import {delegatedTask, delegationOn, eventsOf, queueState} from '../support/delegated.js'
 import {type FakeSecutools, startFakeSecutools} from '../support/fake-secutools.js'
+import {waitFor} from '../support/loop.js'
 import {makeSandbox, runCcl, type Sandbox} from '../support/sandbox.js'
 
 let sandbox: Sandbox
@@ -552,5 +554,72 @@ describe('privacy', () => {
     expect(parseFooter(await file('done', 'ok.md'))?.job_id).toBe('j-ok')
     expect({done: await mode('done', 'ok.md'), failed: await mode('failed', 'bad.md')}).toEqual({done: '600', failed: '600'})
     expect({state: await mode('.ccl'), events: await mode('.ccl', 'events.jsonl')}).toEqual({state: '700', events: '600'})
+  })
+})
+
+describe('two hosts reaping one queue (SPEC §8: the reap lock across the fleet)', () => {
+  /** Two configs on this queue: host vm-a (the sandbox's) and host vm-b; the same delegation settings. */
+  async function twoHosts(): Promise<{a: (...args: string[]) => ReturnType<typeof runCcl>; b: (...args: string[]) => ReturnType<typeof runCcl>; configB: string}> {
+    await sandbox.writeConfig({...sandbox.config, host: 'vm-a'})
+    const configB = path.join(sandbox.dir, 'vm-b.yaml')
+    await writeFile(configB, stringify({...sandbox.config, host: 'vm-b'}))
+    return {
+      a: (...args) => runCcl(['reap', '--config', sandbox.configFile, ...args], {env, cwd: sandbox.dir}),
+      b: (...args) => runCcl(['reap', '--config', configB, ...args], {env, cwd: sandbox.dir}),
+      configB,
+    }
+  }
+
+  async function expectEachFinishedOnce(names: string[]): Promise<void> {
+    expect(await queueState(sandbox)).toEqual({pending: [], done: names, failed: []})
+    const completed = (await eventsOf(sandbox)).filter((e) => e.event === 'delegation.completed').map((e) => e.task)
+    expect(completed.sort()).toEqual(names)
+    for (const name of names) {
+      const text = await file('done', name)
+      expect(text.match(/<!-- ccl:delegation /g)).toHaveLength(1)
+    }
+  }
+
+  it("reaps of vm-a and vm-b at once, round after round: one at a time, each job finished exactly once; the one skipped names the other host", async () => {
+    const {a, b} = await twoHosts()
+    const tasks = await Promise.all(Array.from({length: 24}, (_, i) => delegatedTask(sandbox, fake, `h${String(i).padStart(2, '0')}.md`)))
+    fake.setLatency(40) // each run holds the lock long enough for the other to meet it
+    const runs = []
+    for (let round = 0; round < 3; round++) runs.push(...(await Promise.all([a('--json'), b('--json')])))
+    for (const run of runs) expect(run.code, run.stderr).toBe(0)
+    const outs = runs.map((run) => JSON.parse(run.stdout) as {completed: number; skipped: string | null})
+    expect(outs.reduce((sum, o) => sum + o.completed, 0)).toBe(tasks.length)
+    console.log(`two hosts reaping: ${outs.filter((o) => o.skipped !== null).length} of ${outs.length} runs skipped`)
+    for (const out of outs.filter((o) => o.skipped !== null)) expect(out.skipped).toMatch(/^another ccl reap is running \(pid \d+ on vm-[ab], since /)
+    await expectEachFinishedOnce(tasks.map((t) => t.task).sort())
+  })
+
+  it("vm-a's reap holding the lock: vm-b's is skipped naming vm-a; once vm-a is killed its lock is judged by age, not by its (dead) pid, and taken over only when stale", async () => {
+    const {a, b} = await twoHosts()
+    const tasks = await Promise.all(['x.md', 'y.md', 'z.md'].map((t) => delegatedTask(sandbox, fake, t)))
+    const flags = await mkdtemp(path.join(sandbox.dir, 'fp-'))
+    const paused = runCcl(['reap', '--config', sandbox.configFile], {env: {...env, CCL_FAILPOINTS: 'reap.after-lock=pause', CCL_FAILPOINT_DIR: flags}, cwd: sandbox.dir})
+    expect(await waitFor(async () => (await readdir(flags)).includes('reap.after-lock.reached'), 15_000)).toBe(true)
+    const pid = Number(await readFile(path.join(flags, 'reap.after-lock.reached'), 'utf8'))
+    const skipped = JSON.parse((await b('--json')).stdout)
+    expect(skipped.skipped).toMatch(new RegExp(`^another ccl reap is running \\(pid ${pid} on vm-a, since `))
+    expect(skipped.completed).toBe(0)
+    // vm-a dies holding it (power cut): on this machine its pid is provably gone, but the lock says vm-a,
+    // another host, whose pids mean nothing here: vm-b waits until the lock is stale
+    process.kill(pid, 'SIGKILL')
+    await paused
+    expect(lockHolder(locksDir(), 'reap')?.holder).toMatchObject({host: 'vm-a', pid})
+    const stillSkipped = JSON.parse((await b('--json')).stdout)
+    expect(stillSkipped.skipped).toMatch(/on vm-a/)
+    expect((await queueState(sandbox)).done).toEqual([])
+    // not refreshed for longer than the stale age (10 s): taken over
+    const old = new Date(Date.now() - 11_000)
+    await utimes(path.join(locksDir(), 'reap.lock'), old, old)
+    const taken = await b('--json')
+    expect(taken.code, taken.stderr).toBe(0)
+    expect(JSON.parse(taken.stdout)).toMatchObject({skipped: null, completed: 3})
+    await expectEachFinishedOnce(tasks.map((t) => t.task).sort())
+    // vm-a's own next reap (its lock gone with vm-b's release) has nothing left to do
+    expect(JSON.parse((await a('--json')).stdout)).toMatchObject({skipped: null, completed: 0})
   })
 })

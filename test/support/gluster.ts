@@ -97,7 +97,8 @@ export async function fleetDir(mounts: GlusterMounts): Promise<FleetDir> {
   const a = await mkdtemp(path.join(mounts.a, 'ccl-test-'))
   const b = path.join(mounts.b, path.basename(a))
   await stat(b) // ENOENT here means mount B does not see what A made
-  return {a, b, cleanup: () => rm(a, {recursive: true, force: true})}
+  // Retried: a hook of a session just killed may still write a last line here, as rm -rf would race too.
+  return {a, b, cleanup: () => rm(a, {recursive: true, force: true, maxRetries: 10, retryDelay: 100})}
 }
 
 export interface RaceAnswer {

@@ -169,6 +169,9 @@ export const configSchema = z
         spill_to_remote: z.boolean().default(false),
         headroom: z.boolean().default(false),
         watermark: percent.default(95),
+        // A fleet (SPEC §8): a task released for another host starts afresh there, or (resume: every
+        // host's shared.root is one folder and the accounts share a cwd) resumes its conversation.
+        across_hosts: z.enum(['fresh', 'resume']).default('fresh'),
       })
       .default({
         resume: true,
@@ -177,6 +180,7 @@ export const configSchema = z
         spill_to_remote: false,
         headroom: false,
         watermark: 95,
+        across_hosts: 'fresh' as const,
       }),
     delegation: delegationSchema.optional(),
   })

@@ -5,7 +5,7 @@ import {assignTask, recoverHandOffs} from '../assign/assign.js'
 import {type ClientSource, submitTask} from '../delegation/submit.js'
 import {exists} from '../queue/files.js'
 import {ensureStateDir, MARKER_SUFFIX, queueLayout, requireQueueRoot, scanTasks, unsafeNameReason} from '../queue/layout.js'
-import {type Requeued, sweepFolder, TEMP_SAFE_AGE_MS} from '../queue/transitions.js'
+import {readResumeHints, type Requeued, sweepFolder, TEMP_SAFE_AGE_MS} from '../queue/transitions.js'
 import type {SecutoolsClient} from '../secutools/client.js'
 import {decide, LOCAL_TARGET} from '../tasks/decide.js'
 import {spillContext} from '../tasks/spill.js'
@@ -115,6 +115,9 @@ export async function dispatch(options: DispatchOptions): Promise<DispatchResult
 
   const settleBefore = now().getTime() - config.dispatch.settle
   let settling = 0
+  // Tasks another host released for a host that can resume their conversation (failover.across_hosts:
+  // resume): left to reconcile until the hint's time is up, then handed out afresh like any task.
+  const resumeUntil = new Map(readResumeHints(layout).map(({hint}) => [hint.task, Date.parse(hint.resume_until)]))
   for (const pending of listing.tasks) {
     if (markers.has(pending.name + MARKER_SUFFIX)) {
       delegated++
@@ -130,6 +133,12 @@ export async function dispatch(options: DispatchOptions): Promise<DispatchResult
     // Maybe still being written (a producer that did not write elsewhere and mv): next pass.
     if (pending.mtimeMs > settleBefore) {
       settling++
+      continue
+    }
+
+    const until = resumeUntil.get(pending.name)
+    if (until !== undefined && until > now().getTime()) {
+      add({task: pending.name, target: LOCAL_TARGET, reason: null, outcome: 'waiting', detail: `released by another host, left until ${new Date(until).toISOString()} for a reconcile that can resume its conversation`, warnings: []})
       continue
     }
 

@@ -14,11 +14,20 @@
  *      then the journal goes and `task.failed_over` is logged. No free account: T stays with A
  *      ("waiting for a free account") and the first account to become free takes it; A itself,
  *      once its limit is over, by the continue prompt in its own (still open) conversation.
+ *   2b. No free account here, but in a fleet (SPEC §8) another host's account looks free (its host
+ *      refreshed its claim on it lately, and its shared records say not limited, no task, no hand-off):
+ *      T is released — a journal of kind `release`, A's session killed, T back to pending/ in its place
+ *      through the queue core, A restarted plain — so any host's dispatch hands it out. Another host
+ *      cannot be made to start a session here, and its accounts cannot be started from here: across
+ *      hosts T starts afresh with the assign prompt (the event names the conversation it ran in);
+ *      with failover.across_hosts: resume a hint names the conversation, dispatch leaves T for a minute,
+ *      and a reconcile (of any host) with a free account that reaches the transcript adopts it: T
+ *      pending/ → active/B/ (a journal of kind adopt), then B resumes as in 2 from source-restarted.
  *   3. When resuming is impossible (failover.resume false, no session id, different cwds, no
  *      transcript under the target's projects/, or the --resume fails), B starts afresh with the
  *      assign prompt, and the event says why.
  */
-import {lstatSync, readdirSync, realpathSync} from 'node:fs'
+import {lstatSync, readdirSync, readFileSync, realpathSync} from 'node:fs'
 import path from 'node:path'
 
 import type {Account, Config} from '../config/schema.js'
@@ -29,14 +38,25 @@ import {randomHex} from '../digest.js'
 import {activeDir, type QueueLayout} from '../queue/layout.js'
 import {
   abortFailover,
+  beginAdopt,
   beginFailover,
+  dropResumeHint,
   type Failover,
   finishFailover,
+  finishRelease,
+  handOffPath,
+  moveForAdopt,
   moveForFailover,
   readFailovers,
+  readResumeHints,
+  resumeHintDir,
+  releaseForFailover,
   settleHandOff,
   stepFailover,
 } from '../queue/transitions.js'
+import {currentHost} from '../queue/holder.js'
+import {ownersDir} from '../fleet/owners.js'
+import {readPause} from '../accounts/pause.js'
 import {type AccountState, clearExpiredLimit, type Limited, hooksActive, limitedUntil, promptReceived, readAccountState, updateAccountState} from '../accounts/state.js'
 import {rankByHeadroom} from '../accounts/usage.js'
 import {renderPrompt, whyBusy} from '../assign/assign.js'
@@ -167,25 +187,32 @@ function isFile(file: string): boolean {
   }
 }
 
-/** Whether a reconcile pass has failover work: a journal left by a killed run, or a need. */
+/** Whether a reconcile pass has failover work: a journal left by a killed run, a released task to adopt, or a need. */
 export function failoverDue(config: Config, layout: QueueLayout, now: Date): boolean {
-  return listNames(path.join(layout.state, 'failover')).some((n) => n.endsWith('.json')) || failoverNeeds(config, layout, now).length > 0
+  return (
+    listNames(path.join(layout.state, 'failover')).some((n) => n.endsWith('.json')) ||
+    listNames(resumeHintDir(layout)).some((n) => n.endsWith('.json')) ||
+    failoverNeeds(config, layout, now).length > 0
+  )
 }
 
 /** Why the task cannot resume its conversation on `to`, or null when it can. */
 export function whyNotResume(config: Config, from: Account, to: Account, state: AccountState): string | null {
+  const transcriptDir = state.transcript_path && path.basename(state.transcript_path) === `${state.session_id}.jsonl` ? path.basename(path.dirname(state.transcript_path)) : null
+  return whyNotResumeOn(config, from.name, {session_id: state.session_id, cwd: state.cwd ?? from.cwd, transcriptDir}, to)
+}
+
+/** whyNotResume for a conversation known by its id, cwd and transcript folder (under projects/): a released task's hint too. */
+export function whyNotResumeOn(config: Config, fromName: string, conversation: {session_id: string | null; cwd: string | null; transcriptDir: string | null}, to: Account): string | null {
   if (!config.failover.resume) return 'failover.resume is false'
-  if (!isSessionId(state.session_id)) return `the session id of ${from.name}'s conversation is not known (no hook recorded it)`
-  const cwd = state.cwd ?? from.cwd
-  if (path.resolve(cwd) !== path.resolve(to.cwd)) return `the accounts' cwds differ (${from.name} ran in ${cwd}, ${to.name} runs in ${to.cwd})`
+  if (!isSessionId(conversation.session_id)) return `the session id of ${fromName}'s conversation is not known (no hook recorded it)`
+  const cwd = conversation.cwd ?? to.cwd
+  if (path.resolve(cwd) !== path.resolve(to.cwd)) return `the accounts' cwds differ (${fromName} ran in ${cwd}, ${to.name} runs in ${to.cwd})`
   // Where the target's Claude Code will look: under its own projects/ (shared), in the folder the
   // source's transcript is in (hooks said where), or the one Claude Code names for the cwd.
-  const id = state.session_id
+  const id = conversation.session_id
   const candidates = [transcriptPath(to.home, to.cwd, id), ...(realCwd(to.cwd) === to.cwd ? [] : [transcriptPath(to.home, realCwd(to.cwd), id)])]
-  if (state.transcript_path && path.basename(state.transcript_path) === `${id}.jsonl`) {
-    candidates.unshift(path.join(to.home, 'projects', path.basename(path.dirname(state.transcript_path)), `${id}.jsonl`))
-  }
-
+  if (conversation.transcriptDir) candidates.unshift(path.join(to.home, 'projects', conversation.transcriptDir, `${id}.jsonl`))
   if (!candidates.some((file) => isFile(file))) return `the conversation's transcript is not at ${candidates.at(-1)} (is projects/ shared?)`
   return null
 }
@@ -207,9 +234,13 @@ export async function runFailovers(ctx: FailoverContext): Promise<{outcomes: Fai
     outcomes.push({task: '?', from, to: null, mode: null, result: 'under-way', detail: `${file} is not a failover journal ccl can read: move it away once you have checked active/${from}/`})
   }
 
+  const ours = new Set(config.accounts.map((a) => a.name))
   for (const journal of journals) {
+    // Another host's journal, about its own accounts: that host's reconcile carries it on.
+    // An adoption is its target's host's (its source is another host's account).
+    if (journal.record.kind === 'adopt' ? !ours.has(journal.record.to) : journal.record.holder?.host !== currentHost() && !ours.has(journal.record.from) && !ours.has(journal.record.to)) continue
     busy.add(journal.record.from).add(journal.record.to)
-    const outcome = await safely(ctx, journal.record.task, journal.record.from, () => advance(ctx, journal))
+    const outcome = await safely(ctx, journal.record.task, journal.record.from, () => (journal.record.kind === 'release' ? advanceRelease(ctx, journal) : advance(ctx, journal)))
     outcomes.push(outcome)
     if (outcome.result !== 'under-way') {
       busy.delete(journal.record.from)
@@ -218,6 +249,8 @@ export async function runFailovers(ctx: FailoverContext): Promise<{outcomes: Fai
   }
 
   const taken = new Set(busy)
+  // Accounts of other hosts a release of this pass counted on: one released task per free account.
+  const promised = new Set<string>()
   for (const need of failoverNeeds(config, layout, now())) {
     if (taken.has(need.from.name)) continue
     // A hand-off to it still under way (assign is pasting) is not ours to take.
@@ -244,6 +277,30 @@ export async function runFailovers(ctx: FailoverContext): Promise<{outcomes: Fai
     }
 
     if (!target) {
+      const elsewhere = need.inPlace ? null : freeElsewhere(config, layout, now(), promised)
+      if (elsewhere) {
+        promised.add(elsewhere.account)
+        const begun = await beginFailover(layout, {
+          from: need.from.name,
+          to: need.from.name,
+          task: need.task,
+          session_id: isSessionId(state.session_id) ? state.session_id : null,
+          cwd: state.cwd ?? need.from.cwd,
+          mode: 'fresh',
+          why: `${need.from.name} ${need.why}; no account of ${currentHost()} is free, ${elsewhere.label} is`,
+          now: now(),
+          releasedFor: elsewhere.label,
+        })
+        if (begun.kind === 'begun') {
+          ctx.progress?.(`failover of ${need.task}: ${need.from.name} ${need.why}; no account here is free, ${elsewhere.label} is: back to pending/ for any host`)
+          failpoint('failover.after-begin')
+          const outcome = await safely(ctx, need.task, need.from.name, () => advanceRelease(ctx, begun.failover))
+          outcomes.push(outcome)
+          if (outcome.result === 'under-way') busy.add(need.from.name)
+          continue
+        }
+      }
+
       outcomes.push({task: need.task, from: need.from.name, to: null, mode: null, result: 'waiting', detail: `waiting for a free account (${need.from.name} ${need.why})`})
       continue
     }
@@ -272,7 +329,114 @@ export async function runFailovers(ctx: FailoverContext): Promise<{outcomes: Fai
     if (outcome.result === 'under-way') busy.add(need.from.name).add(target.name)
   }
 
+  for (const {hint, file} of readResumeHints(layout)) {
+    if (!isFile(path.join(layout.pending, hint.task)) || Date.parse(hint.resume_until) <= now().getTime()) {
+      await dropResumeHint(file) // handed out, or nobody could resume it in time: dispatch starts it afresh
+      continue
+    }
+
+    let target: Account | undefined
+    for (const candidate of config.accounts) {
+      if (taken.has(candidate.name) || whyNotResumeOn(config, hint.from, {session_id: hint.session_id, cwd: hint.cwd, transcriptDir: hint.transcript_dir}, candidate) !== null) continue
+      const why = await whyBusy(config, layout, ctx.tmux, candidate, now()).catch((error: unknown) => errorMessage(error))
+      if (why === null) {
+        target = candidate
+        break
+      }
+    }
+
+    if (!target) continue
+    const begun = await beginAdopt(layout, {hint, to: target.name, now: now()})
+    if (begun.kind !== 'begun') continue
+    taken.add(target.name)
+    ctx.progress?.(`failover of ${hint.task}: released by ${hint.from} on ${hint.host}; ${target.name} resumes its conversation ${hint.session_id}`)
+    failpoint('failover.after-adopt-begin')
+    const outcome = await safely(ctx, hint.task, hint.from, () => advance(ctx, begun.failover))
+    outcomes.push(outcome)
+    if (outcome.result === 'under-way') busy.add(target.name)
+  }
+
   return {outcomes, busy}
+}
+
+/** With failover.across_hosts: resume, how long dispatch leaves a released task for a host that can resume it. */
+export const RESUME_WAIT_MS = 60_000
+
+/** A host's claim on an account refreshed within this long: that host's reconcile is running. */
+const HOST_SEEN_WITHIN_MS = 2 * 60_000
+
+/**
+ * An account of another host of the fleet that looks free from the shared state (`label`: `gamma on
+ * vm-b`), none of `skip`, or null: its host claimed it (<state>/fleet/accounts/) within HOST_SEEN_WITHIN_MS, its record says
+ * neither limited nor needing login, it is not paused, and it has no task and no hand-off. Its tmux
+ * session cannot be seen from here; that host's reconcile keeps it alive.
+ */
+export function freeElsewhere(config: Config, layout: QueueLayout, now: Date, skip: ReadonlySet<string> = new Set()): {account: string; label: string} | null {
+  const ours = new Set(config.accounts.map((a) => a.name))
+  const dir = ownersDir(layout)
+  for (const file of listNames(dir).sort()) {
+    if (!file.endsWith('.json') || file.startsWith('.')) continue
+    const name = file.slice(0, -'.json'.length)
+    if (ours.has(name) || skip.has(name)) continue
+    let host: unknown
+    try {
+      const info = lstatSync(path.join(dir, file))
+      if (!info.isFile() || now.getTime() - info.mtimeMs > HOST_SEEN_WITHIN_MS) continue
+      host = (JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as {host?: unknown}).host
+    } catch {
+      continue
+    }
+
+    if (typeof host !== 'string' || host === currentHost()) continue
+    const state = safeState(layout, name)
+    if (!state || unavailable(state, config, now) !== null) continue
+    if (readPause(layout, name) !== null || firstTask(activeDir(layout, name)) !== undefined || isFile(handOffPath(layout, name))) continue
+    return {account: name, label: `${name} on ${host}`}
+  }
+
+  return null
+}
+
+/**
+ * Carries a release on (see 2b above): A's session stopped (a limited session carries on by itself
+ * at its reset), T back to pending/ in its place, A restarted plain; then the journal goes.
+ */
+async function advanceRelease(ctx: FailoverContext, start: Failover): Promise<FailoverOutcome> {
+  const {config, layout, tmux, now} = ctx
+  let f = start
+  const from = accountNamed(config, f.record.from)
+  const out = (result: FailoverOutcome['result'], detail: string): FailoverOutcome => ({task: f.record.task, from: from.name, to: null, mode: null, result, detail})
+  for (;;) {
+    switch (f.record.step) {
+      case 'started': {
+        await tmux.killSession(from.session)
+        failpoint('failover.after-stop')
+        f = await stepFailover(f, {step: 'source-stopped'})
+        continue
+      }
+
+      case 'source-stopped': {
+        const conversation = f.record.session_id ? ` (its conversation: ${f.record.session_id})` : ''
+        const transcript = safeState(layout, from.name)?.transcript_path ?? null
+        const hint =
+          config.failover.across_hosts === 'resume' && config.failover.resume
+            ? {resumeUntil: new Date(now().getTime() + RESUME_WAIT_MS), transcriptDir: transcript && f.record.session_id && path.basename(transcript) === `${f.record.session_id}.jsonl` ? path.basename(path.dirname(transcript)) : null}
+            : undefined
+        const released = await releaseForFailover(layout, f, `released for another host: ${f.record.why ?? ''}${conversation}`, now(), hint)
+        if (released.kind === 'claimed') return out('under-way', `the task is claimed by ${released.by}; the next pass goes on`)
+        failpoint('failover.after-release')
+        f = await stepFailover(f, {step: 'moved'})
+        continue
+      }
+
+      default: {
+        await restartPlain(ctx, from, f.record.started_at)
+        failpoint('failover.after-release-restart')
+        await finishRelease(f)
+        return out('done', `back in pending/ for any host of the fleet (${f.record.released_for ?? 'another host'} looked free); it starts afresh there`)
+      }
+    }
+  }
 }
 
 async function safely(ctx: FailoverContext, task: string, from: string, run: () => Promise<FailoverOutcome>): Promise<FailoverOutcome> {
@@ -304,20 +468,39 @@ async function advance(ctx: FailoverContext, start: Failover): Promise<FailoverO
   const {config, layout, tmux, now} = ctx
   const sleep = ctx.sleep ?? defaultSleep
   let f = start
-  const from = accountNamed(config, f.record.from)
+  const adopt = f.record.kind === 'adopt'
+  // An adoption's source is an account of another host: nothing is done to it here.
+  const from = adopt ? null : accountNamed(config, f.record.from)
   const to = accountNamed(config, f.record.to)
-  const inPlace = from.name === to.name
-  const out = (result: FailoverOutcome['result'], detail: string): FailoverOutcome => ({task: f.record.task, from: from.name, to: to.name, mode: f.record.mode, result, detail})
+  const inPlace = f.record.from === to.name
+  const out = (result: FailoverOutcome['result'], detail: string): FailoverOutcome => ({task: f.record.task, from: f.record.from, to: to.name, mode: f.record.mode, result, detail})
+  const source = (): Account => {
+    if (!from) throw new Error(`the adoption journal ${f.file} is at step ${f.record.step}, which only a failover from this host's account has`)
+    return from
+  }
 
   for (;;) {
     switch (f.record.step) {
       case 'started': {
+        if (adopt) {
+          const moved = await moveForAdopt(layout, f, now())
+          if (moved.kind === 'claimed') return out('under-way', `the task is claimed by ${moved.by}; the next pass goes on`)
+          if (moved.kind === 'gone') {
+            await abortFailover(layout, f, 'the task left pending/ meanwhile', now())
+            return out('undone', `the task left pending/ meanwhile (now in ${moved.where ?? 'no queue folder'})`)
+          }
+
+          failpoint('failover.after-adopt-move')
+          f = await stepFailover(f, {step: 'source-restarted'})
+          continue
+        }
+
         if (inPlace) {
           f = await stepFailover(f, {step: 'target-started', target_started_at: null})
           continue
         }
 
-        await tmux.killSession(from.session)
+        await tmux.killSession(source().session)
         failpoint('failover.after-stop')
         f = await stepFailover(f, {step: 'source-stopped'})
         continue
@@ -327,9 +510,9 @@ async function advance(ctx: FailoverContext, start: Failover): Promise<FailoverO
         const moved = await moveForFailover(layout, f, now())
         if (moved.kind === 'claimed') return out('under-way', `the task is claimed by ${moved.by}; the next pass goes on`)
         if (moved.kind === 'gone') {
-          await restartPlain(ctx, from, f.record.started_at)
+          await restartPlain(ctx, source(), f.record.started_at)
           await abortFailover(layout, f, 'the task left active/ meanwhile', now())
-          return out('undone', `the task left active/${from.name}/ meanwhile (now in ${moved.where ?? 'no queue folder'})`)
+          return out('undone', `the task left active/${f.record.from}/ meanwhile (now in ${moved.where ?? 'no queue folder'})`)
         }
 
         failpoint('failover.after-move')
@@ -338,7 +521,7 @@ async function advance(ctx: FailoverContext, start: Failover): Promise<FailoverO
       }
 
       case 'moved': {
-        await restartPlain(ctx, from, f.record.started_at)
+        await restartPlain(ctx, source(), f.record.started_at)
         failpoint('failover.after-source-restart')
         f = await stepFailover(f, {step: 'source-restarted'})
         continue
@@ -506,12 +689,12 @@ async function finish(ctx: FailoverContext, f: Failover): Promise<FailoverOutcom
 }
 
 /** It cannot go on: the task back to pending/ in its place (or, not moved yet, left with the source), the source running. */
-async function undo(ctx: FailoverContext, f: Failover, from: Account, reason: string): Promise<FailoverOutcome> {
+async function undo(ctx: FailoverContext, f: Failover, from: Account | null, reason: string): Promise<FailoverOutcome> {
   const {layout, now} = ctx
-  if (f.record.to !== from.name) await restartPlain(ctx, from, f.record.started_at)
+  if (from && f.record.to !== from.name) await restartPlain(ctx, from, f.record.started_at)
   const requeued = await abortFailover(layout, f, reason, now())
   const detail = `undone: ${reason}${requeued ? `; the task is back in pending/${requeued.renamed ? ` as ${requeued.as}` : ''}` : ''}`
-  return {task: f.record.task, from: from.name, to: f.record.to, mode: f.record.mode, result: 'undone', detail}
+  return {task: f.record.task, from: f.record.from, to: f.record.to, mode: f.record.mode, result: 'undone', detail}
 }
 
 /**

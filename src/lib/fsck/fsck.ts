@@ -135,7 +135,15 @@ function places(layout: QueueLayout): {dir: string; label: string; account?: str
   ]
 }
 
-async function checkTasks(layout: QueueLayout, accounts: readonly string[], findings: Finding[]): Promise<void> {
+/** The accounts some host of the fleet has claimed (<state>/fleet/accounts/): an active/ folder of one is known, whichever host runs it. */
+function fleetAccounts(layout: QueueLayout): string[] {
+  return namesIn(ownersDir(layout))
+    .filter((name) => name.endsWith('.json') && !name.startsWith('.'))
+    .map((name) => name.slice(0, -'.json'.length))
+}
+
+async function checkTasks(layout: QueueLayout, ours: readonly string[], findings: Finding[]): Promise<void> {
+  const accounts = [...ours, ...fleetAccounts(layout)]
   const where = new Map<string, {label: string; path: string}[]>()
   for (const place of places(layout)) {
     const info = lstatOrNull(place.dir)

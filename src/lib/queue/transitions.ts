@@ -5,6 +5,8 @@
  *   requeue (reconcile, undo, recover) active/<a>/T     → pending/T[.n]        under the claim of active/<a>/T
  *   finish (reap)                      pending/T+marker → done|failed/T[.n]    under T's claim, journaled in .ccl-result-<key>
  *   fail over (reconcile)              active/<a>/T     → active/<b>/T         under T's claim, journaled in <state>/failover/<a>.json
+ *   release (reconcile, fleet)         active/<a>/T     → pending/T[.n]        under T's claim, journaled in <state>/failover/<a>.json (kind release)
+ *   adopt (reconcile, fleet)           pending/T        → active/<b>/T         under T's claim, journaled in <state>/failover/<a>.json (kind adopt, by b's host)
  *   retry (operator)                   failed/T         → pending/T            under pending/T's claim, journaled in pending/.ccl-retry-<hash>
  *   requeue (operator)                 active/<a>/T     → pending/T[.n]        under the claim of active/<a>/T, refused while a hand-off or failover stands
  *   cancel (operator)                  pending/T+marker → failed/T[.n]         the finish above, under the `reap` lock
@@ -681,6 +683,14 @@ export interface FailoverRecord extends RecordBase {
   /** When the prompt was pasted (step `pasting`): its UserPromptSubmit is looked for from then. */
   pasted_at: string | null
   pending_mtime_ms: number
+  /**
+   * `release` (a fleet, SPEC §8): no account of this host is free but another host's is; the task goes
+   * back to pending/ in its place for any host's dispatch, instead of to an account of this config
+   * (`to` equals `from`). Steps: started → source-stopped → moved (back in pending/) → journal removed.
+   */
+  kind?: 'release' | 'adopt'
+  /** For a release: the account of another host that looked free when it began (informative). */
+  released_for?: string
 }
 
 /**
@@ -750,7 +760,7 @@ export type BeginFailover =
  */
 export async function beginFailover(
   layout: QueueLayout,
-  options: {from: string; to: string; task: string; session_id: string | null; cwd: string | null; mode: 'resume' | 'fresh'; why: string | null; now: Date},
+  options: {from: string; to: string; task: string; session_id: string | null; cwd: string | null; mode: 'resume' | 'fresh'; why: string | null; now: Date; releasedFor?: string},
 ): Promise<BeginFailover> {
   const {from, to, task, now} = options
   const source = path.join(activeDir(layout, from), task)
@@ -773,6 +783,7 @@ export async function beginFailover(
     target_started_at: null,
     pasted_at: null,
     pending_mtime_ms: pendingMtime,
+    ...(options.releasedFor === undefined ? {} : {kind: 'release' as const, released_for: options.releasedFor}),
   }
   const file = failoverPath(layout, from)
   await makeStateDir(failoverDir(layout))
@@ -853,6 +864,185 @@ export async function moveForFailover(layout: QueueLayout, failover: Failover, n
   } finally {
     await claimed.claim.release()
   }
+}
+
+export type FailoverRelease = {kind: 'released'; requeued: Requeued | null} | {kind: 'claimed'; by: string}
+
+/**
+ * `<state>/failover/released/<T>.json`: a released task's conversation, for a host that can resume it
+ * (failover.across_hosts: resume). Dispatch leaves pending/T alone until `resume_until`; a reconcile with
+ * a free account that reaches the transcript adopts it meanwhile. No host-local path: the transcript is
+ * named by its folder under projects/ (the encoded cwd) and the session id.
+ */
+export interface ResumeHint {
+  version: 1
+  task: string
+  from: string
+  host: string
+  session_id: string
+  cwd: string | null
+  transcript_dir: string | null
+  released_at: string
+  resume_until: string
+}
+
+export function resumeHintDir(layout: QueueLayout): string {
+  return path.join(failoverDir(layout), 'released')
+}
+
+export function resumeHintPath(layout: QueueLayout, task: string): string {
+  return path.join(resumeHintDir(layout), `${task}.json`)
+}
+
+/** Every readable hint (a torn or foreign file is skipped: the task then starts afresh). */
+export function readResumeHints(layout: QueueLayout): {hint: ResumeHint; file: string}[] {
+  const hints: {hint: ResumeHint; file: string}[] = []
+  for (const name of namesIn(resumeHintDir(layout))) {
+    if (!name.endsWith('.json') || name.startsWith('.')) continue
+    const file = path.join(resumeHintDir(layout), name)
+    try {
+      const hint = JSON.parse(readRegular(file).toString('utf8')) as Partial<ResumeHint>
+      if (hint.version === 1 && typeof hint.task === 'string' && typeof hint.session_id === 'string' && typeof hint.from === 'string' && typeof hint.resume_until === 'string') {
+        hints.push({hint: hint as ResumeHint, file})
+      }
+    } catch {
+      // unreadable: ignored
+    }
+  }
+
+  return hints
+}
+
+/** The hint of a task that is no longer waiting in pending/ (or whose wait is over) goes. */
+export async function dropResumeHint(file: string): Promise<void> {
+  await removeIfExists(file)
+}
+
+export type BeginAdopt = {kind: 'begun'; failover: Failover} | {kind: 'busy'; why: string} | {kind: 'gone'}
+
+/**
+ * Starts the adoption of a released task by account `to` of this host: the journal (kind adopt, named
+ * by the source account, step `started`) and `to`'s hand-off record (`failover_from`: the source), both
+ * created exclusively. Nothing is moved yet: moveForAdopt does that under T's claim.
+ */
+export async function beginAdopt(layout: QueueLayout, options: {hint: ResumeHint; to: string; now: Date}): Promise<BeginAdopt> {
+  const {hint, to, now} = options
+  const found = inspect(path.join(layout.pending, hint.task))
+  if (found.kind !== 'file' || markerStands(layout.pending, hint.task)) return {kind: 'gone'}
+  const record: FailoverRecord = {
+    ...stamp(),
+    version: 1,
+    from: hint.from,
+    to,
+    task: hint.task,
+    session_id: hint.session_id,
+    cwd: hint.cwd,
+    mode: 'resume',
+    why: null,
+    step: 'started',
+    started_at: now.toISOString(),
+    target_started_at: null,
+    pasted_at: null,
+    pending_mtime_ms: found.mtimeMs,
+    kind: 'adopt',
+  }
+  const file = failoverPath(layout, hint.from)
+  await makeStateDir(failoverDir(layout))
+  if (!(await createRecord(file, record, {durable: true}))) return {kind: 'busy', why: `a failover of ${hint.from}'s task is under way`}
+  const text = JSON.stringify(record) + '\n'
+  const target: HandOffRecord = {...stamp(), version: 2, account: to, task: hint.task, state: 'moving', started_at: now.toISOString(), pending_mtime_ms: found.mtimeMs, delivered_at: null, failover_from: hint.from}
+  await makeStateDir(handOffDir(layout))
+  const busy = !(await createRecord(handOffPath(layout, to), target, {durable: true}))
+    ? 'a hand-off to it is in progress'
+    : taskNames(activeDir(layout, to)).length > 0
+      ? `active/${to}/ holds a task`
+      : undefined
+  if (busy) {
+    if (busy !== 'a hand-off to it is in progress') await removeIfUnchanged(handOffPath(layout, to), JSON.stringify(target) + '\n')
+    await removeIfUnchanged(file, text)
+    return {kind: 'busy', why: busy}
+  }
+
+  debug('adopt of %s (released by %s) for %s: begun', hint.task, hint.from, to)
+  return {kind: 'begun', failover: {record, text, file}}
+}
+
+/**
+ * pending/T → active/<to>/T under T's claim (the same name: the prompt names it), its mtime set to now;
+ * the hint goes. Repeatable: a task already in active/<to>/ is moved; one gone from both is `gone`.
+ */
+export async function moveForAdopt(layout: QueueLayout, failover: Failover, now: Date): Promise<FailoverMove> {
+  const {to, task} = failover.record
+  const target = path.join(activeDir(layout, to), task)
+  await mkdir(activeDir(layout, to), {recursive: true})
+  const claimed = await claimPending(layout, task, `adopt for ${to}`, activeDir(layout, to))
+  if (claimed.kind === 'claimed') return {kind: 'claimed', by: claimed.by}
+  if (claimed.kind === 'ok') {
+    try {
+      await moveClaimed(layout, claimed.claim, activeDir(layout, to), {exact: true})
+      await utimes(target, now, now)
+    } finally {
+      await claimed.claim.release()
+    }
+  } else if (inspect(target).kind !== 'file') {
+    return {kind: 'gone', where: whereIs(layout, task)}
+  }
+
+  await removeIfExists(resumeHintPath(layout, task))
+  return {kind: 'moved', path: target}
+}
+
+/**
+ * A release (kind `release`): active/<from>/T back to pending/ under its claim, in its place in line
+ * (the hand-off record of `from` knows it; else the journal does), as every requeue; `task.requeued`
+ * says why and names the conversation it ran in. Repeatable: a task no longer in active/<from>/ (a
+ * killed run moved it; a move cut between link and unlink is completed by the claim) is released.
+ */
+export async function releaseForFailover(layout: QueueLayout, failover: Failover, reason: string, now: Date, hint?: {resumeUntil: Date; transcriptDir: string | null}): Promise<FailoverRelease> {
+  const {from, task} = failover.record
+  const folder = activeDir(layout, from)
+  const claimed = await claimTask(layout, folder, task, `release: ${reason}`, layout.pending)
+  if (!claimed.ok) return {kind: 'claimed', by: claimed.holder}
+  try {
+    if (inspect(path.join(folder, task)).kind !== 'file') return {kind: 'released', requeued: null}
+    const handOff = readHandOff(layout, from)
+    const known = handOff.kind === 'record' && handOff.record.task === task ? handOff : undefined
+    const moved = await moveClaimed(layout, claimed.claim, layout.pending, {avoidMarkers: true})
+    const at = (known?.record.pending_mtime_ms ?? failover.record.pending_mtime_ms) / 1000
+    await utimes(moved.path, at, at)
+    if (known) await removeIfUnchanged(handOffPath(layout, from), known.text)
+    if (hint && failover.record.session_id !== null) {
+      const record: ResumeHint = {
+        version: 1,
+        task: moved.name,
+        from,
+        host: failover.record.holder.host,
+        session_id: failover.record.session_id,
+        cwd: failover.record.cwd,
+        transcript_dir: hint.transcriptDir,
+        released_at: now.toISOString(),
+        resume_until: hint.resumeUntil.toISOString(),
+      }
+      await makeStateDir(resumeHintDir(layout))
+      await writeFileAtomic(resumeHintPath(layout, moved.name), JSON.stringify(record) + '\n', {mode: STATE_FILE_MODE})
+    }
+
+    await appendEvent(
+      layout.events,
+      'task.requeued',
+      {task, account: from, as: moved.name, renamed: moved.renamed, reason, from: `active/${from}`, failover: 'release', session_id: failover.record.session_id},
+      now,
+    )
+    return {kind: 'released', requeued: {account: from, task, as: moved.name, renamed: moved.renamed, restored: true}}
+  } finally {
+    await claimed.claim.release()
+  }
+}
+
+/** A release is complete (the task in pending/, the source restarted): the journal goes. */
+export async function finishRelease(failover: Failover): Promise<void> {
+  await removeIfUnchanged(failover.file, failover.text)
+  debug('release of %s from %s: done', failover.record.task, failover.record.from)
 }
 
 /** The failover is complete: the target's hand-off record says delivered (task.done follows from it), the journal goes. */
