@@ -4,6 +4,7 @@ import {defineConfig} from 'vitest/config'
 // volume (scripts/gluster-up.sh, or CCL_GLUSTER_A / CCL_GLUSTER_B). Needs root and /dev/fuse. docs/fleet.md.
 export default defineConfig({
   test: {
+    setupFiles: ['test/support/isolate-env.ts'],
     include: ['test/fleet/**/*.test.ts'],
     testTimeout: 120_000,
     hookTimeout: 240_000,

@@ -156,6 +156,22 @@ describe('two hosts on one GlusterFS queue', () => {
     }
 
     expect((await readdir(path.join(dir.a, 'queue', '.ccl', 'failover')).catch(() => [] as string[])).filter((n) => n.endsWith('.json'))).toEqual([])
+
+    // status on either host shows the whole fleet: its own accounts from its tmux server, the other
+    // host's as remote (their owner records were just refreshed), each with its host; the same counts.
+    const views = []
+    for (const host of fleet.hosts) {
+      const run = await host.ccl(['status', '--json'])
+      const report = JSON.parse(run.stdout) as {host: string; sessions: {account: string; host: string; state: string}[]; queue: {done: number}; counters: unknown}
+      expect(report.host).toBe(host.host)
+      const seen = Object.fromEntries(report.sessions.map((s) => [s.account, `${s.host} ${s.host === host.host ? (s.state === 'alive' ? 'own' : s.state) : s.state}`]))
+      expect(seen, `${host.host}: ${run.stderr}`).toEqual({alpha: 'vm-a ' + (host.host === 'vm-a' ? 'own' : 'remote'), beta: 'vm-a ' + (host.host === 'vm-a' ? 'own' : 'remote'), gamma: 'vm-b ' + (host.host === 'vm-b' ? 'own' : 'remote'), delta: 'vm-b ' + (host.host === 'vm-b' ? 'own' : 'remote')})
+      expect(report.queue.done).toBe(LOCAL.length + REMOTE.length)
+      views.push({...(report.counters as Record<string, unknown>), since: 'the run time less 24 h'})
+    }
+
+    // One count of the fleet's logs from either host (each log counted once, whichever host reads it).
+    expect(views[0]).toEqual(views[1])
   })
 })
 
