@@ -32,6 +32,7 @@ describe('failover and watchdog config', () => {
       spill_to_remote: false,
       headroom: false,
       watermark: 95,
+      across_hosts: 'fresh',
     })
     expect(config.watchdog.waiting_after).toBe(300_000)
     expect(parseConfig(BASE + 'failover: {watermark: 80%}\n', '/c.yaml').failover.watermark).toBe(80)
