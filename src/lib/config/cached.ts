@@ -99,20 +99,24 @@ async function writeEntry<T extends {file: string}>(source: ConfigSource, dir: s
   }
 }
 
-/** The validated config (load.ts's loadConfig), from the cache when the file is unchanged since it was validated. */
-export async function loadConfigCached(source: ConfigSource): Promise<Config> {
+/** `kind`'s config from its cache entry when the file is unchanged since it was read, else by `read` (then kept). */
+async function cachedOr<T extends {file: string; host?: string | undefined}>(source: ConfigSource, kind: Kind, read: () => Promise<T>): Promise<T> {
   const found = locate(source)
   const dir = configCacheDir(source.env)
-  const cached = found ? readEntry<Config>(dir, 'full', found) : undefined
+  const cached = found ? readEntry<T>(dir, kind, found) : undefined
   if (cached) {
     useConfigHost(cached)
     return cached
   }
 
-  const {loadConfig} = await import('./load.js')
-  const config = loadConfig(source)
-  await writeEntry(source, dir, 'full', found, config)
+  const config = await read()
+  await writeEntry(source, dir, kind, found, config)
   return config
+}
+
+/** The validated config (load.ts's loadConfig), from the cache when the file is unchanged since it was validated. */
+export async function loadConfigCached(source: ConfigSource): Promise<Config> {
+  return cachedOr(source, 'full', async () => (await import('./load.js')).loadConfig(source))
 }
 
 /**
@@ -123,16 +127,5 @@ export async function loadConfigCached(source: ConfigSource): Promise<Config> {
  * yaml package nor the hot reader's checks.
  */
 export async function loadHotConfigCached(source: ConfigSource): Promise<HotConfig> {
-  const found = locate(source)
-  const dir = configCacheDir(source.env)
-  const cached = found ? readEntry<HotConfig>(dir, 'hot', found) : undefined
-  if (cached) {
-    useConfigHost(cached)
-    return cached
-  }
-
-  const {loadHotConfig} = await import('./hot.js')
-  const config = loadHotConfig(source)
-  await writeEntry(source, dir, 'hot', found, config)
-  return config
+  return cachedOr(source, 'hot', async () => (await import('./hot.js')).loadHotConfig(source))
 }

@@ -758,6 +758,28 @@ export type BeginFailover =
  * Starts a failover: the journal, then (to another account) the target's hand-off record, which
  * keeps the target from being given anything else and carries the task's place in line.
  */
+
+/**
+ * Reserves account `to` for a failover's move (a hand-off record in state moving, created
+ * exclusively) unless a hand-off to it is under way or its active/ holds a task; when it cannot, the
+ * record it made and the failover's own journal (`journal`, just created) are removed again and the
+ * reason is returned.
+ */
+async function reserveTarget(layout: QueueLayout, to: string, target: HandOffRecord, journal: {file: string; text: string}): Promise<string | undefined> {
+  await makeStateDir(handOffDir(layout))
+  const busy = !(await createRecord(handOffPath(layout, to), target, {durable: true}))
+    ? 'a hand-off to it is in progress'
+    : taskNames(activeDir(layout, to)).length > 0
+      ? `active/${to}/ holds a task`
+      : undefined
+  if (busy) {
+    if (busy !== 'a hand-off to it is in progress') await removeIfUnchanged(handOffPath(layout, to), JSON.stringify(target) + '\n')
+    await removeIfUnchanged(journal.file, journal.text)
+  }
+
+  return busy
+}
+
 export async function beginFailover(
   layout: QueueLayout,
   options: {from: string; to: string; task: string; session_id: string | null; cwd: string | null; mode: 'resume' | 'fresh'; why: string | null; now: Date; releasedFor?: string},
@@ -801,17 +823,8 @@ export async function beginFailover(
       delivered_at: null,
       failover_from: from,
     }
-    await makeStateDir(handOffDir(layout))
-    const busy = !(await createRecord(handOffPath(layout, to), target, {durable: true}))
-      ? 'a hand-off to it is in progress'
-      : taskNames(activeDir(layout, to)).length > 0
-        ? `active/${to}/ holds a task`
-        : undefined
-    if (busy) {
-      if (busy !== 'a hand-off to it is in progress') await removeIfUnchanged(handOffPath(layout, to), JSON.stringify(target) + '\n')
-      await removeIfUnchanged(file, text)
-      return {kind: 'target-busy', why: busy}
-    }
+    const busy = await reserveTarget(layout, to, target, {file, text})
+    if (busy) return {kind: 'target-busy', why: busy}
   }
 
   debug('failover %s → %s of %s: begun (%s)', from, to, task, options.mode)
@@ -951,17 +964,8 @@ export async function beginAdopt(layout: QueueLayout, options: {hint: ResumeHint
   if (!(await createRecord(file, record, {durable: true}))) return {kind: 'busy', why: `a failover of ${hint.from}'s task is under way`}
   const text = JSON.stringify(record) + '\n'
   const target: HandOffRecord = {...stamp(), version: 2, account: to, task: hint.task, state: 'moving', started_at: now.toISOString(), pending_mtime_ms: found.mtimeMs, delivered_at: null, failover_from: hint.from}
-  await makeStateDir(handOffDir(layout))
-  const busy = !(await createRecord(handOffPath(layout, to), target, {durable: true}))
-    ? 'a hand-off to it is in progress'
-    : taskNames(activeDir(layout, to)).length > 0
-      ? `active/${to}/ holds a task`
-      : undefined
-  if (busy) {
-    if (busy !== 'a hand-off to it is in progress') await removeIfUnchanged(handOffPath(layout, to), JSON.stringify(target) + '\n')
-    await removeIfUnchanged(file, text)
-    return {kind: 'busy', why: busy}
-  }
+  const busy = await reserveTarget(layout, to, target, {file, text})
+  if (busy) return {kind: 'busy', why: busy}
 
   debug('adopt of %s (released by %s) for %s: begun', hint.task, hint.from, to)
   return {kind: 'begun', failover: {record, text, file}}
