@@ -8,7 +8,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
 
-import {doneBy, type Fleet, fleetAccountState, makeFleet, startFleet} from '../support/fleet.js'
+import {doneBy, expectResumedBy, type Fleet, fleetAccountState, makeFleet, startFleet} from '../support/fleet.js'
 import {waitFor} from '../support/loop.js'
 
 let fleet: Fleet | undefined
@@ -194,15 +194,11 @@ describe('failover.across_hosts: resume, every host on one shared root and cwd',
       await waitFor(async () => (await f.where()).done?.includes('second.md') ?? false, 6000)
     }
 
-    expect(await waitFor(async () => doneBy(await f.standInEvents(), 'second.md').length > 0, 5000)).toBe(true)
-    const log = await f.standInEvents()
-    expect(doneBy(log, 'second.md')).toEqual(['gamma'])
-    expect(log.filter((e) => e.event === 'session' && e.standIn === 'gamma').at(-1)).toMatchObject({source: 'resume', session: id})
-    const told = log.filter((e) => e.event === 'received' && e.standIn === 'gamma')
+    const told = await expectResumedBy(f, 'second.md', 'gamma', id)
     expect(told).toHaveLength(1)
     expect(told[0]!.session).toBe(id)
     expect(told[0]!.prompt).toContain(`Continue the task you were working on; it is now at ${path.join(f.hosts[1]!.queue, 'active', 'gamma', 'second.md')}`)
-    expect(log.filter((e) => e.event === 'received' && e.standIn === 'alpha' && e.prompt?.includes('second.md'))).toHaveLength(1)
+    expect((await f.standInEvents()).filter((e) => e.event === 'received' && e.standIn === 'alpha' && e.prompt?.includes('second.md'))).toHaveLength(1)
     expect((await events(f)).filter((e) => e.event === 'task.failed_over')).toEqual([expect.objectContaining({task: 'second.md', from: 'alpha', to: 'gamma', mode: 'resume', session_id: id})])
     await rename(path.join(f.hosts[0]!.queue, 'active', 'beta', 'long.md'), path.join(f.hosts[0]!.queue, 'done', 'long.md'))
     expect(await f.where()).toEqual({done: ['first.md', 'long.md', 'second.md']})

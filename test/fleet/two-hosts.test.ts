@@ -11,7 +11,7 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {startFakeSecutools, type FakeSecutools} from '../support/fake-secutools.js'
-import {doneBy, type Fleet, fleetAccountState, makeFleet, startFleet} from '../support/fleet.js'
+import {doneBy, expectResumedBy, type Fleet, fleetAccountState, makeFleet, startFleet} from '../support/fleet.js'
 import {type FleetDir, fleetDir, glusterMounts} from '../support/gluster.js'
 import {waitFor} from '../support/loop.js'
 
@@ -208,12 +208,8 @@ describe('two hosts on one GlusterFS queue, one shared root on the volume (failo
       await waitFor(async () => (await f.where()).done?.includes('second.md') ?? false, 6000)
     }
 
-    expect(await waitFor(async () => doneBy(await f.standInEvents(), 'second.md').length > 0, 5000)).toBe(true)
-    const log = await f.standInEvents()
-    expect(doneBy(log, 'second.md')).toEqual(['gamma'])
     // gamma's session came up in alpha's conversation, its transcript read through mount B
-    expect(log.filter((e) => e.event === 'session' && e.standIn === 'gamma').at(-1)).toMatchObject({source: 'resume', session: id})
-    const told = log.filter((e) => e.event === 'received' && e.standIn === 'gamma')
+    const told = await expectResumedBy(f, 'second.md', 'gamma', id)
     expect(told).toEqual([expect.objectContaining({session: id, prompt: expect.stringContaining(`it is now at ${path.join(b.queue, 'active', 'gamma', 'second.md')}`)})])
     const folders = await readdir(path.join(dir.b, 'shared', 'projects'))
     const found = []

@@ -9,7 +9,10 @@ import path from 'node:path'
 import {expect} from 'vitest'
 import {stringify} from 'yaml'
 
+import {doneBy} from './failover.js'
 import {completeLines, STAND_IN, type StandInEntry, waitFor} from './loop.js'
+
+export {doneBy} from './failover.js'
 import {runCcl, type RunResult} from './sandbox.js'
 import {type PrivateTmux, startPrivateTmux, tmuxEnv} from './tmux.js'
 
@@ -181,7 +184,15 @@ export async function startFleet(fleet: Fleet): Promise<void> {
   }
 }
 
-/** The accounts that logged finishing `task` (its `done` line): one entry per completion. */
-export function doneBy(log: StandInEntry[], task: string): string[] {
-  return log.filter((e) => e.event === 'done' && path.basename(e.task ?? '') === task).map((e) => e.standIn)
+/**
+ * That `task` reached done/ finished by `account` alone, whose session came up resuming
+ * `session` (a failover's or an adoption's --resume); the prompts that session was told, for the
+ * caller's own checks.
+ */
+export async function expectResumedBy(f: Fleet, task: string, account: string, session: string): Promise<StandInEntry[]> {
+  expect(await waitFor(async () => doneBy(await f.standInEvents(), task).length > 0, 5000)).toBe(true)
+  const log = await f.standInEvents()
+  expect(doneBy(log, task)).toEqual([account])
+  expect(log.filter((e) => e.event === 'session' && e.standIn === account).at(-1)).toMatchObject({source: 'resume', session})
+  return log.filter((e) => e.event === 'received' && e.standIn === account)
 }
