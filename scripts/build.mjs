@@ -28,8 +28,29 @@ const hooks = ['src/hooks/command-not-found.ts', 'src/help.ts']
 const configSources = [...readdirSync(path.join(root, 'src/lib/config')).sort().map((f) => path.join('src/lib/config', f)), 'src/lib/control-chars.ts'].map((f) => readFileSync(path.join(root, f)))
 const configBuild = createHash('sha256').update(Buffer.concat(configSources)).digest('hex').slice(0, 16)
 
+// node:http through require(), not import: on Node 22+ an ES import of it builds the module's ESM
+// facade, which reads every export, and its lazy WebSocket/EventSource getters load all of undici
+// (~33 ms of every `ccl reap` start on Node 24, bench/reap-status). got is the only importer; the
+// names it imports are re-exported here (esbuild fails the build if one is missing).
+const httpThroughRequire = {
+  name: 'node-http-through-require',
+  setup(build) {
+    build.onResolve({filter: /^(node:)?http$/}, () => ({path: 'node:http', namespace: 'ccl-http'}))
+    build.onLoad({filter: /.*/, namespace: 'ccl-http'}, () => ({
+      contents: [
+        "import {createRequire} from 'node:module'",
+        "const http = createRequire(import.meta.url)('node:http')",
+        'export default http',
+        'export const {Agent, ClientRequest, IncomingMessage, ServerResponse, STATUS_CODES, METHODS, request, get} = http',
+      ].join('\n'),
+      loader: 'js',
+    }))
+  },
+}
+
 const common = {
   absWorkingDir: root,
+  plugins: [httpThroughRequire],
   // yaml's ES module build (the one its package.json gives browsers; the same code): esbuild can drop
   // what ccl does not use and it needs no CommonJS wrappers, which cost ~5 ms a start in the CJS build.
   // Its only difference, a warning through console.warn rather than process.emitWarning, never
