@@ -57,13 +57,18 @@ export interface ReadRegularOptions {
  * FileTooLargeError (EFBIG) above `maxBytes`. Never blocks on a FIFO.
  */
 export function readRegularFile(file: string, options: ReadRegularOptions = {}): Buffer {
+  return readRegularWithMode(file, options).content
+}
+
+/** readRegularFile, with the file's permission bits from the same fstat (no second lookup of the name). */
+export function readRegularWithMode(file: string, options: ReadRegularOptions = {}): {content: Buffer; mode: number} {
   const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | (options.noFollow ? constants.O_NOFOLLOW : 0))
   try {
     const info = fstatSync(fd)
     if (!info.isFile()) throw new NotRegularFileError(file, describeKind(info))
     const limit = options.maxBytes ?? Number.POSITIVE_INFINITY
     if (info.size > limit) throw new FileTooLargeError(file, limit)
-    return readWhole(fd, info.size, file, limit)
+    return {content: readWhole(fd, info.size, file, limit), mode: info.mode & 0o7777}
   } finally {
     closeSync(fd)
   }

@@ -120,6 +120,8 @@ export interface MarkerEntry {
 export interface MarkerScan {
   /** Whether pending/ holds files ccl leaves only when killed mid-work (`.ccl-…`): worth a sweep. */
   leftovers: boolean
+  /** The names in pending/ that start with `.ccl-` (temps, claims, result journals), as listed by the scan. */
+  cclNames: ReadonlySet<string>
   markers: MarkerEntry[]
   /** Markers that could not be used, one line each naming the file. */
   problems: {path: string; message: string}[]
@@ -131,7 +133,7 @@ export async function scanMarkers(layout: QueueLayout): Promise<MarkerScan> {
   try {
     names = await readdir(layout.pending)
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {leftovers: false, markers: [], problems: []}
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {leftovers: false, cclNames: new Set(), markers: [], problems: []}
     throw error
   }
 
@@ -142,7 +144,8 @@ export async function scanMarkers(layout: QueueLayout): Promise<MarkerScan> {
     .sort()
   // One by one, synchronously: reap reads 1,000 markers in ~35 ms this way, where 32 fs/promises
   // reads in flight took ~170 ms; the scan sits between reap's start and its first request.
-  const scan: MarkerScan = {leftovers: names.some((name) => name.startsWith('.ccl-')), markers: [], problems: []}
+  const cclNames = new Set(names.filter((name) => name.startsWith('.ccl-')))
+  const scan: MarkerScan = {leftovers: cclNames.size > 0, cclNames, markers: [], problems: []}
   const prefix = path.join(layout.pending, '/')
   for (const task of tasks) {
     const file = prefix + task + MARKER_SUFFIX // a task name is one plain segment (isTaskName)

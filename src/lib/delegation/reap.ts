@@ -7,7 +7,7 @@ import {ApiError, DelegationOffError, errorMessage, LockLostError} from '../erro
 import {ensureLayout, ensureStateDir, type QueueLayout} from '../queue/layout.js'
 import {failpoint} from '../failpoints.js'
 import {describeLockHolder, type Lock, tryLockOrHolder} from '../queue/lock.js'
-import {findPreparedResult, resultJournalName, sweepFolder, TEMP_SAFE_AGE_MS} from '../queue/transitions.js'
+import {listsPreparedResult, resultJournalName, sweepFolder, TEMP_SAFE_AGE_MS} from '../queue/transitions.js'
 import type {Job, SecutoolsClient} from '../secutools/client.js'
 import {finishJob} from './finish.js'
 import type {FooterData, FooterStatus, FooterText} from './footer.js'
@@ -183,21 +183,29 @@ export async function reap(options: ReapOptions): Promise<ReapSummary> {
     return summarize([], problems, dryRun)
   }
 
-  if (!dryRun) {
-    // done/ or failed/ may not exist yet on a young queue; made only when there is something to put there.
-    await ensureLayout(layout)
-    const liveJournals = new Set(scan.markers.flatMap((m) => [resultJournalName(m.marker.idempotency_key, 'done'), resultJournalName(m.marker.idempotency_key, 'failed')]))
-    // Every temp and journal file of a finish is made in pending/ (linked across to done/ or failed/).
-    await sweepFolder(layout.pending, {tempAgeMs: TEMP_SAFE_AGE_MS, now: now().getTime(), liveJournals, layout})
-  }
-
-  const limit = await limiter(options.settings.concurrency)
-  let client: SecutoolsClient | undefined
+  // One client for the run, made once even though the first `concurrency` jobs ask for it at once.
+  let client: Promise<SecutoolsClient> | undefined
   const getClient = async () => {
-    client ??= typeof options.client === 'function' ? await options.client() : options.client
+    client ??= typeof options.client === 'function' ? options.client() : Promise.resolve(options.client)
     return client
   }
 
+  // The client (got and its ~60 modules) starts loading now, while the layout is checked and pending/ swept.
+  const connecting = getClient()
+  connecting.catch(() => undefined) // its error, if any, is each job's, when it asks
+
+  if (!dryRun) {
+    // done/ or failed/ may not exist yet on a young queue; made only when there is something to put there.
+    await ensureLayout(layout)
+    // Every temp and journal file of a finish is made in pending/ (linked across to done/ or failed/);
+    // none in the scan's listing (the usual case), nothing to sweep.
+    if (scan.leftovers) {
+      const liveJournals = new Set(scan.markers.flatMap((m) => [resultJournalName(m.marker.idempotency_key, 'done'), resultJournalName(m.marker.idempotency_key, 'failed')]))
+      await sweepFolder(layout.pending, {tempAgeMs: TEMP_SAFE_AGE_MS, now: now().getTime(), liveJournals, layout})
+    }
+  }
+
+  const limit = await limiter(options.settings.concurrency)
   let stopped: string | undefined
   // Runs one request unless an earlier one showed that all would fail; the first such failure stops
   // the rest before the limiter starts them, so a bad key costs one request, not one per job.
@@ -236,7 +244,8 @@ export async function reap(options: ReapOptions): Promise<ReapSummary> {
     }
 
     // A finish an earlier, killed reap began: its journal says what was decided; complete it without asking the platform.
-    if (!dryRun && findPreparedResult(layout, marker.idempotency_key)) return execute(entry, job, {kind: 'complete'})
+    // Looked up in the scan's listing of pending/ (finishJob looks again, under the task's claim).
+    if (!dryRun && listsPreparedResult(scan.cclNames, marker.idempotency_key)) return execute(entry, job, {kind: 'complete'})
 
     let jobId = marker.job_id
     let submittedAt = marker.submitted_at ?? marker.claimed_at

@@ -25,14 +25,14 @@
  * of the source finds the claim's `to` folder, sees the same inode there, and completes the move.
  */
 import {lstatSync, readdirSync} from 'node:fs'
-import {link, mkdir, unlink, utimes} from 'node:fs/promises'
+import {link, lstat, mkdir, unlink, utimes} from 'node:fs/promises'
 import path from 'node:path'
 
 import {appendEvent} from '../events/log.js'
 import {sha256Hex} from '../digest.js'
 import {failpoint} from '../failpoints.js'
 import {trace} from '../trace.js'
-import {describeKind, readRegularFile as readRegular} from '../regular-file.js'
+import {describeKind, readRegularFile as readRegular, readRegularWithMode} from '../regular-file.js'
 import {describeHolder, liveness} from './holder.js'
 import {createExclusive, NAME_MAX, numberedName, removeIfExists, sweepTemps, writeFileAtomic} from './files.js'
 import {activeDir, makeStateDir, MARKER_SUFFIX, STATE_FILE_MODE, MAX_DELEGATED_NAME_BYTES, type QueueLayout, unsafeNameReason} from './layout.js'
@@ -228,6 +228,17 @@ function inspect(file: string): {kind: 'file'; mtimeMs: number; size: number; nl
 /** Reads a task's bytes without following a link (O_NOFOLLOW); a FIFO never blocks (O_NONBLOCK), it is ENOTREG. */
 function readRegularFile(file: string): Buffer {
   return readRegular(file, {noFollow: true})
+}
+
+/** A task's bytes, or undefined when it is gone or no longer a regular file (a link, a FIFO…). */
+function readIfRegular(file: string): Buffer | undefined {
+  try {
+    return readRegularFile(file)
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ELOOP' || code === 'ENOTREG') return undefined
+    throw error
+  }
 }
 
 // ─── hand-off: pending/ → active/<account>/ ─────────────────────────────────────────────────────
@@ -1264,8 +1275,40 @@ export type FinishStep = 'prepared' | 'linked' | 'logged' | 'task-removed' | 'ma
  * leftover is always found), named by its idempotency key (random per claim, unforgeable by task
  * text) and the folder it is for. It is linked across to done/ or failed/ (one filesystem).
  */
+// A reap asks for each claim's two journal names three times (the sweep's live set, the check before
+// polling, the finish): hashed once per key.
+const journalIds = new Map<string, string>()
+
 export function resultJournalName(key: string, dir: 'done' | 'failed'): string {
-  return `${RESULT_PREFIX}${sha256(key).slice(0, 32)}.${dir}`
+  let id = journalIds.get(key)
+  if (id === undefined) {
+    id = sha256(key).slice(0, 32)
+    journalIds.set(key, id)
+  }
+
+  return `${RESULT_PREFIX}${id}.${dir}`
+}
+
+/**
+ * Whether a listing of pending/ (its `.ccl-` names) holds a prepared result of this claim: reap's
+ * check before it polls, which saves two lstats per job. Only a hint: finishDelegated looks again
+ * under the task's claim, so a journal made after the listing is still found.
+ */
+export function listsPreparedResult(names: ReadonlySet<string>, key: string): boolean {
+  // A listing without journals (every run but one after a crash) needs no hash of the key.
+  if (!journalsListed(names)) return false
+  return names.has(resultJournalName(key, 'done')) || names.has(resultJournalName(key, 'failed'))
+}
+
+const journalsSeen = new WeakMap<ReadonlySet<string>, boolean>()
+function journalsListed(names: ReadonlySet<string>): boolean {
+  let seen = journalsSeen.get(names)
+  if (seen === undefined) {
+    seen = [...names].some((name) => name.startsWith(RESULT_PREFIX))
+    journalsSeen.set(names, seen)
+  }
+
+  return seen
 }
 
 /** Where an earlier, killed finish left this claim's prepared result, if it did. */
@@ -1273,6 +1316,25 @@ export function findPreparedResult(layout: QueueLayout, key: string): {dir: 'don
   for (const dir of ['done', 'failed'] as const) {
     const file = path.join(layout.pending, resultJournalName(key, dir))
     if (safeLstat(file)) return {dir, file}
+  }
+
+  return undefined
+}
+
+/**
+ * findPreparedResult off the event loop: a reap runs eight finishes at once, and while their creates
+ * and fsyncs hold pending/, a synchronous lookup there waits for them.
+ */
+async function findPreparedResultAsync(layout: QueueLayout, key: string): Promise<{dir: 'done' | 'failed'; file: string} | undefined> {
+  for (const dir of ['done', 'failed'] as const) {
+    const file = path.join(layout.pending, resultJournalName(key, dir))
+    try {
+      await lstat(file)
+      return {dir, file}
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw error
+    }
   }
 
   return undefined
@@ -1318,7 +1380,7 @@ export async function finishDelegated(layout: QueueLayout, request: FinishTaskRe
   try {
     const source = path.join(layout.pending, request.name)
     const markerFile = source + MARKER_SUFFIX
-    let prepared = findPreparedResult(layout, request.key)
+    let prepared = await findPreparedResultAsync(layout, request.key)
     const recovered = prepared !== undefined
     let text: string
     if (prepared) {
@@ -1327,9 +1389,8 @@ export async function finishDelegated(layout: QueueLayout, request: FinishTaskRe
       let content: Buffer
       let mode: number
       try {
-        content = readRegularFile(source)
         // The result keeps the task's own mode (a 0600 task stays 0600 in done/ and failed/).
-        mode = lstatSync(source).mode & 0o7777
+        ;({content, mode} = readRegularWithMode(source, {noFollow: true}))
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code
         if (code !== 'ENOENT' && code !== 'ELOOP' && code !== 'ENOTREG') throw error
@@ -1347,15 +1408,16 @@ export async function finishDelegated(layout: QueueLayout, request: FinishTaskRe
     }
 
     const folder = layout[prepared.dir]
-    const info = lstatSync(prepared.file)
-    let destination = info.nlink > 1 ? findByInode(folder, info.ino, info.dev) : undefined
+    // Only a journal an earlier run left can have been linked already (one this run just wrote has not).
+    const info = recovered ? lstatSync(prepared.file) : undefined
+    let destination = info && info.nlink > 1 ? findByInode(folder, info.ino, info.dev) : undefined
     destination ??= await linkFree(prepared.file, folder, request.name)
     const destinationPath = path.join(folder, destination)
     step('linked')
     await request.log(destinationPath, text, recovered)
     step('logged')
-    const current = inspect(source)
-    if (current.kind === 'file' && request.isDelegatedContent(readRegularFile(source))) await unlink(source)
+    const current = readIfRegular(source)
+    if (current && request.isDelegatedContent(current)) await unlink(source)
     step('task-removed')
     await removeIfExists(markerFile)
     step('marker-removed')
