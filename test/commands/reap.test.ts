@@ -10,6 +10,7 @@ import {lockHolder, tryLock} from '../../src/lib/queue/lock.js'
 import {delegatedTask, delegationOn, eventsOf, queueState} from '../support/delegated.js'
 import {type FakeSecutools, startFakeSecutools} from '../support/fake-secutools.js'
 import {waitFor} from '../support/loop.js'
+import {loadedPackages} from '../support/loaded-packages.js'
 import {makeSandbox, runCcl, type Sandbox} from '../support/sandbox.js'
 
 let sandbox: Sandbox
@@ -484,6 +485,39 @@ describe('crash safety', () => {
     // one job per task on the platform: a killed submit's claim is resubmitted with its own key
     expect(fake.jobCount()).toBe(names.length)
   }, 240_000)
+})
+
+describe('what a polling reap loads (docs/performance.md)', () => {
+  const RECORDER = path.join(import.meta.dirname, '..', 'support', 'record-imports.mjs')
+  const recorded = async (name: string, ...args: string[]) => {
+    const log = path.join(sandbox.dir, `${name}.log`)
+    const run = await runCcl(['reap', '--config', sandbox.configFile, ...args], {env: {...env, NODE_OPTIONS: `--import=${RECORDER}`, CCL_IMPORT_LOG: log}, cwd: sandbox.dir})
+    const lines = (await readFile(log, 'utf8')).split('\n')
+    return {run, lines, loaded: loadedPackages(lines)}
+  }
+
+  it('got, but neither zod (answers are checked by hand) nor an ES import of node:http; a malformed answer is still worded by the schema', async () => {
+    await delegatedTask(sandbox, fake, 'ok.md')
+    // As from a timer: the config validated (by zod) and cached by an earlier run.
+    expect((await runCcl(['events', '--config', sandbox.configFile, '--json'], {env, cwd: sandbox.dir})).code).toBe(0)
+    const good = await recorded('good', '--json')
+    expect(good.run.code).toBe(0)
+    expect(JSON.parse(good.run.stdout)).toMatchObject({completed: 1, errors: 0})
+    expect(good.loaded).toContain('got')
+    expect(good.loaded).not.toContain('zod')
+    // got's own `import http from 'node:http'` is built into a require() (scripts/build.mjs); node:https is still imported
+    expect(good.lines).not.toContain('node:http')
+    expect(good.lines).toContain('node:https')
+
+    await delegatedTask(sandbox, fake, 'odd.md', {status: 'done' as never})
+    const odd = await recorded('odd', '--json')
+    expect(odd.run.code).toBe(1)
+    const job = JSON.parse(odd.run.stdout).jobs.find((j: {task: string}) => j.task === 'odd.md')
+    expect(job).toMatchObject({outcome: 'error'})
+    expect(job.error).toMatch(/^secutools answered GET \/jobs\/j-odd with an unexpected shape \(HTTP 200\): status: /)
+    expect(odd.loaded).toContain('zod')
+    expect(await queueState(sandbox)).toMatchObject({pending: ['odd.md', 'odd.md.delegated'], done: ['ok.md']})
+  })
 })
 
 describe('a 1 GiB event log', () => {

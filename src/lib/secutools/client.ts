@@ -1,38 +1,14 @@
 import type {Got, RequestError, RetryObject} from 'got'
-import {z} from 'zod'
 
 import {ApiError} from '../errors.js'
 import {trace} from '../trace.js'
 import {cclVersion} from '../version.js'
+import {type AnswerKind, answerIssues, checkJob, checkSubmitted, type Job, type Submitted} from './answers.js'
 import {isJobId, JOB_ID_PATTERN} from './job-id.js'
 
 const debug = trace('ccl:secutools')
 
-export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const
-export type JobStatus = (typeof JOB_STATUSES)[number]
-/** A job that will not change any more. */
-export const FINAL_STATUSES: readonly JobStatus[] = ['completed', 'failed', 'cancelled']
-
-const jobId = z.string().refine((value) => isJobId(value), {
-  error: (issue) => `job id ${JSON.stringify(String(issue.input).slice(0, 80))} does not match ${JOB_ID_PATTERN}`,
-})
-// The four fields the API may leave null are also accepted when absent: same meaning, nothing to gain by refusing.
-const nullableText = z.string().nullish().transform((value) => value ?? null)
-
-const jobSchema = z.object({
-  id: jobId,
-  status: z.enum(JOB_STATUSES),
-  provider: z.string().min(1),
-  result: nullableText,
-  error: nullableText,
-  cost_usd: z.number().finite().min(0).nullish().transform((value) => value ?? null),
-  created_at: z.string().min(1),
-  finished_at: nullableText,
-})
-
-const submittedSchema = z.object({id: jobId, status: z.string().min(1)})
-
-export type Job = z.infer<typeof jobSchema>
+export {FINAL_STATUSES, type Job, JOB_STATUSES, type JobStatus} from './answers.js'
 
 export interface SubmitRequest {
   provider: string
@@ -42,7 +18,7 @@ export interface SubmitRequest {
 }
 
 export interface SecutoolsClient {
-  submitJob(request: SubmitRequest, idempotencyKey: string): Promise<{id: string; status: string}>
+  submitJob(request: SubmitRequest, idempotencyKey: string): Promise<Submitted>
   /** `signal` aborts a poll that outlives a deadline (`delegate result --wait --timeout`). */
   getJob(id: string, options?: {signal?: AbortSignal}): Promise<Job>
 }
@@ -193,7 +169,7 @@ export async function createClient(options: ClientOptions): Promise<SecutoolsCli
 
   async function call<T>(
     what: string,
-    schema: z.ZodType<T>,
+    answer: {kind: AnswerKind; check: (data: unknown) => T | undefined},
     accepted: readonly number[],
     request: (context: {attempts: {retried: number}}) => Promise<{body: unknown; statusCode: number}>,
   ): Promise<T> {
@@ -208,27 +184,27 @@ export async function createClient(options: ClientOptions): Promise<SecutoolsCli
 
     // Only these statuses are an answer: got passes any 2xx, and with redirects off any 3xx, as success.
     if (!accepted.includes(response.statusCode)) throw unacceptedStatus(what, response.statusCode, accepted)
-    const parsed = schema.safeParse(response.body)
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(answer)'}: ${issue.message}`).join('; ')
+    const checked = answer.check(response.body)
+    if (checked === undefined) {
+      const issues = await answerIssues(answer.kind, response.body)
       throw new ApiError('malformed', redact(`secutools answered ${what} with an unexpected shape (HTTP ${response.statusCode}): ${issues}`), {
         status: response.statusCode,
       })
     }
 
-    return parsed.data
+    return checked
   }
 
   return {
     async submitJob(request, idempotencyKey) {
-      return call('POST /jobs', submittedSchema, [200, 201], (context) =>
+      return call('POST /jobs', {kind: 'submitted', check: checkSubmitted}, [200, 201], (context) =>
         http.post('jobs', {json: request, headers: {'idempotency-key': idempotencyKey}, context}),
       )
     },
 
     async getJob(id, {signal} = {}) {
       if (!isJobId(id)) throw new ApiError('bad_request', `not a job id: ${JSON.stringify(id.slice(0, 80))} (expected ${JOB_ID_PATTERN})`)
-      const job = await call(`GET /jobs/${id}`, jobSchema, [200], (context) => http.get(`jobs/${id}`, signal ? {signal, context} : {context}))
+      const job = await call(`GET /jobs/${id}`, {kind: 'job', check: checkJob}, [200], (context) => http.get(`jobs/${id}`, signal ? {signal, context} : {context}))
       if (job.id !== id) {
         throw new ApiError('malformed', `secutools answered GET /jobs/${id} with another job (${job.id})`)
       }
