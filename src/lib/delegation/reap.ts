@@ -1,4 +1,5 @@
 import path from 'node:path'
+import pLimit from 'p-limit'
 
 import {formatDuration} from '../config/duration.js'
 import type {DelegationState} from '../config/load.js'
@@ -156,9 +157,8 @@ export function summarize(jobs: readonly ReapedJob[], problems: readonly string[
   }
 }
 
-/** A tiny p-limit front: the module is loaded only when there is something to poll. */
-async function limiter(concurrency: number): Promise<<T>(fn: () => Promise<T>) => Promise<T>> {
-  const {default: pLimit} = await import('p-limit')
+/** p-limit (4 kB with yocto-queue) is imported statically: a separate chunk cost a loader round trip before the first request. */
+function limiter(concurrency: number): <T>(fn: () => Promise<T>) => Promise<T> {
   const limit = pLimit(concurrency)
   return (fn) => limit(fn)
 }
@@ -205,7 +205,7 @@ export async function reap(options: ReapOptions): Promise<ReapSummary> {
     }
   }
 
-  const limit = await limiter(options.settings.concurrency)
+  const limit = limiter(options.settings.concurrency)
   let stopped: string | undefined
   // Runs one request unless an earlier one showed that all would fail; the first such failure stops
   // the rest before the limiter starts them, so a bad key costs one request, not one per job.

@@ -1,5 +1,6 @@
 import {TimeoutError} from '../errors.js'
-import {FINAL_STATUSES, type Job, type SecutoolsClient} from '../secutools/client.js'
+import {FINAL_STATUSES, type Job} from '../secutools/answers.js'
+import type {SecutoolsClient} from '../secutools/client.js'
 import {formatDuration} from '../config/duration.js'
 
 export interface WaitOptions {

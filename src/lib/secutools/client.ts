@@ -1,4 +1,6 @@
-import type {Got, RequestError, RetryObject} from 'got'
+// Imported only with import() (secutools/options.ts connect, doctor): got loads in the same loader pass
+// as this module rather than in a second one after it (one round trip less on Node 20's async loader).
+import got, {type Got, type RequestError, type RetryObject} from 'got'
 
 import {ApiError} from '../errors.js'
 import {trace} from '../trace.js'
@@ -116,7 +118,6 @@ export function retryDelay(
 
 /** The one HTTP client of ccl: got, imported only when a command talks to secutools. */
 export async function createClient(options: ClientOptions): Promise<SecutoolsClient> {
-  const {default: got} = await import('got')
   const random = options.random ?? Math.random
   const delays = {
     baseMs: options.backoffBaseMs ?? DEFAULT_BACKOFF_BASE_MS,
