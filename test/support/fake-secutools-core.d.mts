@@ -1,15 +1,10 @@
 // Types of fake-secutools-core.mjs (kept in JavaScript so it also runs standalone).
-export type FakeJobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled'
+import type {Job, JobStatus} from '../../src/lib/secutools/answers.js'
 
-export interface FakeJob {
-  id: string
-  status: FakeJobStatus
-  provider: string
-  result: string | null
-  error: string | null
-  cost_usd: number | null
-  created_at: string
-  finished_at: string | null
+export type FakeJobStatus = JobStatus
+
+/** A job as the fake keeps it: the answer ccl reads (SPEC §5), and what was submitted. */
+export interface FakeJob extends Job {
   /** What was submitted; not part of the GET answer. */
   prompt: string
   complexity: string | null
