@@ -39,6 +39,7 @@ export const FAILPOINTS = {
   'requeue.after-kill': "requeue killed the account's session; the task is still in active/<account>/",
   'requeue.after-move': 'the task is back in pending/; the account has no session yet (reconcile creates it)',
   'cancel.after-lock': 'cancel holds the reap lock and has read the marker; nothing changed yet',
+  'record.guard-made': "a breaker of a stale lock or claim has just made its guard (<record>.break); the record itself is untouched",
 } as const
 
 export type Failpoint = keyof typeof FAILPOINTS

@@ -309,6 +309,23 @@ describe('a killed reap does not block the next', () => {
     expect(lockHolder(locksDir(), 'reap')).toBeUndefined()
   })
 
+  it('a reap killed while it breaks a dead one\'s lock, its guard just made: the next reap at once takes the lock over and does the work', async () => {
+    const tasks = await Promise.all(['a.md', 'b.md'].map((t) => delegatedTask(sandbox, fake, t)))
+    expect((await runCcl(['reap', '--config', sandbox.configFile], {env: {...env, CCL_FAILPOINTS: 'reap.after-lock=kill'}, cwd: sandbox.dir})).code).not.toBe(0)
+    // The second finds the dead holder's lock, makes the guard that serialises breakers, and is killed there.
+    const breaker = await runCcl(['reap', '--config', sandbox.configFile], {env: {...env, CCL_FAILPOINTS: 'record.guard-made=kill'}, cwd: sandbox.dir})
+    expect(breaker.code).not.toBe(0)
+    const guard = path.join(locksDir(), (await readdir(locksDir())).find((name) => name.endsWith('.break'))!)
+    // The guard appears whole, naming its (now dead) breaker: never empty, so no one waits 5 s to judge it.
+    expect(JSON.parse(await readFile(guard, 'utf8'))).toMatchObject({pid: expect.any(Number), host: expect.any(String)})
+    expect(fake.requests).toEqual([])
+
+    const next = await reap('--json')
+    expect(next.stderr).not.toContain('another ccl reap is running')
+    expect(JSON.parse(next.stdout)).toMatchObject({skipped: null, completed: 2, errors: 0})
+    expect(await queueState(sandbox)).toEqual({pending: [], done: tasks.map((t) => t.task), failed: []})
+  })
+
   it('killed with kill -9 in the middle of its polls: five reaps started together finish the rest, and only a live one is named as running', async () => {
     env = await delegationOn(sandbox, fake, {concurrency: 2})
     const tasks = await Promise.all(Array.from({length: 20}, (_, i) => delegatedTask(sandbox, fake, `m${String(i).padStart(2, '0')}.md`)))
@@ -469,12 +486,16 @@ describe('crash safety', () => {
     // Every temp file a killed writer left is old by the time the next runs come (its safe age: 10 min).
     await ageTemps()
 
+    const said: string[] = []
     for (let i = 0; i < 5 && (await queueState(sandbox)).pending.length > 0; i++) {
-      await reap()
+      const run = await reap('--json')
+      said.push(`exit ${run.code}: ${run.stdout.trim()} ${run.stderr.trim()}`)
     }
 
     const state = await queueState(sandbox)
-    expect(state.pending).toEqual([])
+    // What the last reaps said is in the message: a CI run once left six tasks here with no more to go on
+    // (the likeliest cause, a breaker killed between making its guard and writing it, is fixed in record.ts).
+    expect(state.pending, said.join('\n')).toEqual([])
     expect([...state.done].sort()).toEqual(names)
     for (const dir of ['pending', 'done', 'failed']) {
       expect((await readdir(path.join(sandbox.queue, dir))).filter((n) => n.startsWith('.'))).toEqual([])

@@ -1,10 +1,10 @@
 // Exclusive records: claims, hand-off records and locks are each one small JSON file that exactly
 // one process can create, that names its holder, and that another process may break only when
 // that holder is provably gone (same host) or the record is stale (any host, by its age).
-import {constants, lstatSync} from 'node:fs'
-import {open} from 'node:fs/promises'
+import {lstatSync} from 'node:fs'
 
 import {StateFileError} from '../errors.js'
+import {failpoint} from '../failpoints.js'
 import {createExclusive, removeIfExists} from './files.js'
 import {STATE_FILE_MODE} from './layout.js'
 import {currentHolder, type Holder, liveness} from './holder.js'
@@ -114,21 +114,16 @@ function guardIsStale(guard: string): boolean {
  */
 export async function removeIfUnchanged(file: string, text: string): Promise<boolean> {
   const guard = `${file}.break`
-  let handle
-  for (let attempt = 0; ; attempt++) {
-    try {
-      handle = await open(guard, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o644)
-      break
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-      if (attempt > 0 || !guardIsStale(guard)) return false
-      await removeIfExists(guard)
-    }
+  // Made whole, holder and all (temp + link): a breaker killed between an O_EXCL open and its write
+  // left an empty guard, which no one could judge dead, so the record could not be broken for
+  // GUARD_STALE_MS; every reap in those 5 s was skipped behind a dead one's lock.
+  for (let attempt = 0; !(await createExclusive(guard, JSON.stringify(currentHolder()), {fsync: false, mode: STATE_FILE_MODE})); attempt++) {
+    if (attempt > 0 || !guardIsStale(guard)) return false
+    await removeIfExists(guard)
   }
 
+  failpoint('record.guard-made')
   try {
-    await handle.writeFile(JSON.stringify(currentHolder()))
-    await handle.close()
     let current: string
     try {
       current = readRegularText(file)
