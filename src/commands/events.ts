@@ -14,10 +14,10 @@ import {printable} from '../lib/render/names.js'
 export default class Events extends BaseCommand<typeof Events> {
   static override summary = 'The event log of every host: what ccl did, when, to which task and account; --follow watches it.'
   static override description = `One line per event, oldest first: time (UTC), event, task, account, then the fields that matter for it (provider, job and cost of a delegation; reason of a requeue; from→to of a failover; …). Names are printed with control characters escaped. Torn or foreign lines in the log are skipped.
-Filters combine: --task NAME (its events, also a requeue that renamed it), --account NAME (its events, and failovers from or to it), --since a duration back from now (30m, 2h, 1d) or an ISO date (2026-12-01, 2026-12-01T08:00Z). -n N keeps the last N matching events.
+Filters combine: --task NAME (its events, also a requeue that renamed it), --account NAME (its events, and failovers from or to it), --host NAME (the events of that host's log), --since a duration back from now (30m, 2h, 1d) or an ISO date (2026-12-01, 2026-12-01T08:00Z). -n N keeps the last N matching events.
 --follow prints the matching events, then each new one as it is appended, like tail -F: it waits for a log that does not exist yet, and after a rotation (the log renamed away and a new one created) or a truncation it reads the new content from its start. Ctrl-C or SIGTERM stops it, exit 0.
 --json prints one document {schemaVersion, events: [...]}; with --follow, one JSON object per event and line (JSON lines), as in the log.
-Each host appends only to its own log, <state>/hosts/<host>/events.jsonl; every host's log and the legacy <state>/events.jsonl (written by ccl before per-host logs, never again) are read and merged by time (a tie keeps file order); --json gives each event of a host's log its host. --follow follows every host's live log, and a host's that appears later.
+Each host appends only to its own log, <state>/hosts/<host>/events.jsonl; every host's log and the legacy <state>/events.jsonl (written by ccl before per-host logs, never again) are read and merged by time (a tie keeps file order); --json gives each event of a host's log its host; the human lines end with host=NAME once more than one host has a log. --follow follows every host's live log, and a host's that appears later.
 Without --follow the archives of each log (events-YYYYMMDDTHHMMSSZ.jsonl beside it, made by --rotate) are read too, oldest first, then the live log.
 --rotate renames this host's live log (only this host's: others may be appending to theirs) to a new archive in its folder (UTC time of the rotation in its name; a suffix -1, -2… if taken; never overwrites), prints the archive's path and brings status's counters (counters.json) up to date; writers start a new log with their next event. A missing or empty log is not rotated: a note on stderr, nothing on stdout, exit 0. --rotate takes no other flag but --json and --config.
 Exit codes: 0 ok (also: no event yet, nothing to rotate), 2 bad flag (also --rotate with a filter or --follow) (e.g. a --since that is neither a duration nor a date), 3 config error.`
@@ -35,6 +35,7 @@ Exit codes: 0 ok (also: no event yet, nothing to rotate), 2 bad flag (also --rot
     follow: Flags.boolean({char: 'f', description: 'after the matching events, print each new one as it is appended, until Ctrl-C'}),
     task: Flags.string({description: 'only the events of this task (its file name; a path is cut to it)', helpValue: 'NAME'}),
     account: Flags.string({description: 'only the events of this account, and failovers from or to it', helpValue: 'NAME'}),
+    host: Flags.string({description: "only the events of this host's log (a fleet's hosts each write their own)", helpValue: 'NAME'}),
     since: Flags.string({description: 'only events since then: a duration back from now (30m, 2h, 1d) or an ISO date (2026-12-01, 2026-12-01T08:00Z)', helpValue: 'D|DATE'}),
     lines: Flags.integer({char: 'n', description: 'of the events already logged, only the last N that match (0 with --follow: only new ones)', min: 0, helpValue: 'N'}),
     rotate: Flags.boolean({description: "rename this host's log to an archive events-YYYYMMDDTHHMMSSZ.jsonl in its folder and print its path"}),
@@ -58,12 +59,14 @@ Exit codes: 0 ok (also: no event yet, nothing to rotate), 2 bad flag (also --rot
       return {events}
     }
 
-    for await (const batch of queryEvents(logs, query)) process.stdout.write(batch.map((event) => renderEvent(event)).join('\n') + '\n')
+    // The host of each line only where there is more than one (a fleet); one machine's lines stay as they were.
+    const host = logs.filter((log) => log.host !== null).length > 1
+    for await (const batch of queryEvents(logs, query)) process.stdout.write(batch.map((event) => renderEvent(event, {host})).join('\n') + '\n')
     return undefined
   }
 
   private async rotate(): Promise<{archive: string | null; rotated: boolean}> {
-    const others = (['follow', 'task', 'account', 'since', 'lines'] as const).filter((name) => this.flags[name] !== undefined && this.flags[name] !== false)
+    const others = (['follow', 'task', 'account', 'host', 'since', 'lines'] as const).filter((name) => this.flags[name] !== undefined && this.flags[name] !== false)
     if (others.length > 0) {
       throw new UsageError(`--rotate takes no other flag: ${others.map((name) => `--${name}`).join(', ')} (rotate, then query in a second run)`)
     }
@@ -84,7 +87,7 @@ Exit codes: 0 ok (also: no event yet, nothing to rotate), 2 bad flag (also --rot
   }
 
   private query(now: Date): EventQuery {
-    const {account, lines, since, task} = this.flags
+    const {account, host, lines, since, task} = this.flags
     let from: Date | undefined
     if (since !== undefined) {
       from = parseSince(since, now)
@@ -96,6 +99,7 @@ Exit codes: 0 ok (also: no event yet, nothing to rotate), 2 bad flag (also --rot
     return {
       ...(task === undefined ? {} : {task: taskName(task)}),
       ...(account === undefined ? {} : {account}),
+      ...(host === undefined ? {} : {host}),
       ...(from === undefined ? {} : {since: from}),
       ...(lines === undefined ? {} : {lines}),
     }
@@ -109,10 +113,13 @@ Exit codes: 0 ok (also: no event yet, nothing to rotate), 2 bad flag (also --rot
     process.once('SIGTERM', stop)
     const json = this.jsonEnabled()
     let caughtUp = false
+    // Hosts with a log: the lines show their host once there are two (a host that joins later turns it on).
+    const hosts = new Set((await eventLogs(layout)).flatMap((log) => (log.host === null ? [] : [log.host])))
     try {
       for await (const item of followEvents(async () => eventLogs(layout), query, {signal: controller.signal})) {
         if (item.kind === 'events') {
-          process.stdout.write(item.events.map((event) => (json ? JSON.stringify(event) : renderEvent(event))).join('\n') + '\n')
+          for (const event of item.events) if (typeof event.host === 'string') hosts.add(event.host)
+          process.stdout.write(item.events.map((event) => (json ? JSON.stringify(event) : renderEvent(event, {host: hosts.size > 1}))).join('\n') + '\n')
         } else if (item.kind === 'caught-up') {
           caughtUp = true
         } else {

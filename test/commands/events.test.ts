@@ -375,6 +375,28 @@ describe('a fleet: one log per host (SPEC §8)', () => {
     expect((await json(['--task', 'old.md'])).map((e) => e.host)).toEqual([undefined, 'oldbox'])
     const human = await ccl(['--since', '2026-12-01T10:01Z'])
     expect(human.stdout.split('\n').filter(Boolean).map((l) => l.split(/ +/).slice(1, 3).join(' '))).toEqual(['task.assigned b.md', 'task.done old.md', 'task.done a.md', 'session.released -', 'task.done b.md', 'session.released -'])
+    // More than one host has a log: each human line ends with the host whose log holds it (the legacy one's when it names one).
+    expect(human.stdout.split('\n').filter(Boolean).map((l) => /host=(\S+)$/.exec(l)?.[1] ?? 'none')).toEqual(['host-b', 'oldbox', HOST, HOST, 'host-b', 'host-b'])
+    // --host: one host's events, by line and as JSON, combined with the other filters.
+    expect((await json(['--host', 'host-b'])).map((e) => `${e.event as string} ${(e.task as string | undefined) ?? '-'}`)).toEqual(['task.assigned b.md', 'task.done b.md', 'session.released -'])
+    expect((await json(['--host', 'oldbox'])).map((e) => e.task)).toEqual(['old.md'])
+    expect((await json(['--host', HOST, '--task', 'a.md'])).map((e) => e.event)).toEqual(['task.assigned', 'task.done'])
+    expect(await json(['--host', 'nobody'])).toEqual([])
+    const one = await ccl(['--host', 'host-b', '-n', '1'])
+    expect(one.code).toBe(0)
+    expect(one.stdout).toMatch(/^2026-12-01T10:03:00Z +session\.released +- +beta +host=host-b\n$/)
+    expect((await ccl(['--rotate', '--host', 'host-b'])).code).toBe(2)
+  })
+
+  it('one host (with or without the legacy log): the human lines show no host, as before the fleet', async () => {
+    await mkdir(state, {recursive: true})
+    await writeFile(path.join(state, 'events.jsonl'), line({ts: at('2026-12-01T09:00'), event: 'task.assigned', task: 'old.md', account: 'alpha'}))
+    await writeHostLog(HOST, line({ts: at('2026-12-01T10:00'), event: 'task.assigned', task: 'a.md', account: 'alpha'}), line({ts: at('2026-12-01T10:01'), event: 'hook.error', source: 'stop', reason: 'x'}))
+    const human = await ccl([])
+    expect(human.code).toBe(0)
+    expect(human.stdout.split('\n').filter(Boolean)).toHaveLength(3)
+    expect(human.stdout).not.toContain('host=')
+    expect((await json()).map((e) => e.host)).toEqual([undefined, HOST, HOST])
   })
 
   it('--rotate rotates only this host\'s log, into its own folder; the other hosts\' logs and the legacy log are left as they are, and still read', async () => {
@@ -400,6 +422,17 @@ describe('a fleet: one log per host (SPEC §8)', () => {
     expect(path.dirname(other.stdout.trim())).toBe(path.join(state, 'hosts', 'host-b'))
     expect((await json()).map((e) => e.task)).toEqual(['old.md', 'a.md', 'b.md'])
     expect(readdirSync(path.join(state, 'hosts', HOST)).filter((n) => n.startsWith('events-'))).toHaveLength(1)
+  })
+
+  it('--follow, human lines: no host while only this host has a log; host=NAME on every line from the event of a second host on', async () => {
+    await writeLog(line({ts: at('2026-12-01T10:00'), event: 'task.assigned', task: 'a.md', account: 'alpha'}))
+    const f = follow([])
+    await f.until(() => f.lines().length === 1, 'the history')
+    await writeHostLog('host-b', line({ts: at('2026-12-01T10:01'), event: 'task.assigned', task: 'b.md', account: 'beta'}))
+    await f.until(() => f.lines().length === 2, 'the new host')
+    await appendFile(log, line({ts: at('2026-12-01T10:02'), event: 'task.done', task: 'a.md', account: 'alpha'}))
+    await f.until(() => f.lines().length === 3, 'this host again')
+    expect(f.lines().map((l) => /host=(\S+)$/.exec(l)?.[1] ?? 'none')).toEqual(['none', 'host-b', HOST])
   })
 
   it('--follow follows every host: an append to another host\'s log and the first event of a host that joins later are printed, with their host', async () => {

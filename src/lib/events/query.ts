@@ -13,6 +13,8 @@ export interface EventQuery {
   task?: string
   /** An account; the events of that account, and failovers from or to it. */
   account?: string
+  /** A host; the events of its log (the legacy log's only when they name it in a `host` field). */
+  host?: string
   /** Events at or after this instant. */
   since?: Date
   /** Of the events already in the log, only the last N that match. */
@@ -43,6 +45,7 @@ export function taskName(text: string): string {
 export function matchesQuery(event: CclEvent, query: EventQuery): boolean {
   if (query.task !== undefined && event.task !== query.task && event.as !== query.task) return false
   if (query.account !== undefined && event.account !== query.account && event.from !== query.account && event.to !== query.account) return false
+  if (query.host !== undefined && event.host !== query.host) return false
   if (query.since !== undefined) {
     const at = Date.parse(event.ts)
     if (Number.isNaN(at) || at < query.since.getTime()) return false

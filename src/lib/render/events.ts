@@ -42,8 +42,8 @@ const DETAILS: Record<string, Detail[]> = {
   'symlinks.invalid': [['problems', count]],
 }
 
-/** The columns every event has; never repeated among the details. */
-const COLUMNS = new Set(['ts', 'event', 'task', 'account'])
+/** The columns every event has, and its host (shown by renderEvent's option only); never among the details. */
+const COLUMNS = new Set(['ts', 'event', 'task', 'account', 'host'])
 const PLAIN = /^[^\s"'=\\]+$/
 
 /** A value as the right side of key=value: bare when it is one plain word, else JSON-quoted. */
@@ -82,7 +82,10 @@ function who(event: CclEvent): string {
 
 const EVENT_WIDTH = 20
 
-export function renderEvent(event: CclEvent): string {
+export function renderEvent(event: CclEvent, options: {host?: boolean} = {}): string {
   const task = typeof event.task === 'string' ? printable(event.task) : '-'
-  return [time(event.ts), printable(event.event).padEnd(EVENT_WIDTH), task, who(event), details(event).join(' ')].join('  ').trimEnd()
+  const pairs = details(event)
+  // A fleet's lines end with the host whose log holds the event (a legacy event only if it names one).
+  if (options.host && typeof event.host === 'string') pairs.push(`host=${show(event.host)}`)
+  return [time(event.ts), printable(event.event).padEnd(EVENT_WIDTH), task, who(event), pairs.join(' ')].join('  ').trimEnd()
 }
