@@ -391,10 +391,12 @@ describe('a fleet: one log per host (SPEC §8)', () => {
   it('one host (with or without the legacy log): the human lines show no host, as before the fleet', async () => {
     await mkdir(state, {recursive: true})
     await writeFile(path.join(state, 'events.jsonl'), line({ts: at('2026-12-01T09:00'), event: 'task.assigned', task: 'old.md', account: 'alpha'}))
-    await writeHostLog(HOST, line({ts: at('2026-12-01T10:00'), event: 'task.assigned', task: 'a.md', account: 'alpha'}), line({ts: at('2026-12-01T10:01'), event: 'hook.error', source: 'stop', reason: 'x'}))
+    await writeHostLog(HOST, line({ts: at('2026-12-01T10:00'), event: 'task.assigned', task: 'a.md', account: 'alpha'}), line({ts: at('2026-12-01T10:01'), event: 'task.noticed', note: 'x'}))
     const human = await ccl([])
     expect(human.code).toBe(0)
     expect(human.stdout.split('\n').filter(Boolean)).toHaveLength(3)
+    // An event this version has no columns for (a newer ccl's) shows its own fields, not the host its log gave it.
+    expect(human.stdout).toMatch(/task\.noticed +- +- +note=x\n/)
     expect(human.stdout).not.toContain('host=')
     expect((await json()).map((e) => e.host)).toEqual([undefined, HOST, HOST])
   })

@@ -25,7 +25,7 @@
  * of the source finds the claim's `to` folder, sees the same inode there, and completes the move.
  */
 import {lstatSync, readdirSync} from 'node:fs'
-import {link, lstat, mkdir, unlink, utimes} from 'node:fs/promises'
+import {link, mkdir, unlink, utimes} from 'node:fs/promises'
 import path from 'node:path'
 
 import {appendEvent} from '../events/log.js'
@@ -34,7 +34,7 @@ import {failpoint} from '../failpoints.js'
 import {trace} from '../trace.js'
 import {describeKind, readRegularFile as readRegular, readRegularWithMode} from '../regular-file.js'
 import {describeHolder, liveness} from './holder.js'
-import {createExclusive, NAME_MAX, numberedName, removeIfExists, sweepTemps, writeFileAtomic} from './files.js'
+import {createExclusive, exists, NAME_MAX, numberedName, removeIfExists, sweepTemps, writeFileAtomic} from './files.js'
 import {activeDir, makeStateDir, MARKER_SUFFIX, STATE_FILE_MODE, MAX_DELEGATED_NAME_BYTES, type QueueLayout, unsafeNameReason} from './layout.js'
 import {fromQueuePath, toQueuePath} from './shared-path.js'
 import {createRecord, isBreakable, type ReadRecord, readRecord, type RecordBase, refreshedWithin, releaseOwn, removeIfUnchanged, removeStaleGuard, stamp} from './record.js'
@@ -1295,30 +1295,18 @@ export function resultJournalName(key: string, dir: 'done' | 'failed'): string {
  * under the task's claim, so a journal made after the listing is still found.
  */
 export function listsPreparedResult(names: ReadonlySet<string>, key: string): boolean {
-  // A listing without journals (every run but one after a crash) needs no hash of the key.
-  if (!journalsListed(names)) return false
-  return names.has(resultJournalName(key, 'done')) || names.has(resultJournalName(key, 'failed'))
+  // A listing without `.ccl-` names (every run but one after a crash) needs no hash of the key.
+  return names.size > 0 && (names.has(resultJournalName(key, 'done')) || names.has(resultJournalName(key, 'failed')))
 }
 
-const journalsSeen = new WeakMap<ReadonlySet<string>, boolean>()
-function journalsListed(names: ReadonlySet<string>): boolean {
-  let seen = journalsSeen.get(names)
-  if (seen === undefined) {
-    seen = [...names].some((name) => name.startsWith(RESULT_PREFIX))
-    journalsSeen.set(names, seen)
-  }
-
-  return seen
+/** The two files a finish of this claim may have journaled, done/ first. */
+function journalFiles(layout: QueueLayout, key: string): {dir: 'done' | 'failed'; file: string}[] {
+  return (['done', 'failed'] as const).map((dir) => ({dir, file: path.join(layout.pending, resultJournalName(key, dir))}))
 }
 
 /** Where an earlier, killed finish left this claim's prepared result, if it did. */
 export function findPreparedResult(layout: QueueLayout, key: string): {dir: 'done' | 'failed'; file: string} | undefined {
-  for (const dir of ['done', 'failed'] as const) {
-    const file = path.join(layout.pending, resultJournalName(key, dir))
-    if (safeLstat(file)) return {dir, file}
-  }
-
-  return undefined
+  return journalFiles(layout, key).find((journal) => safeLstat(journal.file))
 }
 
 /**
@@ -1326,17 +1314,7 @@ export function findPreparedResult(layout: QueueLayout, key: string): {dir: 'don
  * and fsyncs hold pending/, a synchronous lookup there waits for them.
  */
 async function findPreparedResultAsync(layout: QueueLayout, key: string): Promise<{dir: 'done' | 'failed'; file: string} | undefined> {
-  for (const dir of ['done', 'failed'] as const) {
-    const file = path.join(layout.pending, resultJournalName(key, dir))
-    try {
-      await lstat(file)
-      return {dir, file}
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw error
-    }
-  }
-
+  for (const journal of journalFiles(layout, key)) if (await exists(journal.file)) return journal
   return undefined
 }
 

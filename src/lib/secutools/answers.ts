@@ -6,6 +6,7 @@ import {isJobId} from './job-id.js'
 
 export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const
 export type JobStatus = (typeof JOB_STATUSES)[number]
+/** A job that will not change any more. */
 export const FINAL_STATUSES: readonly JobStatus[] = ['completed', 'failed', 'cancelled']
 
 /** A job as GET /jobs/{id} gives it (SPEC §5), with only the fields ccl reads. */
